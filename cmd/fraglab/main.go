@@ -1,0 +1,35 @@
+// Command fraglab is a laboratory for GPU-memory allocation policies: it
+// replays workloads through a caching-allocator host whose every decision
+// is asked of a sandboxed WebAssembly policy.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries a process exit status out of a command.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	root := &cobra.Command{
+		Use:           "fraglab",
+		Short:         "A laboratory for GPU-memory allocation policies",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(replayCmd(), policiesCmd())
+	if err := root.Execute(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "fraglab:", err)
+		os.Exit(1)
+	}
+}

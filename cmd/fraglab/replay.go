@@ -1,0 +1,160 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/policies"
+	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/trace"
+)
+
+func replayCmd() *cobra.Command {
+	var (
+		tracePath, policy, capacity, driverLog string
+		params                                 []string
+		asJSON, check                          bool
+		memPages                               uint32
+	)
+	cmd := &cobra.Command{
+		Use:   "replay --trace FILE --policy NAME|PATH.wasm",
+		Short: "Replay a workload through the allocator under one policy",
+		Long: `Replay a workload trace through the allocator host on the simulated device,
+asking the policy for every decision, and print the run's metrics.
+
+SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
+		Example: `  fraglab replay --trace examples/traces/devlog-small-then-large.jsonl --policy pytorch
+  fraglab replay --trace run.jsonl --policy ./my-policy.wasm --param classes=4 --capacity 40GiB --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tracePath == "" {
+				return fmt.Errorf("--trace is required")
+			}
+			ps, err := parseParams(params)
+			if err != nil {
+				return err
+			}
+			var capBytes int64
+			if capacity != "" {
+				if capBytes, err = units.ParseSize(capacity); err != nil {
+					return fmt.Errorf("--capacity: %w", err)
+				}
+			}
+			mod, err := loadPolicy(cmd, policy)
+			if err != nil {
+				return err
+			}
+			r, closer, err := trace.Open(tracePath)
+			if err != nil {
+				return err
+			}
+			defer closer.Close()
+			opts := replay.Options{Params: ps, PolicyLog: cmd.ErrOrStderr(), CheckInvariants: check, MemoryLimitPages: memPages}
+			if driverLog != "" {
+				f, err := os.Create(driverLog)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				opts.DriverLog = f
+			}
+			dev := cudadriver.NewSim(cudadriver.SimOptions{Capacity: capBytes})
+			res, err := replay.Run(cmd.Context(), r, mod, dev, opts)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				return enc.Encode(res.Metrics)
+			}
+			printResult(cmd.OutOrStdout(), tracePath, res)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&tracePath, "trace", "", "workload trace (.jsonl, .jsonl.gz)")
+	f.StringVar(&policy, "policy", "pytorch", "built-in policy name ("+strings.Join(policies.Names(), ", ")+") or path to a .wasm module")
+	f.StringArrayVar(&params, "param", nil, "policy parameter key=value (repeatable)")
+	f.StringVar(&capacity, "capacity", "", "device capacity SIZE (default unlimited)")
+	f.BoolVar(&asJSON, "json", false, "print the metrics as one JSON object")
+	f.StringVar(&driverLog, "driver-log", "", "write every device operation to FILE as JSON Lines")
+	f.BoolVar(&check, "check", false, "run the allocator's invariant checker after every event (slow)")
+	f.Uint32Var(&memPages, "policy-memory-pages", 0, fmt.Sprintf("cap on the policy's linear memory in 64 KiB pages (default %d)", wasm.DefaultMemoryLimitPages))
+	return cmd
+}
+
+func parseParams(kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--param %q: expected key=value", kv)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("--param %s given twice", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// loadPolicy resolves a built-in name or a .wasm path and validates it.
+func loadPolicy(cmd *cobra.Command, nameOrPath string) (*wasm.Module, error) {
+	if bin, ok := policies.Builtin(nameOrPath); ok {
+		return wasm.Compile(cmd.Context(), nameOrPath, bin)
+	}
+	if strings.HasSuffix(nameOrPath, ".wasm") || strings.ContainsRune(nameOrPath, os.PathSeparator) {
+		bin, err := os.ReadFile(nameOrPath)
+		if err != nil {
+			return nil, fmt.Errorf("policy: %w", err)
+		}
+		return wasm.Compile(cmd.Context(), nameOrPath, bin)
+	}
+	return nil, fmt.Errorf("unknown policy %q: built-ins are %s; or give the path of a .wasm module", nameOrPath, strings.Join(policies.Names(), ", "))
+}
+
+func printResult(w io.Writer, tracePath string, res *replay.Result) {
+	m := res.Metrics
+	capacity := "unlimited"
+	if res.Device.Capacity > 0 {
+		capacity = units.Format(res.Device.Capacity)
+	}
+	hooks := strings.Join(res.Policy.Hooks, " ")
+	if hooks == "" {
+		hooks = "none (host defaults)"
+	}
+	fmt.Fprintf(w, "trace    %s (%d events)\n", tracePath, m.Events)
+	fmt.Fprintf(w, "policy   %s  sha256:%.12s  hooks: %s\n", res.Policy.Name, res.Policy.Hash, hooks)
+	fmt.Fprintf(w, "device   %s, capacity %s\n\n", res.Device.Name, capacity)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	bytes := func(name string, v int64, what string) {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t  %s\n", name, units.Format(v), v, what)
+	}
+	bytes("peak_reserved", m.PeakReserved, "max bytes held from the device")
+	bytes("peak_allocated", m.PeakAllocated, "max bytes in allocated blocks")
+	bytes("peak_requested", m.PeakRequested, "max live bytes requested")
+	bytes("waste", m.Waste, "peak_reserved - peak_allocated")
+	fmt.Fprintf(tw, "frag_ratio\t%.4f\t\t  1 - peak_allocated/peak_reserved\n", m.FragRatio)
+	fmt.Fprintf(tw, "ext_frag\t%.4f\t\t  1 - largest free/free, at peak reserved\n", m.ExtFrag)
+	first := "-"
+	if m.FirstOOM >= 0 {
+		first = fmt.Sprint(m.FirstOOM)
+	}
+	fmt.Fprintf(tw, "ooms\t%d\t\t  first at event %s\n", m.OOMs, first)
+	fmt.Fprintf(tw, "segment_allocs\t%d\t\t\n", m.SegmentAllocs)
+	fmt.Fprintf(tw, "segment_frees\t%d\t\t\n", m.SegmentFrees)
+	fmt.Fprintf(tw, "segment_maps\t%d\t\t\n", m.SegmentMaps)
+	fmt.Fprintf(tw, "segment_unmaps\t%d\t\t\n", m.SegmentUnmaps)
+	fmt.Fprintf(tw, "events\t%d\t\t\n", m.Events)
+	fmt.Fprintf(tw, "ns_per_event\t%.1f\t\t  host + policy, trace decoding excluded\n", m.NsPerEvent)
+	tw.Flush()
+}

@@ -1,0 +1,272 @@
+package cudadriver
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Sim defaults.
+const (
+	DefaultGranularity = 2 << 20          // 2 MiB, as CUDA's allocation granularity
+	DefaultSimBase     = 0x7f00_0000_0000 // first address handed out
+	simAddressSpace    = int64(1) << 46   // 64 TiB of virtual addresses
+)
+
+// SimOptions configures a simulated device.
+type SimOptions struct {
+	Capacity    int64  // usable bytes; <= 0 means unlimited
+	Granularity int64  // 0 means DefaultGranularity
+	Base        uint64 // first address; 0 means DefaultSimBase
+}
+
+// Sim is a deterministic simulated device. Addresses are handed out first
+// fit in address order from one virtual address space, aligned to the
+// granularity, so the same sequence of calls always yields the same
+// addresses. Classic segments occupy their size rounded up to the
+// granularity; capacity counts those footprints plus mapped pages.
+type Sim struct {
+	opts     SimOptions
+	used     int64  // footprint of segments plus mapped bytes
+	free     []span // free virtual ranges, sorted by address, coalesced
+	segments map[uint64]int64
+	reserved map[uint64]*reservation
+	counters Counters
+}
+
+type span struct {
+	addr uint64
+	size int64
+}
+
+type reservation struct {
+	size   int64
+	mapped map[int64]bool // page index -> mapped
+}
+
+// NewSim returns a simulated device.
+func NewSim(opts SimOptions) *Sim {
+	if opts.Granularity <= 0 {
+		opts.Granularity = DefaultGranularity
+	}
+	if opts.Base == 0 {
+		opts.Base = DefaultSimBase
+	}
+	if opts.Capacity <= 0 {
+		opts.Capacity = -1
+	}
+	return &Sim{
+		opts:     opts,
+		free:     []span{{opts.Base, simAddressSpace}},
+		segments: map[uint64]int64{},
+		reserved: map[uint64]*reservation{},
+	}
+}
+
+// Info implements Device.
+func (s *Sim) Info() Info {
+	return Info{Name: "sim", Backend: "sim", Capacity: s.opts.Capacity, Granularity: s.opts.Granularity}
+}
+
+func (s *Sim) roundUp(n int64) int64 {
+	g := s.opts.Granularity
+	return (n + g - 1) / g * g
+}
+
+// room reports whether n more bytes fit in the capacity.
+func (s *Sim) room(n int64) bool {
+	return s.opts.Capacity < 0 || s.used+n <= s.opts.Capacity
+}
+
+func (s *Sim) oom(n int64) error {
+	free, total := s.MemInfo()
+	return &OOMError{Size: n, Free: free, Capacity: total}
+}
+
+// takeVA carves size bytes (a granularity multiple) out of the first free
+// virtual range large enough.
+func (s *Sim) takeVA(size int64) (uint64, error) {
+	for i, sp := range s.free {
+		if sp.size < size {
+			continue
+		}
+		addr := sp.addr
+		if sp.size == size {
+			s.free = append(s.free[:i], s.free[i+1:]...)
+		} else {
+			s.free[i] = span{sp.addr + uint64(size), sp.size - size}
+		}
+		return addr, nil
+	}
+	return 0, fmt.Errorf("sim: virtual address space exhausted (asked %d bytes)", size)
+}
+
+// giveVA returns a range to the free list, coalescing with its neighbours.
+func (s *Sim) giveVA(addr uint64, size int64) {
+	i := sort.Search(len(s.free), func(i int) bool { return s.free[i].addr > addr })
+	s.free = append(s.free, span{})
+	copy(s.free[i+1:], s.free[i:])
+	s.free[i] = span{addr, size}
+	if i+1 < len(s.free) && s.free[i].addr+uint64(s.free[i].size) == s.free[i+1].addr {
+		s.free[i].size += s.free[i+1].size
+		s.free = append(s.free[:i+1], s.free[i+2:]...)
+	}
+	if i > 0 && s.free[i-1].addr+uint64(s.free[i-1].size) == s.free[i].addr {
+		s.free[i-1].size += s.free[i].size
+		s.free = append(s.free[:i], s.free[i+1:]...)
+	}
+}
+
+// Alloc implements Device.
+func (s *Sim) Alloc(size int64) (uint64, error) {
+	if size <= 0 {
+		return 0, fmt.Errorf("sim: alloc of %d bytes: size must be positive", size)
+	}
+	foot := s.roundUp(size)
+	if !s.room(foot) {
+		s.counters.FailedAllocs++
+		return 0, s.oom(size)
+	}
+	addr, err := s.takeVA(foot)
+	if err != nil {
+		s.counters.FailedAllocs++
+		return 0, err
+	}
+	s.used += foot
+	s.segments[addr] = size
+	s.counters.Allocs++
+	s.counters.AllocBytes += size
+	return addr, nil
+}
+
+// Free implements Device.
+func (s *Sim) Free(addr uint64) error {
+	size, ok := s.segments[addr]
+	if !ok {
+		return fmt.Errorf("sim: free of %#x: not a segment", addr)
+	}
+	delete(s.segments, addr)
+	foot := s.roundUp(size)
+	s.used -= foot
+	s.giveVA(addr, foot)
+	s.counters.Frees++
+	s.counters.FreeBytes += size
+	return nil
+}
+
+// Reserve implements Device.
+func (s *Sim) Reserve(size int64) (uint64, error) {
+	if size <= 0 || size%s.opts.Granularity != 0 {
+		return 0, fmt.Errorf("sim: reserve of %d bytes: size must be a positive multiple of %d", size, s.opts.Granularity)
+	}
+	addr, err := s.takeVA(size)
+	if err != nil {
+		return 0, err
+	}
+	s.reserved[addr] = &reservation{size: size, mapped: map[int64]bool{}}
+	s.counters.Reserves++
+	return addr, nil
+}
+
+// pages checks that [addr, addr+size) lies in one reservation, aligned, and
+// returns it with the first page index and page count.
+func (s *Sim) pages(op string, addr uint64, size int64) (*reservation, int64, int64, error) {
+	g := s.opts.Granularity
+	if size <= 0 || size%g != 0 || int64(addr)%g != 0 {
+		return nil, 0, 0, fmt.Errorf("sim: %s of %d bytes at %#x: address and size must be multiples of %d", op, size, addr, g)
+	}
+	for base, r := range s.reserved {
+		if addr >= base && addr+uint64(size) <= base+uint64(r.size) {
+			return r, int64(addr-base) / g, size / g, nil
+		}
+	}
+	return nil, 0, 0, fmt.Errorf("sim: %s of %d bytes at %#x: not inside a reserved range", op, size, addr)
+}
+
+// Map implements Device.
+func (s *Sim) Map(addr uint64, size int64) error {
+	r, first, n, err := s.pages("map", addr, size)
+	if err != nil {
+		return err
+	}
+	for p := first; p < first+n; p++ {
+		if r.mapped[p] {
+			return fmt.Errorf("sim: map at %#x: page %#x is already mapped", addr, addr+uint64((p-first)*s.opts.Granularity))
+		}
+	}
+	if !s.room(size) {
+		s.counters.FailedMaps++
+		return s.oom(size)
+	}
+	for p := first; p < first+n; p++ {
+		r.mapped[p] = true
+	}
+	s.used += size
+	s.counters.Maps++
+	s.counters.MapBytes += size
+	return nil
+}
+
+// Unmap implements Device.
+func (s *Sim) Unmap(addr uint64, size int64) error {
+	r, first, n, err := s.pages("unmap", addr, size)
+	if err != nil {
+		return err
+	}
+	for p := first; p < first+n; p++ {
+		if !r.mapped[p] {
+			return fmt.Errorf("sim: unmap at %#x: page %#x is not mapped", addr, addr+uint64((p-first)*s.opts.Granularity))
+		}
+	}
+	for p := first; p < first+n; p++ {
+		delete(r.mapped, p)
+	}
+	s.used -= size
+	s.counters.Unmaps++
+	s.counters.UnmapBytes += size
+	return nil
+}
+
+// Release implements Device.
+func (s *Sim) Release(addr uint64) error {
+	r, ok := s.reserved[addr]
+	if !ok {
+		return fmt.Errorf("sim: release of %#x: not a reserved range", addr)
+	}
+	if len(r.mapped) != 0 {
+		return fmt.Errorf("sim: release of %#x: %d pages are still mapped", addr, len(r.mapped))
+	}
+	delete(s.reserved, addr)
+	s.giveVA(addr, r.size)
+	s.counters.Releases++
+	return nil
+}
+
+// MemInfo implements Device.
+func (s *Sim) MemInfo() (free, total int64) {
+	if s.opts.Capacity < 0 {
+		return -1, -1
+	}
+	return s.opts.Capacity - s.used, s.opts.Capacity
+}
+
+// Used reports the bytes the device holds: segment footprints and mapped pages.
+func (s *Sim) Used() int64 { return s.used }
+
+// Counters implements Device.
+func (s *Sim) Counters() Counters { return s.counters }
+
+// Close implements Device: it frees every segment and reservation.
+func (s *Sim) Close() error {
+	for addr := range s.segments {
+		s.Free(addr)
+	}
+	for addr, r := range s.reserved {
+		for p := range r.mapped {
+			s.Unmap(addr+uint64(p*s.opts.Granularity), s.opts.Granularity)
+		}
+		s.Release(addr)
+	}
+	return nil
+}
+
+var _ Device = (*Sim)(nil)

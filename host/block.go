@@ -1,0 +1,71 @@
+package host
+
+// Block is a range of a segment: allocated, free (cached) or, in an
+// expandable segment, not backed by memory (unmapped). Blocks of a segment
+// are linked in address order and tile it without gaps.
+type Block struct {
+	Addr      uint64
+	Size      int64
+	Requested int64 // bytes the workload asked for; live blocks only
+	ID        int64 // allocation id; live blocks only
+	Tag       int32
+	Allocated bool
+	Mapped    bool // backed by memory; always true in classic segments
+
+	seg        *Segment
+	prev, next *Block
+	freedAt    uint64 // pool search count when the block became free
+	indexed    bool   // in its pool's free index
+}
+
+// Segment returns the segment holding the block.
+func (b *Block) Segment() *Segment { return b.seg }
+
+// Prev returns the block just below, in the same segment, or nil.
+func (b *Block) Prev() *Block { return b.prev }
+
+// Next returns the block just above, in the same segment, or nil.
+func (b *Block) Next() *Block { return b.next }
+
+// end is the first address past the block.
+func (b *Block) end() uint64 { return b.Addr + uint64(b.Size) }
+
+// wholeSegment reports whether a classic block spans its whole segment.
+func (b *Block) wholeSegment() bool { return b.prev == nil && b.next == nil && b.seg.Page == 0 }
+
+// expandableSize is the block size plus the unmapped range right after it:
+// how far the block could grow (PyTorch's best-fit tie-break).
+func (b *Block) expandableSize() int64 {
+	if b.next != nil && !b.next.Mapped {
+		return b.Size + b.next.Size
+	}
+	return b.Size
+}
+
+// Segment is one region obtained from the device: a classic segment (one
+// device allocation) or an expandable segment (a reserved virtual range
+// whose pages are mapped on demand).
+type Segment struct {
+	Addr   uint64
+	Size   int64 // classic: allocation size; expandable: reserved bytes
+	Mapped int64 // bytes backed by memory (classic: Size)
+	Pool   int32
+	Stream int32 // stream index
+	Page   int64 // page size of an expandable segment; 0 for classic
+	Event  int64 // trace event that created it (-1: before the first event)
+
+	head     *Block
+	unmapped *addrTree // expandable: unmapped blocks by address
+}
+
+// Expandable reports whether the segment is an expandable segment.
+func (s *Segment) Expandable() bool { return s.Page > 0 }
+
+// Blocks returns the segment's blocks in address order.
+func (s *Segment) Blocks() []*Block {
+	var out []*Block
+	for b := s.head; b != nil; b = b.next {
+		out = append(out, b)
+	}
+	return out
+}

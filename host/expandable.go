@@ -1,0 +1,168 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/btree"
+
+	"github.com/fraglab/fraglab/cudadriver"
+)
+
+// defaultReserve is the reserved range of an expandable segment when the
+// device capacity is unlimited.
+const defaultReserve = 1 << 40
+
+// reserveSize is the virtual range reserved for an expandable segment:
+// 1⅛ of the device capacity, in whole pages (PyTorch reserves 1⅛ of the
+// card's memory).
+func (a *Allocator) reserveSize(page int64) int64 {
+	c := a.dev.Info().Capacity
+	if c <= 0 {
+		return roundUp(defaultReserve, page)
+	}
+	return roundUp(c+c/8, page)
+}
+
+// expand maps pages into the expandable segment of (pool, stream) until a
+// free block of at least rounded bytes exists, and returns that block (not
+// in the free index). It returns nil when the device has no room.
+func (a *Allocator) expand(rounded int64, pool, stream int32, page int64) (*Block, error) {
+	seg := a.exp[pool][stream]
+	if seg == nil {
+		size := a.reserveSize(page)
+		addr, err := a.dev.Reserve(size)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: reserving %d bytes for an expandable segment: %w", a.event, size, err)
+		}
+		seg = &Segment{Addr: addr, Size: size, Pool: pool, Stream: stream, Page: page, Event: a.event,
+			unmapped: btree.NewG(btreeDegree, addrLess)}
+		u := &Block{Addr: addr, Size: size, seg: seg}
+		seg.head = u
+		seg.unmapped.ReplaceOrInsert(u)
+		a.segs[addr] = seg
+		a.exp[pool][stream] = seg
+		a.stats.Segments++
+	}
+	// The lowest unmapped range that, with the free block just below it,
+	// can hold the request.
+	var u *Block
+	var tail int64
+	seg.unmapped.Ascend(func(b *Block) bool {
+		var t int64
+		if p := b.prev; p != nil && !p.Allocated && p.Mapped {
+			t = p.Size
+		}
+		if t+b.Size >= rounded {
+			u, tail = b, t
+			return false
+		}
+		return true
+	})
+	if u == nil {
+		return nil, nil
+	}
+	// Growth maps at least one page, even when the free block below could
+	// hold the request alone (the policy declined it with NONE).
+	m, err := a.expandSize(max(rounded-tail, 1), rounded, pool, stream, page, u.Size)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.dev.Map(u.Addr, m); err != nil {
+		if errors.Is(err, cudadriver.ErrOutOfMemory) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("event %d: mapping %d bytes at %#x: %w", a.event, m, u.Addr, err)
+	}
+	nb := &Block{Addr: u.Addr, Size: m, Mapped: true, seg: seg, prev: u.prev, next: u, freedAt: a.searches[pool]}
+	if u.prev != nil {
+		u.prev.next = nb
+	} else {
+		seg.head = nb
+	}
+	u.prev = nb
+	seg.unmapped.Delete(u)
+	u.Addr += uint64(m)
+	u.Size -= m
+	if u.Size == 0 {
+		nb.next = u.next
+		if u.next != nil {
+			u.next.prev = nb
+		}
+	} else {
+		seg.unmapped.ReplaceOrInsert(u)
+	}
+	seg.Mapped += m
+	a.addReserved(pool, m)
+	a.stats.SegmentMaps++
+	a.driverOp(ActionSegmentMap, nb.Addr, m, seg)
+	// New pages join the free blocks around them.
+	if p := nb.prev; p != nil && !p.Allocated && p.Mapped {
+		a.unindex(p)
+		a.absorbPrev(nb)
+	}
+	if n := nb.next; n != nil && !n.Allocated && n.Mapped {
+		a.unindex(n)
+		a.absorbNext(nb)
+	}
+	return nb, nil
+}
+
+// unmapBlock unmaps the whole pages inside free block b of an expandable
+// segment; partial pages at its edges stay mapped as free blocks. A segment
+// left with no mapped page is released. It returns the bytes unmapped.
+func (a *Allocator) unmapBlock(b *Block) (int64, error) {
+	seg := b.seg
+	off := int64(b.Addr - seg.Addr)
+	first, last := roundUp(off, seg.Page), (off+b.Size)/seg.Page*seg.Page
+	if last <= first {
+		return 0, nil
+	}
+	ua, us := seg.Addr+uint64(first), last-first
+	if err := a.dev.Unmap(ua, us); err != nil {
+		return 0, fmt.Errorf("event %d: unmapping %d bytes at %#x: %w", a.event, us, ua, err)
+	}
+	a.unindex(b)
+	// Carve the mapped edges off b; b becomes the unmapped middle.
+	if before := int64(ua - b.Addr); before > 0 {
+		pb := &Block{Addr: b.Addr, Size: before, Mapped: true, seg: seg, prev: b.prev, next: b, freedAt: b.freedAt}
+		if b.prev != nil {
+			b.prev.next = pb
+		} else {
+			seg.head = pb
+		}
+		b.prev = pb
+		a.index(pb)
+	}
+	if after := int64(b.end() - (ua + uint64(us))); after > 0 {
+		nb := &Block{Addr: ua + uint64(us), Size: after, Mapped: true, seg: seg, prev: b, next: b.next, freedAt: b.freedAt}
+		if b.next != nil {
+			b.next.prev = nb
+		}
+		b.next = nb
+		a.index(nb)
+	}
+	b.Addr, b.Size, b.Mapped = ua, us, false
+	if p := b.prev; p != nil && !p.Mapped {
+		seg.unmapped.Delete(p)
+		a.absorbPrev(b)
+	}
+	if n := b.next; n != nil && !n.Mapped {
+		seg.unmapped.Delete(n)
+		a.absorbNext(b)
+	}
+	seg.unmapped.ReplaceOrInsert(b)
+	seg.Mapped -= us
+	a.addReserved(seg.Pool, -us)
+	a.stats.SegmentUnmaps++
+	a.driverOp(ActionSegmentUnmap, ua, us, seg)
+	if seg.Mapped == 0 {
+		if err := a.dev.Release(seg.Addr); err != nil {
+			return us, fmt.Errorf("event %d: releasing the expandable segment at %#x: %w", a.event, seg.Addr, err)
+		}
+		delete(a.segs, seg.Addr)
+		a.exp[seg.Pool][seg.Stream] = nil
+		a.stats.Segments--
+	}
+	return us, nil
+}

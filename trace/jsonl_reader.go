@@ -1,0 +1,378 @@
+package trace
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fastjson"
+)
+
+// MaxLineBytes is the longest line a JSONLReader accepts.
+const MaxLineBytes = 1 << 20
+
+// Keys allowed for each op, in the order error messages list them.
+var (
+	allocKeys      = []string{"op", "id", "size", "stream", "tag"}
+	freeKeys       = []string{"op", "id"}
+	emptyCacheKeys = []string{"op"}
+)
+
+const (
+	opNames  = `"alloc", "free" or "empty_cache"`
+	sizeRule = "size must be a positive integer of bytes"
+)
+
+// JSONLReader reads a trace in the JSON Lines format. It validates every
+// line and keeps the set of live allocation ids, so its memory grows with
+// the number of live allocations only.
+type JSONLReader struct {
+	sc      *bufio.Scanner
+	file    string
+	parser  fastjson.Parser
+	tags    *Tags
+	live    map[int64]int // live id -> line of its alloc
+	peak    int           // most entries of live since it was last rebuilt
+	line    int           // lines consumed
+	evLine  int           // line of the last event returned
+	scratch []byte        // raw text of the number being parsed
+	err     error         // sticky error
+}
+
+// NewJSONLReader returns a reader of the trace in r. file names the trace in
+// error messages and may be empty.
+func NewJSONLReader(r io.Reader, file string) *JSONLReader {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
+	return &JSONLReader{sc: sc, file: file, tags: NewTags(), live: make(map[int64]int)}
+}
+
+// Tags returns the registry naming the Tag ids of the events read so far.
+func (r *JSONLReader) Tags() *Tags { return r.tags }
+
+// Line returns the line of the last event returned by Next.
+func (r *JSONLReader) Line() int { return r.evLine }
+
+// Live returns the number of live allocations.
+func (r *JSONLReader) Live() int { return len(r.live) }
+
+// Next returns the next event, io.EOF at the end of the trace, or an *Error
+// for an invalid line. Errors are sticky: later calls return the same one.
+func (r *JSONLReader) Next() (Event, error) {
+	if r.err != nil {
+		return Event{}, r.err
+	}
+	for r.sc.Scan() {
+		r.line++
+		b := r.sc.Bytes()
+		if isBlank(b) {
+			continue
+		}
+		e, err := r.parse(b)
+		if err != nil {
+			r.err = err
+			return Event{}, err
+		}
+		r.evLine = r.line
+		return e, nil
+	}
+	err := r.sc.Err()
+	switch {
+	case err == nil:
+		err = io.EOF
+	case errors.Is(err, bufio.ErrTooLong):
+		r.line++
+		err = r.fail("line longer than %d bytes", MaxLineBytes)
+	default:
+		err = fmt.Errorf("%s: reading line %d: %w", r.name(), r.line+1, err)
+	}
+	r.err = err
+	return Event{}, err
+}
+
+func (r *JSONLReader) name() string {
+	if r.file == "" {
+		return "trace"
+	}
+	return r.file
+}
+
+func (r *JSONLReader) fail(format string, args ...any) error {
+	return &Error{File: r.file, Line: r.line, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (r *JSONLReader) parse(b []byte) (Event, error) {
+	v, err := r.parser.ParseBytes(b)
+	if err != nil {
+		return Event{}, r.fail("malformed JSON (expected one object per line): %v", err)
+	}
+	o, err := v.Object()
+	if err != nil {
+		return Event{}, r.fail(`expected a JSON object such as {"op":"free","id":0}, got %s`, show(v))
+	}
+	op := o.Get("op")
+	if op == nil {
+		return Event{}, r.fail(`missing "op": expected %s`, opNames)
+	}
+	name, err := op.StringBytes()
+	if err != nil {
+		return Event{}, r.fail(`"op" must be a string: %s, got %s`, opNames, show(op))
+	}
+	switch string(name) {
+	case "alloc":
+		return r.alloc(o)
+	case "free":
+		return r.free(o)
+	case "empty_cache":
+		if err := r.checkKeys(o, 1, "empty_cache", emptyCacheKeys); err != nil {
+			return Event{}, err
+		}
+		return Event{Op: OpEmptyCache}, nil
+	}
+	return Event{}, r.fail(`unknown op %s: expected %s`, show(op), opNames)
+}
+
+func (r *JSONLReader) alloc(o *fastjson.Object) (Event, error) {
+	idv, sizev, streamv, tagv := o.Get("id"), o.Get("size"), o.Get("stream"), o.Get("tag")
+	if err := r.checkKeys(o, count(idv, sizev, streamv, tagv)+1, "alloc", allocKeys); err != nil {
+		return Event{}, err
+	}
+	id, err := r.id(idv, "alloc")
+	if err != nil {
+		return Event{}, err
+	}
+	if sizev == nil {
+		return Event{}, r.fail(`alloc is missing "size": %s`, sizeRule)
+	}
+	size, ok := r.integer(sizev)
+	if !ok || size <= 0 {
+		return Event{}, r.fail(`"size" is %s: %s`, show(sizev), sizeRule)
+	}
+	var stream int64
+	if streamv != nil {
+		if stream, ok = r.integer(streamv); !ok {
+			return Event{}, r.fail(`"stream" must be an integer, got %s`, show(streamv))
+		}
+	}
+	var tag []byte
+	if tagv != nil {
+		if tag, err = tagv.StringBytes(); err != nil {
+			return Event{}, r.fail(`"tag" must be a string such as "activation", got %s`, show(tagv))
+		}
+	}
+	if at, ok := r.live[id]; ok {
+		return Event{}, r.fail("alloc of id %d, which is still live (allocated at line %d)", id, at)
+	}
+	r.live[id] = r.line
+	r.peak = max(r.peak, len(r.live))
+	return Event{Op: OpAlloc, ID: id, Size: size, Stream: stream, Tag: r.tags.idBytes(tag)}, nil
+}
+
+func (r *JSONLReader) free(o *fastjson.Object) (Event, error) {
+	idv := o.Get("id")
+	if err := r.checkKeys(o, count(idv)+1, "free", freeKeys); err != nil {
+		return Event{}, err
+	}
+	id, err := r.id(idv, "free")
+	if err != nil {
+		return Event{}, err
+	}
+	if _, ok := r.live[id]; !ok {
+		return Event{}, r.fail("free of unknown id %d: no live allocation has this id", id)
+	}
+	delete(r.live, id)
+	r.shrink()
+	return Event{Op: OpFree, ID: id}, nil
+}
+
+// shrink rebuilds the live map once it holds far fewer entries than it once
+// did: Go maps never give back their buckets, and a trace whose live set
+// peaks once should not pin that peak's memory for the rest of the replay.
+func (r *JSONLReader) shrink() {
+	if r.peak < 4096 || len(r.live) > r.peak/8 {
+		return
+	}
+	m := make(map[int64]int, len(r.live))
+	for id, line := range r.live {
+		m[id] = line
+	}
+	r.live, r.peak = m, len(m)
+}
+
+func (r *JSONLReader) id(v *fastjson.Value, op string) (int64, error) {
+	if v == nil {
+		return 0, r.fail(`%s is missing "id": expected a non-negative integer`, op)
+	}
+	id, ok := r.integer(v)
+	if !ok || id < 0 {
+		return 0, r.fail(`"id" must be a non-negative integer, got %s`, show(v))
+	}
+	return id, nil
+}
+
+// checkKeys reports the first key of o that op does not allow, or that
+// appears twice. want is the number of allowed keys o holds: o is fine when
+// it has no other key.
+func (r *JSONLReader) checkKeys(o *fastjson.Object, want int, op string, allowed []string) error {
+	if o.Len() == want {
+		return nil
+	}
+	var err error
+	seen := make(map[string]bool, o.Len())
+	o.Visit(func(key []byte, _ *fastjson.Value) {
+		k := string(key)
+		switch {
+		case err != nil:
+		case !slices.Contains(allowed, k):
+			err = r.fail("unknown key %q for op %q: allowed keys are %s", k, op, quoteAll(allowed))
+		case seen[k]:
+			err = r.fail("duplicate key %q", k)
+		}
+		seen[k] = true
+	})
+	return err
+}
+
+func quoteAll(keys []string) string {
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = strconv.Quote(k)
+	}
+	return strings.Join(q, ", ")
+}
+
+// integer returns the value of v when it is a number denoting an exact
+// int64.
+func (r *JSONLReader) integer(v *fastjson.Value) (int64, bool) {
+	if v.Type() != fastjson.TypeNumber {
+		return 0, false
+	}
+	r.scratch = v.MarshalTo(r.scratch[:0])
+	return parseInt(r.scratch)
+}
+
+func count(vs ...*fastjson.Value) int {
+	n := 0
+	for _, v := range vs {
+		if v != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// show renders v for an error message, shortened when long.
+func show(v *fastjson.Value) string {
+	b := v.MarshalTo(nil)
+	if len(b) > 40 {
+		return string(b[:37]) + "..."
+	}
+	return string(b)
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseInt parses a JSON number that must denote an exact int64. A fraction
+// or exponent is allowed when the value is still an integer: 1e3 and 16.0
+// are accepted, 1.5 and 1e-3 are not.
+func parseInt(s []byte) (int64, bool) {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	i := digits(s)
+	intPart := s[:i]
+	if len(intPart) == 0 {
+		return 0, false
+	}
+	var frac []byte
+	if i < len(s) && s[i] == '.' {
+		n := digits(s[i+1:])
+		if n == 0 {
+			return 0, false
+		}
+		frac = s[i+1 : i+1+n]
+		i += 1 + n
+	}
+	exp := 0
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		expNeg := false
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			expNeg = s[i] == '-'
+			i++
+		}
+		n := digits(s[i:])
+		if n == 0 {
+			return 0, false
+		}
+		for _, c := range s[i : i+n] {
+			exp = min(exp*10+int(c-'0'), 1<<20) // larger exponents mean overflow or zero anyway
+		}
+		i += n
+		if expNeg {
+			exp = -exp
+		}
+	}
+	if i != len(s) {
+		return 0, false
+	}
+	// The value is the digits of intPart and frac times 10^(exp-len(frac)).
+	digit := func(k int) uint64 {
+		if k < len(intPart) {
+			return uint64(intPart[k] - '0')
+		}
+		return uint64(frac[k-len(intPart)] - '0')
+	}
+	n, shift := len(intPart)+len(frac), exp-len(frac)
+	if shift < 0 { // the dropped digits must all be zeros
+		keep := max(n+shift, 0)
+		for k := keep; k < n; k++ {
+			if digit(k) != 0 {
+				return 0, false
+			}
+		}
+		n, shift = keep, 0
+	}
+	limit := uint64(1<<63 - 1)
+	if neg {
+		limit++
+	}
+	var u uint64
+	for k := range n {
+		d := digit(k)
+		if u > (limit-d)/10 {
+			return 0, false
+		}
+		u = u*10 + d
+	}
+	for ; shift > 0 && u != 0; shift-- {
+		if u > limit/10 {
+			return 0, false
+		}
+		u *= 10
+	}
+	if neg {
+		return int64(-u), true
+	}
+	return int64(u), true
+}
+
+func digits(s []byte) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
+}

@@ -1,0 +1,92 @@
+package trace
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/fraglab/fraglab/host/abi"
+)
+
+// wellKnown names the well-known tags for writers given no registry.
+var wellKnown = NewTags()
+
+// JSONLWriter writes events in the JSON Lines format, buffered: call Flush
+// when done.
+type JSONLWriter struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+// NewJSONLWriter returns a writer of events to w.
+func NewJSONLWriter(w io.Writer) *JSONLWriter {
+	return &JSONLWriter{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 128)}
+}
+
+// Write writes e as one line. tags names e.Tag; nil means the well-known
+// tags only. Stream is omitted when 0 and the tag when it is abi.TagUnknown.
+// Events a reader would reject (negative id, size ≤ 0, unknown op or tag)
+// are refused.
+func (w *JSONLWriter) Write(e Event, tags *Tags) error {
+	if e.ID < 0 {
+		return fmt.Errorf("trace: cannot write %s of id %d: ids must be non-negative", e.Op, e.ID)
+	}
+	b := w.buf[:0]
+	switch e.Op {
+	case OpAlloc:
+		if e.Size <= 0 {
+			return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
+		}
+		b = append(b, `{"op":"alloc","id":`...)
+		b = strconv.AppendInt(b, e.ID, 10)
+		b = append(b, `,"size":`...)
+		b = strconv.AppendInt(b, e.Size, 10)
+		if e.Stream != 0 {
+			b = append(b, `,"stream":`...)
+			b = strconv.AppendInt(b, e.Stream, 10)
+		}
+		if e.Tag != abi.TagUnknown {
+			if tags == nil {
+				tags = wellKnown
+			}
+			name, ok := tags.Name(e.Tag)
+			if !ok {
+				return fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
+			}
+			b = append(b, `,"tag":`...)
+			b = appendString(b, name)
+		}
+	case OpFree:
+		b = append(b, `{"op":"free","id":`...)
+		b = strconv.AppendInt(b, e.ID, 10)
+	case OpEmptyCache:
+		b = append(b, `{"op":"empty_cache"`...)
+	default:
+		return fmt.Errorf("trace: cannot write event with unknown %s", e.Op)
+	}
+	b = append(b, "}\n"...)
+	w.buf = b
+	_, err := w.w.Write(b)
+	return err
+}
+
+// Flush writes buffered lines to the underlying writer.
+func (w *JSONLWriter) Flush() error { return w.w.Flush() }
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,117 @@
+package trace
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// OpenFunc makes a Reader of the trace in r; file names it in messages.
+type OpenFunc func(r io.Reader, file string) (Reader, error)
+
+var (
+	formatsMu sync.RWMutex
+	formats   = map[string]OpenFunc{}
+)
+
+func init() {
+	Register(".jsonl", func(r io.Reader, file string) (Reader, error) {
+		return NewJSONLReader(r, file), nil
+	})
+}
+
+// Register makes Open read files ending in ext (such as ".csv"), and in
+// ext+".gz" gunzipped, with open. Extensions match case-insensitively, the
+// longest first. Register panics when ext is malformed or already taken.
+func Register(ext string, open OpenFunc) {
+	ext = strings.ToLower(ext)
+	if !strings.HasPrefix(ext, ".") || len(ext) < 2 || strings.HasSuffix(ext, ".gz") || open == nil {
+		panic(fmt.Sprintf("trace: Register(%q): want an extension like \".csv\" (without .gz) and a non-nil open", ext))
+	}
+	formatsMu.Lock()
+	defer formatsMu.Unlock()
+	if _, dup := formats[ext]; dup {
+		panic("trace: Register called twice for " + ext)
+	}
+	formats[ext] = open
+}
+
+// Open opens the trace file at path, choosing its reader by extension
+// (.jsonl, or any registered one) and gunzipping it when the name also ends
+// in .gz. Close the returned Closer when done.
+func Open(path string) (Reader, io.Closer, error) {
+	name := strings.ToLower(filepath.Base(path))
+	gz := strings.HasSuffix(name, ".gz")
+	open, err := lookup(strings.TrimSuffix(name, ".gz"), gz)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := closers{f}
+	var in io.Reader = f
+	if gz {
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: not a gzip file: %w", path, err)
+		}
+		in, c = z, closers{z, f}
+	}
+	r, err := open(in, path)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return r, c, nil
+}
+
+// lookup finds the format of the file name (without .gz), the longest
+// matching extension first.
+func lookup(name string, gz bool) (OpenFunc, error) {
+	formatsMu.RLock()
+	defer formatsMu.RUnlock()
+	var best string
+	for ext := range formats {
+		if strings.HasSuffix(name, ext) && len(ext) > len(best) {
+			best = ext
+		}
+	}
+	if best != "" {
+		return formats[best], nil
+	}
+	got := filepath.Ext(name)
+	if gz {
+		got += ".gz"
+	}
+	if got == "" {
+		got = "(no extension)"
+	}
+	var want []string
+	for _, ext := range slices.Sorted(maps.Keys(formats)) {
+		want = append(want, ext, ext+".gz")
+	}
+	return nil, fmt.Errorf("unsupported trace format %s: expected %s or %s",
+		got, strings.Join(want[:len(want)-1], ", "), want[len(want)-1])
+}
+
+// closers closes each of its members in order and returns the first error.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var first error
+	for _, c := range cs {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
