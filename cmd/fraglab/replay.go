@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -135,26 +134,25 @@ func printResult(w io.Writer, tracePath string, res *replay.Result) {
 	fmt.Fprintf(w, "trace    %s (%d events)\n", tracePath, m.Events)
 	fmt.Fprintf(w, "policy   %s  sha256:%.12s  hooks: %s\n", res.Policy.Name, res.Policy.Hash, hooks)
 	fmt.Fprintf(w, "device   %s, capacity %s\n\n", res.Device.Name, capacity)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	bytes := func(name string, v int64, what string) {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t  %s\n", name, units.Format(v), v, what)
+	row := func(name, value, exact, what string) {
+		fmt.Fprintf(w, "%-15s %11s %12s  %s\n", name, value, exact, what)
 	}
+	bytes := func(name string, v int64, what string) { row(name, units.Format(v), fmt.Sprint(v), what) }
 	bytes("peak_reserved", m.PeakReserved, "max bytes held from the device")
 	bytes("peak_allocated", m.PeakAllocated, "max bytes in allocated blocks")
 	bytes("peak_requested", m.PeakRequested, "max live bytes requested")
 	bytes("waste", m.Waste, "peak_reserved - peak_allocated")
-	fmt.Fprintf(tw, "frag_ratio\t%.4f\t\t  1 - peak_allocated/peak_reserved\n", m.FragRatio)
-	fmt.Fprintf(tw, "ext_frag\t%.4f\t\t  1 - largest free/free, at peak reserved\n", m.ExtFrag)
-	first := "-"
+	row("frag_ratio", fmt.Sprintf("%.4f", m.FragRatio), "", "1 - peak_allocated/peak_reserved")
+	row("ext_frag", fmt.Sprintf("%.4f", m.ExtFrag), "", "1 - largest free/free, at peak reserved")
+	first := "no OOM"
 	if m.FirstOOM >= 0 {
-		first = fmt.Sprint(m.FirstOOM)
+		first = fmt.Sprintf("first at event %d", m.FirstOOM)
 	}
-	fmt.Fprintf(tw, "ooms\t%d\t\t  first at event %s\n", m.OOMs, first)
-	fmt.Fprintf(tw, "segment_allocs\t%d\t\t\n", m.SegmentAllocs)
-	fmt.Fprintf(tw, "segment_frees\t%d\t\t\n", m.SegmentFrees)
-	fmt.Fprintf(tw, "segment_maps\t%d\t\t\n", m.SegmentMaps)
-	fmt.Fprintf(tw, "segment_unmaps\t%d\t\t\n", m.SegmentUnmaps)
-	fmt.Fprintf(tw, "events\t%d\t\t\n", m.Events)
-	fmt.Fprintf(tw, "ns_per_event\t%.1f\t\t  host + policy, trace decoding excluded\n", m.NsPerEvent)
-	tw.Flush()
+	row("ooms", fmt.Sprint(m.OOMs), "", first)
+	row("segment_allocs", fmt.Sprint(m.SegmentAllocs), "", "classic segments allocated")
+	row("segment_frees", fmt.Sprint(m.SegmentFrees), "", "classic segments freed")
+	row("segment_maps", fmt.Sprint(m.SegmentMaps), "", "expandable-segment maps")
+	row("segment_unmaps", fmt.Sprint(m.SegmentUnmaps), "", "expandable-segment unmaps")
+	row("events", fmt.Sprint(m.Events), "", "trace events replayed")
+	row("ns_per_event", fmt.Sprintf("%.1f", m.NsPerEvent), "", "host + policy, trace decoding excluded")
 }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// fraglab runs the CLI in-process and returns stdout and the error.
+func fraglab(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+const smallThenLarge = "../../examples/traces/devlog-small-then-large.jsonl"
+
+func TestReplayJSONHasExactlyTheMetrics(t *testing.T) {
+	out, err := fraglab(t, "replay", "--trace", smallThenLarge, "--policy", "pytorch", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, out)
+	}
+	want := []string{"peak_reserved", "peak_allocated", "peak_requested", "frag_ratio", "waste", "ext_frag",
+		"ooms", "first_oom", "segment_allocs", "segment_frees", "segment_maps", "segment_unmaps", "events", "ns_per_event"}
+	var got []string
+	for k := range m {
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("keys %v, want exactly %v", got, want)
+	}
+	if m["peak_reserved"] != float64(256<<20) || m["events"] != float64(24) {
+		t.Errorf("peak_reserved %v, events %v; want 268435456 and 24", m["peak_reserved"], m["events"])
+	}
+	if !strings.Contains(out, `"peak_reserved":268435456,`) {
+		t.Errorf("bytes must print as integers: %s", out)
+	}
+}
+
+func TestReplayTableAndDriverLog(t *testing.T) {
+	dl := filepath.Join(t.TempDir(), "driver.jsonl")
+	out, err := fraglab(t, "replay", "--trace", smallThenLarge, "--policy", "default", "--capacity", "200MiB", "--driver-log", dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"peak_reserved", "ooms", "capacity 200.0 MiB"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	log, err := os.ReadFile(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+	// 8 segments of 16 MiB, then at 200 MiB the first 32 MiB alloc fits
+	// (160 MiB), the next needs a release of cached 16 MiB segments.
+	if !strings.HasPrefix(lines[0], `{"event":0,"action":"segment_alloc","addr":`) || !strings.Contains(string(log), `"action":"segment_free"`) {
+		t.Errorf("driver log:\n%s", log)
+	}
+}
+
+func TestReplayErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	os.WriteFile(bad, []byte("{\"op\":\"alloc\",\"id\":1,\"size\":10}\n{\"op\":\"free\",\"id\":2}\n"), 0o644)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"replay", "--trace", smallThenLarge, "--policy", "nope"}, `unknown policy "nope": built-ins are default, pytorch`},
+		{[]string{"replay", "--trace", smallThenLarge, "--param", "x"}, `expected key=value`},
+		{[]string{"replay", "--trace", smallThenLarge, "--policy", "pytorch", "--param", "max_split_size_mb=128"}, "unknown parameter max_split_size_mb"},
+		{[]string{"replay", "--trace", smallThenLarge, "--capacity", "lots"}, `invalid size "lots"`},
+		{[]string{"replay", "--trace", bad}, "bad.jsonl:2: free of unknown id 2"},
+		{[]string{"replay", "--trace", "missing.jsonl"}, "missing.jsonl"},
+		{[]string{"replay"}, "--trace is required"},
+		{[]string{"replay", "--trace", smallThenLarge, "--policy", "./nothing.wasm"}, "nothing.wasm"},
+	}
+	for _, c := range cases {
+		_, err := fraglab(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("fraglab %s: error %v, want it to contain %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+}
+
+func TestPoliciesLists(t *testing.T) {
+	out, err := fraglab(t, "policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "default") || !strings.Contains(out, "pytorch") || !strings.Contains(out, "policy_round_size") {
+		t.Errorf("policies:\n%s", out)
+	}
+}
