@@ -9,7 +9,8 @@ import (
 const (
 	DefaultGranularity = 2 << 20          // 2 MiB, as CUDA's allocation granularity
 	DefaultSimBase     = 0x7f00_0000_0000 // first address handed out
-	simAddressSpace    = int64(1) << 46   // 64 TiB of virtual addresses
+	simLow             = 1 << 32          // lowest address the sim holds
+	simHigh            = 1 << 48          // the sim holds addresses up to here
 )
 
 // SimOptions configures a simulated device.
@@ -26,6 +27,7 @@ type SimOptions struct {
 // granularity; capacity counts those footprints plus mapped pages.
 type Sim struct {
 	opts     SimOptions
+	place    uint64 // address asked for the next Alloc or Reserve; 0: none
 	used     int64  // footprint of segments plus mapped bytes
 	free     []span // free virtual ranges, sorted by address, coalesced
 	segments map[uint64]int64
@@ -56,7 +58,7 @@ func NewSim(opts SimOptions) *Sim {
 	}
 	return &Sim{
 		opts:     opts,
-		free:     []span{{opts.Base, simAddressSpace}},
+		free:     []span{{simLow, int64(opts.Base - simLow)}, {opts.Base, int64(simHigh - opts.Base)}},
 		segments: map[uint64]int64{},
 		reserved: map[uint64]*reservation{},
 	}
@@ -82,22 +84,52 @@ func (s *Sim) oom(n int64) error {
 	return &OOMError{Size: n, Free: free, Capacity: total}
 }
 
-// takeVA carves size bytes (a granularity multiple) out of the first free
-// virtual range large enough.
+// PlaceNext asks that the next Alloc or Reserve return exactly addr, as a
+// recorded trace's driver did. When that range is not free the call falls
+// back to the usual placement. Replays use it to reproduce recorded
+// addresses.
+func (s *Sim) PlaceNext(addr uint64) { s.place = addr }
+
+// takeVA carves size bytes (a granularity multiple) out of the free virtual
+// ranges: at the placed address if one was asked and is free, else first
+// fit in address order from the base.
 func (s *Sim) takeVA(size int64) (uint64, error) {
-	for i, sp := range s.free {
-		if sp.size < size {
-			continue
+	if p := s.place; p != 0 {
+		s.place = 0
+		if addr, ok := s.takeVAAt(p, size); ok {
+			return addr, nil
 		}
-		addr := sp.addr
-		if sp.size == size {
-			s.free = append(s.free[:i], s.free[i+1:]...)
-		} else {
-			s.free[i] = span{sp.addr + uint64(size), sp.size - size}
+	}
+	for _, sp := range s.free {
+		start, end := max(sp.addr, s.opts.Base), sp.addr+uint64(sp.size)
+		if end > start && int64(end-start) >= size {
+			addr, _ := s.takeVAAt(start, size)
+			return addr, nil
 		}
-		return addr, nil
 	}
 	return 0, fmt.Errorf("sim: virtual address space exhausted (asked %d bytes)", size)
+}
+
+// takeVAAt carves [addr, addr+size) out of the free range holding it.
+func (s *Sim) takeVAAt(addr uint64, size int64) (uint64, bool) {
+	i := sort.Search(len(s.free), func(i int) bool { return s.free[i].addr > addr }) - 1
+	if i < 0 {
+		return 0, false
+	}
+	sp := s.free[i]
+	end, spEnd := addr+uint64(size), sp.addr+uint64(sp.size)
+	if end > spEnd {
+		return 0, false
+	}
+	var repl []span
+	if addr > sp.addr {
+		repl = append(repl, span{sp.addr, int64(addr - sp.addr)})
+	}
+	if end < spEnd {
+		repl = append(repl, span{end, int64(spEnd - end)})
+	}
+	s.free = append(s.free[:i], append(repl, s.free[i+1:]...)...)
+	return addr, true
 }
 
 // giveVA returns a range to the free list, coalescing with its neighbours.

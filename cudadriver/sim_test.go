@@ -127,3 +127,33 @@ func TestSimUnlimited(t *testing.T) {
 		t.Error("zero-byte alloc accepted")
 	}
 }
+
+func TestSimPlaceNext(t *testing.T) {
+	s := NewSim(SimOptions{})
+	want := uint64(0x7f12_3456_0000)
+	s.PlaceNext(want)
+	a, err := s.Alloc(20 * MiB)
+	if err != nil || a != want {
+		t.Fatalf("placed alloc at %#x, %v; want %#x", a, err, want)
+	}
+	// A placement over a live range falls back to first fit.
+	s.PlaceNext(want + MiB)
+	b, err := s.Alloc(2 * MiB)
+	if err != nil || b != DefaultSimBase {
+		t.Errorf("conflicting placement gave %#x, %v; want the first free address %#x", b, err, uint64(DefaultSimBase))
+	}
+	// Addresses below the base can be placed too, and freed back.
+	s.PlaceNext(0x5000_0000_0000)
+	c, err := s.Reserve(40 * MiB)
+	if err != nil || c != 0x5000_0000_0000 {
+		t.Errorf("placed reserve at %#x, %v", c, err)
+	}
+	for _, f := range []func() error{func() error { return s.Free(a) }, func() error { return s.Free(b) }, func() error { return s.Release(c) }} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, _ := s.Alloc(2 * MiB); d != DefaultSimBase {
+		t.Errorf("after freeing everything the first alloc is at %#x, want %#x", d, uint64(DefaultSimBase))
+	}
+}

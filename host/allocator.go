@@ -28,10 +28,32 @@ const (
 	ActionSegmentUnmap = "segment_unmap"
 )
 
+// BlockOp is one allocation, free or failed allocation as the workload saw
+// it, for logs and snapshot export.
+type BlockOp struct {
+	Event     int64
+	Action    string // alloc, free or oom
+	ID        int64
+	Addr      uint64 // block address (0 for oom)
+	Size      int64  // block size (oom: the rounded request)
+	Requested int64  // bytes the workload asked for
+	Stream    int64  // raw stream value
+	Pool      int32
+}
+
+// Block actions of a BlockOp.
+const (
+	ActionAlloc = "alloc"
+	ActionFree  = "free"
+	ActionOOM   = "oom"
+)
+
 // Options configures an Allocator.
 type Options struct {
 	// OnDriverOp, when set, is called for every device operation, in order.
 	OnDriverOp func(DriverOp)
+	// OnBlockOp, when set, is called for every allocation, free and OOM.
+	OnBlockOp func(BlockOp)
 }
 
 // Allocator is the mechanism of a caching allocator over one Device: it
@@ -153,7 +175,7 @@ func (a *Allocator) Alloc(id, size, stream int64, tag int32) error {
 			return err
 		}
 		if b == nil {
-			return a.oom(id, rounded, tag)
+			return a.oom(id, rounded, size, pool, s, tag)
 		}
 	}
 	if err := a.take(b, id, size, rounded, pool, s, tag); err != nil {
@@ -167,7 +189,10 @@ func (a *Allocator) Alloc(id, size, stream int64, tag int32) error {
 }
 
 // oom records a failed allocation.
-func (a *Allocator) oom(id, rounded int64, tag int32) error {
+func (a *Allocator) oom(id, rounded int64, size int64, pool, stream int32, tag int32) error {
+	if a.opts.OnBlockOp != nil {
+		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionOOM, ID: id, Size: rounded, Requested: size, Stream: a.svals[stream], Pool: pool})
+	}
 	a.stats.OOMs++
 	if a.stats.FirstOOM < 0 {
 		a.stats.FirstOOM = a.event
@@ -222,6 +247,9 @@ func (a *Allocator) take(b *Block, id, size, rounded int64, pool, stream int32, 
 	a.stats.Requested += size
 	a.stats.LiveBlocks++
 	a.stats.Allocs++
+	if a.opts.OnBlockOp != nil {
+		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionAlloc, ID: id, Addr: b.Addr, Size: b.Size, Requested: size, Stream: a.svals[stream], Pool: pool})
+	}
 	return nil
 }
 
@@ -238,6 +266,9 @@ func (a *Allocator) Free(id int64) error {
 		return fmt.Errorf("event %d: free of id %d, which is not live", a.event, id)
 	}
 	delete(a.live, id)
+	if a.opts.OnBlockOp != nil {
+		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionFree, ID: id, Addr: b.Addr, Size: b.Size, Requested: b.Requested, Stream: a.svals[b.seg.Stream], Pool: b.seg.Pool})
+	}
 	a.stats.Allocated -= b.Size
 	a.stats.Active -= b.Size
 	a.stats.Requested -= b.Requested
@@ -476,33 +507,112 @@ func (a *Allocator) newSegment(size int64, pool, stream int32) (*Block, error) {
 	return b, nil
 }
 
-// AdoptSegment installs a classic segment that exists before the first
-// event (a trace that starts mid-run), with its blocks. Each block is
-// (size, live allocation id or -1 for free, requested bytes). The device
-// allocation is made now; the driver log shows it at event -1.
-func (a *Allocator) AdoptSegment(size int64, pool int32, stream int64, blocks []AdoptedBlock) error {
-	s := a.StreamIndex(stream)
+// InitialSegment is a segment that exists before the first event, as a
+// trace that starts mid-run recorded it: a classic segment, or one mapped
+// run of an expandable segment (Expandable). Blocks tile it in address
+// order.
+type InitialSegment struct {
+	Addr       uint64
+	Size       int64
+	Pool       int32
+	Stream     int64 // raw stream value
+	Expandable bool
+	Blocks     []AdoptedBlock
+}
+
+// AdoptedBlock describes one block of an InitialSegment.
+type AdoptedBlock struct {
+	Size      int64
+	ID        int64 // live allocation id, or -1 for a free block
+	Requested int64
+}
+
+// placer is a device that can be asked to put the next allocation at a
+// given address (cudadriver.Sim).
+type placer interface{ PlaceNext(addr uint64) }
+
+// Adopt installs the state that exists before the first event. Classic
+// segments are allocated on the device (at their recorded addresses when
+// the device can place them); the mapped runs of expandable segments are
+// grouped per (pool, stream) into one reserved range, asking the policy for
+// the segment mode. Every device operation appears in the driver log with
+// event -1. Call Adopt before the first event.
+func (a *Allocator) Adopt(segs []InitialSegment) error {
 	saved := a.event
 	a.event = -1
 	defer func() { a.event = saved }()
-	b, err := a.newSegment(size, pool, s)
+	runs := map[[2]int64][]InitialSegment{}
+	var keys [][2]int64
+	for _, is := range segs {
+		if err := checkInitial(is); err != nil {
+			return err
+		}
+		if is.Expandable {
+			k := [2]int64{int64(is.Pool), is.Stream}
+			if runs[k] == nil {
+				keys = append(keys, k)
+			}
+			runs[k] = append(runs[k], is)
+			continue
+		}
+		if err := a.adoptClassic(is); err != nil {
+			return err
+		}
+	}
+	for _, k := range keys {
+		if err := a.adoptExpandable(int32(k[0]), k[1], runs[k]); err != nil {
+			return err
+		}
+	}
+	a.notePeaks()
+	return nil
+}
+
+func checkInitial(is InitialSegment) error {
+	var total int64
+	for _, b := range is.Blocks {
+		if b.Size <= 0 || b.Size%MinBlockSize != 0 {
+			return fmt.Errorf("initial segment %#x: a block of %d bytes (blocks are positive multiples of 512)", is.Addr, b.Size)
+		}
+		total += b.Size
+	}
+	if total != is.Size || is.Pool < 0 || is.Pool >= abi.MaxPools {
+		return fmt.Errorf("initial segment %#x of %d bytes in pool %d: its blocks add up to %d bytes", is.Addr, is.Size, is.Pool, total)
+	}
+	return nil
+}
+
+func (a *Allocator) place(addr uint64) {
+	if p, ok := a.dev.(placer); ok {
+		p.PlaceNext(addr)
+	}
+}
+
+func (a *Allocator) adoptClassic(is InitialSegment) error {
+	s := a.StreamIndex(is.Stream)
+	a.place(is.Addr)
+	b, err := a.newSegment(is.Size, is.Pool, s)
 	if err != nil {
 		return err
 	}
 	if b == nil {
-		return fmt.Errorf("adopting a %d-byte segment: the device has no room", size)
+		return fmt.Errorf("initial segment %#x of %d bytes: the device has no room for it", is.Addr, is.Size)
 	}
-	var total int64
-	for _, ab := range blocks {
-		total += ab.Size
-	}
-	if total != size {
-		return fmt.Errorf("adopting a %d-byte segment: its blocks add up to %d bytes", size, total)
-	}
+	b.seg.Event = -1
+	a.adoptBlocks(b, is.Blocks)
+	return nil
+}
+
+// adoptBlocks splits the free block b, which spans exactly the blocks,
+// into them and marks the live ones allocated.
+func (a *Allocator) adoptBlocks(b *Block, blocks []AdoptedBlock) {
 	cur := b
 	for i, ab := range blocks {
 		if i < len(blocks)-1 {
-			rest := &Block{Addr: cur.Addr + uint64(ab.Size), Size: cur.Size - ab.Size, Mapped: true, seg: cur.seg, prev: cur}
+			rest := &Block{Addr: cur.Addr + uint64(ab.Size), Size: cur.Size - ab.Size, Mapped: true, seg: cur.seg, prev: cur, next: cur.next}
+			if cur.next != nil {
+				cur.next.prev = rest
+			}
 			cur.next, cur.Size = rest, ab.Size
 		}
 		if ab.ID >= 0 {
@@ -517,17 +627,62 @@ func (a *Allocator) AdoptSegment(size int64, pool int32, stream int64, blocks []
 		}
 		cur = cur.next
 	}
-	a.notePeaks()
+}
+
+// adoptExpandable rebuilds one expandable segment from its mapped runs.
+func (a *Allocator) adoptExpandable(pool int32, stream int64, runs []InitialSegment) error {
+	s := a.StreamIndex(stream)
+	page, err := a.segmentMode(pool, s)
+	if err != nil {
+		return err
+	}
+	if page == 0 {
+		return fmt.Errorf("the trace starts with expandable segments in pool %d, but the policy uses classic segments there (for the pytorch policy: expandable_segments=true)", pool)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].Addr < runs[j].Addr })
+	base := runs[0].Addr
+	for _, r := range runs {
+		if int64(r.Addr-base)%page != 0 || r.Size%page != 0 {
+			return fmt.Errorf("expandable run %#x of %d bytes is not whole pages of %d from %#x", r.Addr, r.Size, page, base)
+		}
+	}
+	a.place(base)
+	// The first mapping creates the segment at base (placed when possible);
+	// later runs are mapped at their offsets from it.
+	seg := a.exp[pool][s]
+	if seg != nil {
+		return fmt.Errorf("initial expandable segment of pool %d, stream %d given twice", pool, stream)
+	}
+	size := a.reserveSize(page)
+	last := runs[len(runs)-1]
+	if span := int64(last.Addr-base) + last.Size; span > size {
+		size = roundUp(span, page)
+	}
+	seg, err = a.newExpandable(pool, s, page, size)
+	if err != nil {
+		return err
+	}
+	addr := seg.Addr
+	for _, r := range runs {
+		at := addr + (r.Addr - base)
+		var u *Block
+		a.pivot.Addr = at
+		seg.unmapped.DescendLessOrEqual(&a.pivot, func(b *Block) bool { u = b; return false })
+		if u == nil {
+			return fmt.Errorf("initial expandable run %#x overlaps another run", r.Addr)
+		}
+		b, err := a.mapAt(seg, u, at, r.Size)
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			return fmt.Errorf("initial expandable run %#x of %d bytes: the device has no room for it", r.Addr, r.Size)
+		}
+		a.unindex(b)
+		a.adoptBlocks(b, r.Blocks)
+	}
 	return nil
 }
-
-// AdoptedBlock describes one block of a segment adopted by AdoptSegment.
-type AdoptedBlock struct {
-	Size      int64
-	ID        int64 // live allocation id, or -1 for a free block
-	Requested int64
-}
-
 func (a *Allocator) addReserved(pool int32, n int64) {
 	a.stats.Reserved += n
 	a.stats.PoolReserved[pool] += n

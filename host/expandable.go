@@ -24,25 +24,34 @@ func (a *Allocator) reserveSize(page int64) int64 {
 	return roundUp(c+c/8, page)
 }
 
+// newExpandable reserves an expandable segment for (pool, stream): one
+// unmapped block spanning the reserved range.
+func (a *Allocator) newExpandable(pool, stream int32, page, size int64) (*Segment, error) {
+	addr, err := a.dev.Reserve(size)
+	if err != nil {
+		return nil, fmt.Errorf("event %d: reserving %d bytes for an expandable segment: %w", a.event, size, err)
+	}
+	seg := &Segment{Addr: addr, Size: size, Pool: pool, Stream: stream, Page: page, Event: a.event,
+		unmapped: btree.NewG(btreeDegree, addrLess)}
+	u := &Block{Addr: addr, Size: size, seg: seg}
+	seg.head = u
+	seg.unmapped.ReplaceOrInsert(u)
+	a.segs[addr] = seg
+	a.exp[pool][stream] = seg
+	a.stats.Segments++
+	return seg, nil
+}
+
 // expand maps pages into the expandable segment of (pool, stream) until a
 // free block of at least rounded bytes exists, and returns that block (not
 // in the free index). It returns nil when the device has no room.
 func (a *Allocator) expand(rounded int64, pool, stream int32, page int64) (*Block, error) {
 	seg := a.exp[pool][stream]
 	if seg == nil {
-		size := a.reserveSize(page)
-		addr, err := a.dev.Reserve(size)
-		if err != nil {
-			return nil, fmt.Errorf("event %d: reserving %d bytes for an expandable segment: %w", a.event, size, err)
+		var err error
+		if seg, err = a.newExpandable(pool, stream, page, a.reserveSize(page)); err != nil {
+			return nil, err
 		}
-		seg = &Segment{Addr: addr, Size: size, Pool: pool, Stream: stream, Page: page, Event: a.event,
-			unmapped: btree.NewG(btreeDegree, addrLess)}
-		u := &Block{Addr: addr, Size: size, seg: seg}
-		seg.head = u
-		seg.unmapped.ReplaceOrInsert(u)
-		a.segs[addr] = seg
-		a.exp[pool][stream] = seg
-		a.stats.Segments++
 	}
 	// The lowest unmapped range that, with the free block just below it,
 	// can hold the request.
@@ -68,34 +77,11 @@ func (a *Allocator) expand(rounded int64, pool, stream int32, page int64) (*Bloc
 	if err != nil {
 		return nil, err
 	}
-	if err := a.dev.Map(u.Addr, m); err != nil {
-		if errors.Is(err, cudadriver.ErrOutOfMemory) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("event %d: mapping %d bytes at %#x: %w", a.event, m, u.Addr, err)
+	nb, err := a.mapAt(seg, u, u.Addr, m)
+	if nb == nil || err != nil {
+		return nil, err
 	}
-	nb := &Block{Addr: u.Addr, Size: m, Mapped: true, seg: seg, prev: u.prev, next: u, freedAt: a.searches[pool]}
-	if u.prev != nil {
-		u.prev.next = nb
-	} else {
-		seg.head = nb
-	}
-	u.prev = nb
-	seg.unmapped.Delete(u)
-	u.Addr += uint64(m)
-	u.Size -= m
-	if u.Size == 0 {
-		nb.next = u.next
-		if u.next != nil {
-			u.next.prev = nb
-		}
-	} else {
-		seg.unmapped.ReplaceOrInsert(u)
-	}
-	seg.Mapped += m
-	a.addReserved(pool, m)
-	a.stats.SegmentMaps++
-	a.driverOp(ActionSegmentMap, nb.Addr, m, seg)
+	a.unindex(nb)
 	// New pages join the free blocks around them.
 	if p := nb.prev; p != nil && !p.Allocated && p.Mapped {
 		a.unindex(p)
@@ -105,6 +91,57 @@ func (a *Allocator) expand(rounded int64, pool, stream int32, page int64) (*Bloc
 		a.unindex(n)
 		a.absorbNext(nb)
 	}
+	return nb, nil
+}
+
+// mapAt maps [at, at+size) of seg, which lies inside the unmapped block u,
+// and returns the new mapped block, free and in the free index. It returns
+// nil when the device has no room.
+func (a *Allocator) mapAt(seg *Segment, u *Block, at uint64, size int64) (*Block, error) {
+	if at < u.Addr || at+uint64(size) > u.end() || u.Mapped {
+		return nil, fmt.Errorf("mapping %d bytes at %#x: not inside an unmapped range of segment %#x", size, at, seg.Addr)
+	}
+	if err := a.dev.Map(at, size); err != nil {
+		if errors.Is(err, cudadriver.ErrOutOfMemory) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("event %d: mapping %d bytes at %#x: %w", a.event, size, at, err)
+	}
+	seg.unmapped.Delete(u)
+	// Carve [u.Addr, at) off as an unmapped block of its own.
+	if at > u.Addr {
+		lo := &Block{Addr: u.Addr, Size: int64(at - u.Addr), seg: seg, prev: u.prev, next: u}
+		if u.prev != nil {
+			u.prev.next = lo
+		} else {
+			seg.head = lo
+		}
+		u.prev = lo
+		u.Addr, u.Size = at, u.Size-lo.Size
+		seg.unmapped.ReplaceOrInsert(lo)
+	}
+	nb := &Block{Addr: at, Size: size, Mapped: true, seg: seg, prev: u.prev, next: u, freedAt: a.searches[seg.Pool]}
+	if u.prev != nil {
+		u.prev.next = nb
+	} else {
+		seg.head = nb
+	}
+	u.prev = nb
+	u.Addr += uint64(size)
+	u.Size -= size
+	if u.Size == 0 {
+		nb.next = u.next
+		if u.next != nil {
+			u.next.prev = nb
+		}
+	} else {
+		seg.unmapped.ReplaceOrInsert(u)
+	}
+	seg.Mapped += size
+	a.addReserved(seg.Pool, size)
+	a.stats.SegmentMaps++
+	a.driverOp(ActionSegmentMap, at, size, seg)
+	a.index(nb)
 	return nb, nil
 }
 
