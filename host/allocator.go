@@ -3,7 +3,6 @@ package host
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 
 	"github.com/fraglab/fraglab/cudadriver"
@@ -237,20 +236,23 @@ func (a *Allocator) take(b *Block, id, size, rounded int64, pool, stream int32, 
 			break
 		}
 	}
-	b.Allocated = true
-	b.ID = id
-	b.Requested = size
 	b.Tag = tag
-	a.live[id] = b
-	a.stats.Allocated += b.Size
-	a.stats.Active += b.Size
-	a.stats.Requested += size
-	a.stats.LiveBlocks++
+	a.setLive(b, id, size)
 	a.stats.Allocs++
 	if a.opts.OnBlockOp != nil {
 		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionAlloc, ID: id, Addr: b.Addr, Size: b.Size, Requested: size, Stream: a.svals[stream], Pool: pool})
 	}
 	return nil
+}
+
+// setLive marks b allocated to id for requested bytes and counts it.
+func (a *Allocator) setLive(b *Block, id, requested int64) {
+	b.Allocated, b.ID, b.Requested = true, id, requested
+	a.live[id] = b
+	a.stats.Allocated += b.Size
+	a.stats.Active += b.Size
+	a.stats.Requested += requested
+	a.stats.LiveBlocks++
 }
 
 // Free frees allocation id. Freeing the id of an allocation that failed
@@ -277,30 +279,39 @@ func (a *Allocator) Free(id int64) error {
 	size, tag := b.Size, b.Tag
 	b.Allocated, b.Requested, b.ID, b.Tag = false, 0, 0, 0
 	seg := b.seg
-	if p := b.prev; p != nil && !p.Allocated && p.Mapped {
-		ok, err := a.merge(b.Size, p.Size, seg.Pool, abi.SidePrev)
-		if err != nil {
-			return err
-		}
-		if ok {
-			a.unindex(p)
-			a.absorbPrev(b)
-		}
+	if err := a.tryMerge(b, abi.SidePrev); err != nil {
+		return err
 	}
-	if n := b.next; n != nil && !n.Allocated && n.Mapped {
-		ok, err := a.merge(b.Size, n.Size, seg.Pool, abi.SideNext)
-		if err != nil {
-			return err
-		}
-		if ok {
-			a.unindex(n)
-			a.absorbNext(b)
-		}
+	if err := a.tryMerge(b, abi.SideNext); err != nil {
+		return err
 	}
 	b.freedAt = a.searches[seg.Pool]
 	a.index(b)
 	if a.has[abi.HookObserve] {
 		return a.observe(abi.ObserveFree, id, size, tag)
+	}
+	return nil
+}
+
+// tryMerge merges b with its free neighbour on one side when the policy
+// agrees.
+func (a *Allocator) tryMerge(b *Block, side int32) error {
+	n := b.prev
+	if side == abi.SideNext {
+		n = b.next
+	}
+	if n == nil || n.Allocated || !n.Mapped {
+		return nil
+	}
+	ok, err := a.merge(b.Size, n.Size, b.seg.Pool, side)
+	if err != nil || !ok {
+		return err
+	}
+	a.unindex(n)
+	if side == abi.SidePrev {
+		a.absorbPrev(b)
+	} else {
+		a.absorbNext(b)
 	}
 	return nil
 }
@@ -507,182 +518,6 @@ func (a *Allocator) newSegment(size int64, pool, stream int32) (*Block, error) {
 	return b, nil
 }
 
-// InitialSegment is a segment that exists before the first event, as a
-// trace that starts mid-run recorded it: a classic segment, or one mapped
-// run of an expandable segment (Expandable). Blocks tile it in address
-// order.
-type InitialSegment struct {
-	Addr       uint64
-	Size       int64
-	Pool       int32
-	Stream     int64 // raw stream value
-	Expandable bool
-	Blocks     []AdoptedBlock
-}
-
-// AdoptedBlock describes one block of an InitialSegment.
-type AdoptedBlock struct {
-	Size      int64
-	ID        int64 // live allocation id, or -1 for a free block
-	Requested int64
-}
-
-// placer is a device that can be asked to put the next allocation at a
-// given address (cudadriver.Sim).
-type placer interface{ PlaceNext(addr uint64) }
-
-// Adopt installs the state that exists before the first event. Classic
-// segments are allocated on the device (at their recorded addresses when
-// the device can place them); the mapped runs of expandable segments are
-// grouped per (pool, stream) into one reserved range, asking the policy for
-// the segment mode. Every device operation appears in the driver log with
-// event -1. Call Adopt before the first event.
-func (a *Allocator) Adopt(segs []InitialSegment) error {
-	saved := a.event
-	a.event = -1
-	defer func() { a.event = saved }()
-	runs := map[[2]int64][]InitialSegment{}
-	var keys [][2]int64
-	for _, is := range segs {
-		if err := checkInitial(is); err != nil {
-			return err
-		}
-		if is.Expandable {
-			k := [2]int64{int64(is.Pool), is.Stream}
-			if runs[k] == nil {
-				keys = append(keys, k)
-			}
-			runs[k] = append(runs[k], is)
-			continue
-		}
-		if err := a.adoptClassic(is); err != nil {
-			return err
-		}
-	}
-	for _, k := range keys {
-		if err := a.adoptExpandable(int32(k[0]), k[1], runs[k]); err != nil {
-			return err
-		}
-	}
-	a.notePeaks()
-	return nil
-}
-
-func checkInitial(is InitialSegment) error {
-	var total int64
-	for _, b := range is.Blocks {
-		if b.Size <= 0 || b.Size%MinBlockSize != 0 {
-			return fmt.Errorf("initial segment %#x: a block of %d bytes (blocks are positive multiples of 512)", is.Addr, b.Size)
-		}
-		total += b.Size
-	}
-	if total != is.Size || is.Pool < 0 || is.Pool >= abi.MaxPools {
-		return fmt.Errorf("initial segment %#x of %d bytes in pool %d: its blocks add up to %d bytes", is.Addr, is.Size, is.Pool, total)
-	}
-	return nil
-}
-
-func (a *Allocator) place(addr uint64) {
-	if p, ok := a.dev.(placer); ok {
-		p.PlaceNext(addr)
-	}
-}
-
-func (a *Allocator) adoptClassic(is InitialSegment) error {
-	s := a.StreamIndex(is.Stream)
-	a.place(is.Addr)
-	b, err := a.newSegment(is.Size, is.Pool, s)
-	if err != nil {
-		return err
-	}
-	if b == nil {
-		return fmt.Errorf("initial segment %#x of %d bytes: the device has no room for it", is.Addr, is.Size)
-	}
-	b.seg.Event = -1
-	a.adoptBlocks(b, is.Blocks)
-	return nil
-}
-
-// adoptBlocks splits the free block b, which spans exactly the blocks,
-// into them and marks the live ones allocated.
-func (a *Allocator) adoptBlocks(b *Block, blocks []AdoptedBlock) {
-	cur := b
-	for i, ab := range blocks {
-		if i < len(blocks)-1 {
-			rest := &Block{Addr: cur.Addr + uint64(ab.Size), Size: cur.Size - ab.Size, Mapped: true, seg: cur.seg, prev: cur, next: cur.next}
-			if cur.next != nil {
-				cur.next.prev = rest
-			}
-			cur.next, cur.Size = rest, ab.Size
-		}
-		if ab.ID >= 0 {
-			cur.Allocated, cur.ID, cur.Requested = true, ab.ID, ab.Requested
-			a.live[ab.ID] = cur
-			a.stats.Allocated += cur.Size
-			a.stats.Active += cur.Size
-			a.stats.Requested += ab.Requested
-			a.stats.LiveBlocks++
-		} else {
-			a.index(cur)
-		}
-		cur = cur.next
-	}
-}
-
-// adoptExpandable rebuilds one expandable segment from its mapped runs.
-func (a *Allocator) adoptExpandable(pool int32, stream int64, runs []InitialSegment) error {
-	s := a.StreamIndex(stream)
-	page, err := a.segmentMode(pool, s)
-	if err != nil {
-		return err
-	}
-	if page == 0 {
-		return fmt.Errorf("the trace starts with expandable segments in pool %d, but the policy uses classic segments there (for the pytorch policy: expandable_segments=true)", pool)
-	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].Addr < runs[j].Addr })
-	base := runs[0].Addr
-	for _, r := range runs {
-		if int64(r.Addr-base)%page != 0 || r.Size%page != 0 {
-			return fmt.Errorf("expandable run %#x of %d bytes is not whole pages of %d from %#x", r.Addr, r.Size, page, base)
-		}
-	}
-	a.place(base)
-	// The first mapping creates the segment at base (placed when possible);
-	// later runs are mapped at their offsets from it.
-	seg := a.exp[pool][s]
-	if seg != nil {
-		return fmt.Errorf("initial expandable segment of pool %d, stream %d given twice", pool, stream)
-	}
-	size := a.reserveSize(page)
-	last := runs[len(runs)-1]
-	if span := int64(last.Addr-base) + last.Size; span > size {
-		size = roundUp(span, page)
-	}
-	seg, err = a.newExpandable(pool, s, page, size)
-	if err != nil {
-		return err
-	}
-	addr := seg.Addr
-	for _, r := range runs {
-		at := addr + (r.Addr - base)
-		var u *Block
-		a.pivot.Addr = at
-		seg.unmapped.DescendLessOrEqual(&a.pivot, func(b *Block) bool { u = b; return false })
-		if u == nil {
-			return fmt.Errorf("initial expandable run %#x overlaps another run", r.Addr)
-		}
-		b, err := a.mapAt(seg, u, at, r.Size)
-		if err != nil {
-			return err
-		}
-		if b == nil {
-			return fmt.Errorf("initial expandable run %#x of %d bytes: the device has no room for it", r.Addr, r.Size)
-		}
-		a.unindex(b)
-		a.adoptBlocks(b, r.Blocks)
-	}
-	return nil
-}
 func (a *Allocator) addReserved(pool int32, n int64) {
 	a.stats.Reserved += n
 	a.stats.PoolReserved[pool] += n
@@ -692,239 +527,6 @@ func (a *Allocator) driverOp(action string, addr uint64, size int64, seg *Segmen
 	if a.opts.OnDriverOp != nil {
 		a.opts.OnDriverOp(DriverOp{Event: a.event, Action: action, Addr: addr, Size: size, Stream: a.svals[seg.Stream], Pool: seg.Pool})
 	}
-}
-
-// freeSegment returns a classic segment whose only block is b to the device.
-func (a *Allocator) freeSegment(b *Block) error {
-	seg := b.seg
-	if b.indexed {
-		a.unindex(b)
-	}
-	if err := a.dev.Free(seg.Addr); err != nil {
-		return fmt.Errorf("event %d: device free of segment %#x: %w", a.event, seg.Addr, err)
-	}
-	delete(a.segs, seg.Addr)
-	a.stats.Segments--
-	a.stats.SegmentFrees++
-	a.addReserved(seg.Pool, -seg.Size)
-	a.driverOp(ActionSegmentFree, seg.Addr, seg.Size, seg)
-	return nil
-}
-
-// perform carries out a release action; it returns the bytes released.
-func (a *Allocator) perform(act int64, rounded int64, pool, stream int32) (int64, error) {
-	arg := act >> abi.ActionBits
-	switch act & abi.ActionMask {
-	case abi.ActReleaseCached:
-		return a.releaseCached()
-	case abi.ActReleaseOver:
-		return a.releaseOversize(arg, rounded, pool, stream)
-	case abi.ActReleaseAged:
-		return a.releaseAged(arg)
-	}
-	return 0, nil
-}
-
-// releaseOrder is the order pools are released in: large first, then small.
-var releaseOrder = [abi.MaxPools]int32{1, 0, 2, 3, 4, 5, 6, 7}
-
-// releaseCached releases every free block spanning a whole classic segment
-// and unmaps every whole free page of expandable segments.
-func (a *Allocator) releaseCached() (int64, error) {
-	var released int64
-	var todo, unmap []*Block
-	for _, pool := range releaseOrder {
-		for _, fl := range a.lists[pool] {
-			fl.bySize.Ascend(func(b *Block) bool {
-				if b.seg.Page > 0 {
-					unmap = append(unmap, b)
-				} else if b.prev == nil && b.next == nil {
-					todo = append(todo, b)
-				}
-				return true
-			})
-		}
-		for _, b := range todo {
-			released += b.Size
-			if err := a.freeSegment(b); err != nil {
-				return released, err
-			}
-		}
-		for _, b := range unmap {
-			n, err := a.unmapBlock(b)
-			released += n
-			if err != nil {
-				return released, err
-			}
-		}
-		todo, unmap = todo[:0], unmap[:0]
-	}
-	return released, nil
-}
-
-// releaseOversize frees oversize cached segments of one pool and stream
-// (PyTorch's release_available_cached_blocks).
-func (a *Allocator) releaseOversize(threshold, rounded int64, pool, stream int32) (int64, error) {
-	fl := a.lists[pool][stream]
-	key := max(rounded, threshold)
-	var pick *Block
-	a.pivot.Size, a.pivot.Addr = key, 0
-	fl.bySize.AscendGreaterOrEqual(&a.pivot, func(b *Block) bool {
-		if b.wholeSegment() {
-			pick = b
-			return false
-		}
-		return true
-	})
-	if pick != nil {
-		n := pick.Size
-		return n, a.freeSegment(pick)
-	}
-	var released int64
-	var todo []*Block
-	fl.bySize.Descend(func(b *Block) bool {
-		if b.Size < threshold {
-			return false
-		}
-		if b.wholeSegment() {
-			todo = append(todo, b)
-			released += b.Size
-		}
-		return released < key
-	})
-	for _, b := range todo {
-		if err := a.freeSegment(b); err != nil {
-			return released, err
-		}
-	}
-	return released, nil
-}
-
-// releaseAged frees old cached classic segments of the large pools until
-// target bytes are released (PyTorch's garbage collection).
-func (a *Allocator) releaseAged(target int64) (int64, error) {
-	var cands []*Block
-	for _, pool := range releaseOrder {
-		if pool == abi.PoolSmall {
-			continue
-		}
-		for _, fl := range a.lists[pool] {
-			fl.bySize.Ascend(func(b *Block) bool {
-				if b.wholeSegment() {
-					cands = append(cands, b)
-				}
-				return true
-			})
-		}
-	}
-	age := func(b *Block) float64 { return float64(a.searches[b.seg.Pool] - b.freedAt) }
-	var total float64
-	for _, b := range cands {
-		total += age(b)
-	}
-	var released int64
-	count := len(cands)
-	freed := true
-	for released < target && freed && count > 0 {
-		threshold := total / float64(count)
-		freed = false
-		kept := cands[:0]
-		for _, b := range cands {
-			if age(b) >= threshold {
-				freed = true
-				released += b.Size
-				total -= age(b)
-				count--
-				if err := a.freeSegment(b); err != nil {
-					return released, err
-				}
-				continue
-			}
-			kept = append(kept, b)
-		}
-		cands = kept
-	}
-	return released, nil
-}
-
-// notePeaks updates the peak statistics after an event's changes.
-func (a *Allocator) notePeaks() {
-	s := &a.stats
-	if s.Reserved > s.PeakReserved {
-		s.PeakReserved = s.Reserved
-		s.ExtFragAtPeak = a.extFrag()
-	}
-	s.PeakAllocated = max(s.PeakAllocated, s.Allocated)
-	s.PeakRequested = max(s.PeakRequested, s.Requested)
-}
-
-// extFrag is 1 - largest free block / free bytes (0 when nothing is free).
-func (a *Allocator) extFrag() float64 {
-	var total, largest int64
-	for p := range a.lists {
-		total += a.stats.PoolFree[p]
-		for _, fl := range a.lists[p] {
-			if b := fl.largest(); b != nil && b.Size > largest {
-				largest = b.Size
-			}
-		}
-	}
-	if total == 0 {
-		return 0
-	}
-	return 1 - float64(largest)/float64(total)
-}
-
-// Stat answers the stat import (sdk/ABI.md §5.3).
-func (a *Allocator) Stat(key, arg int32) int64 {
-	s := &a.stats
-	poolOK := arg >= 0 && arg < abi.MaxPools
-	switch key {
-	case abi.StatEventIndex:
-		return a.event
-	case abi.StatReserved:
-		return s.Reserved
-	case abi.StatAllocated:
-		return s.Allocated
-	case abi.StatRequested:
-		return s.Requested
-	case abi.StatActive:
-		return s.Active
-	case abi.StatCapacity:
-		return a.dev.Info().Capacity
-	case abi.StatDeviceFree:
-		free, _ := a.dev.MemInfo()
-		return free
-	case abi.StatSegments:
-		return s.Segments
-	case abi.StatPoolFree:
-		if poolOK {
-			return s.PoolFree[arg]
-		}
-	case abi.StatPoolLargest:
-		if poolOK {
-			var largest int64
-			for _, fl := range a.lists[arg] {
-				if b := fl.largest(); b != nil && b.Size > largest {
-					largest = b.Size
-				}
-			}
-			return largest
-		}
-	case abi.StatPoolReserved:
-		if poolOK {
-			return s.PoolReserved[arg]
-		}
-	case abi.StatOOMs:
-		return s.OOMs
-	case abi.StatGranularity:
-		return a.gran
-	case abi.StatPeakReserved:
-		return s.PeakReserved
-	case abi.StatLiveBlocks:
-		return s.LiveBlocks
-	}
-	return math.MinInt64
 }
 
 // Segments returns every segment in address order.

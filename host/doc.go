@@ -19,10 +19,11 @@
 //	segment mode      segmentMode            grow
 //	segment size      segmentSize            grow, newSegment
 //	expand            expandSize             expand (expandable.go)
-//	release           release                grow, perform, release* / unmapBlock
+//	release           release                grow; perform, release* (release.go), unmapBlock
 //
 // With a Policy that implements no hook (NoHooks) the allocator behaves
 // like PyTorch's CUDA caching allocator at default settings. The Wasm
-// runtime that turns a policy module into a Policy is host/wasm; the ABI is
+// runtime that turns a policy module into a Policy is host/wasm; Adopt
+// (adopt.go) installs the state of a trace that starts mid-run. The ABI is
 // specified in sdk/ABI.md.
 package host

@@ -1,6 +1,10 @@
 package host
 
-import "github.com/fraglab/fraglab/host/abi"
+import (
+	"math"
+
+	"github.com/fraglab/fraglab/host/abi"
+)
 
 // Stats are an allocator's counters, kept incrementally.
 type Stats struct {
@@ -29,4 +33,84 @@ type Stats struct {
 
 	HookCalls  [abi.NumHooks]int64 // answers asked of the policy, per hook
 	HookDefers [abi.NumHooks]int64 // of which DEFER
+}
+
+// notePeaks updates the peak statistics after an event's changes.
+func (a *Allocator) notePeaks() {
+	s := &a.stats
+	if s.Reserved > s.PeakReserved {
+		s.PeakReserved = s.Reserved
+		s.ExtFragAtPeak = a.extFrag()
+	}
+	s.PeakAllocated = max(s.PeakAllocated, s.Allocated)
+	s.PeakRequested = max(s.PeakRequested, s.Requested)
+}
+
+// extFrag is 1 - largest free block / free bytes (0 when nothing is free).
+func (a *Allocator) extFrag() float64 {
+	var total, largest int64
+	for p := range a.lists {
+		total += a.stats.PoolFree[p]
+		for _, fl := range a.lists[p] {
+			if b := fl.largest(); b != nil && b.Size > largest {
+				largest = b.Size
+			}
+		}
+	}
+	if total == 0 {
+		return 0
+	}
+	return 1 - float64(largest)/float64(total)
+}
+
+// Stat answers the stat import (sdk/ABI.md §5.3).
+func (a *Allocator) Stat(key, arg int32) int64 {
+	s := &a.stats
+	poolOK := arg >= 0 && arg < abi.MaxPools
+	switch key {
+	case abi.StatEventIndex:
+		return a.event
+	case abi.StatReserved:
+		return s.Reserved
+	case abi.StatAllocated:
+		return s.Allocated
+	case abi.StatRequested:
+		return s.Requested
+	case abi.StatActive:
+		return s.Active
+	case abi.StatCapacity:
+		return a.dev.Info().Capacity
+	case abi.StatDeviceFree:
+		free, _ := a.dev.MemInfo()
+		return free
+	case abi.StatSegments:
+		return s.Segments
+	case abi.StatPoolFree:
+		if poolOK {
+			return s.PoolFree[arg]
+		}
+	case abi.StatPoolLargest:
+		if poolOK {
+			var largest int64
+			for _, fl := range a.lists[arg] {
+				if b := fl.largest(); b != nil && b.Size > largest {
+					largest = b.Size
+				}
+			}
+			return largest
+		}
+	case abi.StatPoolReserved:
+		if poolOK {
+			return s.PoolReserved[arg]
+		}
+	case abi.StatOOMs:
+		return s.OOMs
+	case abi.StatGranularity:
+		return a.gran
+	case abi.StatPeakReserved:
+		return s.PeakReserved
+	case abi.StatLiveBlocks:
+		return s.LiveBlocks
+	}
+	return math.MinInt64
 }

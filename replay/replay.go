@@ -23,6 +23,18 @@ type Options struct {
 	PolicyLog        io.Writer         // receives the policy's log lines
 	CheckInvariants  bool              // run the allocator's invariant checker after every event
 	MemoryLimitPages uint32            // policy memory cap (0: default)
+
+	// Initial is the allocator state before the first event (a trace that
+	// starts mid-run); it appears in the driver log at event -1.
+	Initial []host.InitialSegment
+	// Place maps an event index to the address the device should give the
+	// next segment created while serving it (recorded base addresses), when
+	// the device can place allocations.
+	Place map[int64]uint64
+	// OnDriverOp and OnBlockOp observe every device operation and every
+	// allocation, free and OOM.
+	OnDriverOp func(host.DriverOp)
+	OnBlockOp  func(host.BlockOp)
 }
 
 // Result is what a run produced.
@@ -63,13 +75,22 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 	}
 	defer inst.Close()
 	var dl *driverLog
-	hopts := host.Options{}
+	hopts := host.Options{OnDriverOp: opts.OnDriverOp, OnBlockOp: opts.OnBlockOp}
 	if opts.DriverLog != nil {
 		dl = newDriverLog(opts.DriverLog)
 		hopts.OnDriverOp = dl.write
+		if f := opts.OnDriverOp; f != nil {
+			hopts.OnDriverOp = func(op host.DriverOp) { dl.write(op); f(op) }
+		}
 	}
 	a := host.New(dev, inst, hopts)
 	inst.AttachStats(a.Stat)
+	if len(opts.Initial) > 0 {
+		if err := a.Adopt(opts.Initial); err != nil {
+			return nil, fmt.Errorf("initial state: %w", err)
+		}
+	}
+	placer, _ := dev.(interface{ PlaceNext(uint64) })
 
 	res := &Result{Device: dev.Info(), Policy: PolicyInfo{Name: mod.Name, Hash: mod.Hash, Hooks: mod.HookNames(), Params: opts.Params}}
 	events := make([]trace.Event, 0, batch)
@@ -91,6 +112,9 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 		start := time.Now()
 		for _, e := range events {
 			a.SetEvent(n)
+			if addr, ok := opts.Place[n]; ok && placer != nil {
+				placer.PlaceNext(addr)
+			}
 			switch e.Op {
 			case trace.OpAlloc:
 				err = a.Alloc(e.ID, e.Size, e.Stream, e.Tag)

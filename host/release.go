@@ -1,0 +1,160 @@
+package host
+
+import (
+	"fmt"
+
+	"github.com/fraglab/fraglab/host/abi"
+)
+
+// freeSegment returns a classic segment whose only block is b to the device.
+func (a *Allocator) freeSegment(b *Block) error {
+	seg := b.seg
+	if b.indexed {
+		a.unindex(b)
+	}
+	if err := a.dev.Free(seg.Addr); err != nil {
+		return fmt.Errorf("event %d: device free of segment %#x: %w", a.event, seg.Addr, err)
+	}
+	delete(a.segs, seg.Addr)
+	a.stats.Segments--
+	a.stats.SegmentFrees++
+	a.addReserved(seg.Pool, -seg.Size)
+	a.driverOp(ActionSegmentFree, seg.Addr, seg.Size, seg)
+	return nil
+}
+
+// perform carries out a release action; it returns the bytes released.
+func (a *Allocator) perform(act int64, rounded int64, pool, stream int32) (int64, error) {
+	arg := act >> abi.ActionBits
+	switch act & abi.ActionMask {
+	case abi.ActReleaseCached:
+		return a.releaseCached()
+	case abi.ActReleaseOver:
+		return a.releaseOversize(arg, rounded, pool, stream)
+	case abi.ActReleaseAged:
+		return a.releaseAged(arg)
+	}
+	return 0, nil
+}
+
+// releaseOrder is the order pools are released in: large first, then small.
+var releaseOrder = [abi.MaxPools]int32{1, 0, 2, 3, 4, 5, 6, 7}
+
+// releaseCached releases every free block spanning a whole classic segment
+// and unmaps every whole free page of expandable segments.
+func (a *Allocator) releaseCached() (int64, error) {
+	var released int64
+	var todo, unmap []*Block
+	for _, pool := range releaseOrder {
+		for _, fl := range a.lists[pool] {
+			fl.bySize.Ascend(func(b *Block) bool {
+				if b.seg.Page > 0 {
+					unmap = append(unmap, b)
+				} else if b.prev == nil && b.next == nil {
+					todo = append(todo, b)
+				}
+				return true
+			})
+		}
+		for _, b := range todo {
+			released += b.Size
+			if err := a.freeSegment(b); err != nil {
+				return released, err
+			}
+		}
+		for _, b := range unmap {
+			n, err := a.unmapBlock(b)
+			released += n
+			if err != nil {
+				return released, err
+			}
+		}
+		todo, unmap = todo[:0], unmap[:0]
+	}
+	return released, nil
+}
+
+// releaseOversize frees oversize cached segments of one pool and stream
+// (PyTorch's release_available_cached_blocks).
+func (a *Allocator) releaseOversize(threshold, rounded int64, pool, stream int32) (int64, error) {
+	fl := a.lists[pool][stream]
+	key := max(rounded, threshold)
+	var pick *Block
+	a.pivot.Size, a.pivot.Addr = key, 0
+	fl.bySize.AscendGreaterOrEqual(&a.pivot, func(b *Block) bool {
+		if b.wholeSegment() {
+			pick = b
+			return false
+		}
+		return true
+	})
+	if pick != nil {
+		n := pick.Size
+		return n, a.freeSegment(pick)
+	}
+	var released int64
+	var todo []*Block
+	fl.bySize.Descend(func(b *Block) bool {
+		if b.Size < threshold {
+			return false
+		}
+		if b.wholeSegment() {
+			todo = append(todo, b)
+			released += b.Size
+		}
+		return released < key
+	})
+	for _, b := range todo {
+		if err := a.freeSegment(b); err != nil {
+			return released, err
+		}
+	}
+	return released, nil
+}
+
+// releaseAged frees old cached classic segments of the large pools until
+// target bytes are released (PyTorch's garbage collection).
+func (a *Allocator) releaseAged(target int64) (int64, error) {
+	var cands []*Block
+	for _, pool := range releaseOrder {
+		if pool == abi.PoolSmall {
+			continue
+		}
+		for _, fl := range a.lists[pool] {
+			fl.bySize.Ascend(func(b *Block) bool {
+				if b.wholeSegment() {
+					cands = append(cands, b)
+				}
+				return true
+			})
+		}
+	}
+	age := func(b *Block) float64 { return float64(a.searches[b.seg.Pool] - b.freedAt) }
+	var total float64
+	for _, b := range cands {
+		total += age(b)
+	}
+	var released int64
+	count := len(cands)
+	freed := true
+	for released < target && freed && count > 0 {
+		threshold := total / float64(count)
+		freed = false
+		kept := cands[:0]
+		for _, b := range cands {
+			if age(b) >= threshold {
+				freed = true
+				released += b.Size
+				total -= age(b)
+				count--
+				if err := a.freeSegment(b); err != nil {
+					return released, err
+				}
+				continue
+			}
+			kept = append(kept, b)
+		}
+		cands = kept
+	}
+	return released, nil
+}

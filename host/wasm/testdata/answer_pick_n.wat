@@ -1,0 +1,7 @@
+;; invalid answer: policy_pick_block answers n, one past the last candidate
+(module
+  (memory (export "memory") 1)
+  (func (export "fraglab_abi_v1_0"))
+  (func (export "policy_scratch") (param i32) (result i32) (i32.const 1024))
+  (func (export "policy_pick_block") (param $n i32) (param i64 i32 i32 i32) (result i64)
+    (i64.extend_i32_u (local.get $n))))

@@ -1,0 +1,17 @@
+;; exports every hook and answers DEFER (-1) from each decision: the run must equal the host defaults
+(module
+  (memory (export "memory") 1)
+  (func (export "fraglab_abi_v1_0"))
+  (func (export "policy_init") (result i64) (i64.const 0))
+  (func (export "policy_scratch") (param i32) (result i32) (i32.const 1024))
+  (func (export "policy_round_size") (param i64 i32 i32) (result i64) (i64.const -1))
+  (func (export "policy_choose_pool") (param i64 i32 i32) (result i64) (i64.const -1))
+  (func (export "policy_search_order") (param i64 i32 i32 i32) (result i64) (i64.const -1))
+  (func (export "policy_pick_block") (param i32 i64 i32 i32 i32) (result i64) (i64.const -1))
+  (func (export "policy_split") (param i64 i64 i32 i32 i32 i32) (result i64) (i64.const -1))
+  (func (export "policy_merge") (param i64 i64 i32 i32) (result i64) (i64.const -1))
+  (func (export "policy_segment_mode") (param i32 i32) (result i64) (i64.const -1))
+  (func (export "policy_segment_size") (param i64 i32 i32 i32) (result i64) (i64.const -1))
+  (func (export "policy_expand_size") (param i64 i64 i32 i32 i64) (result i64) (i64.const -1))
+  (func (export "policy_release") (param i32 i64 i32 i32 i32) (result i64) (i64.const -1))
+  (func (export "policy_observe") (param i32 i64 i64 i32) (result i64) (i64.const -1)))

@@ -1,0 +1,28 @@
+;; fraglab.log: policy_init logs one line per level (and an unknown level and invalid UTF-8); policy_observe logs id more lines
+(module
+  (import "fraglab" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "debug line")
+  (data (i32.const 32) "info line")
+  (data (i32.const 48) "warn line")
+  (data (i32.const 64) "error line")
+  (data (i32.const 80) "odd level")
+  (data (i32.const 96) "\ff\fe")
+  (data (i32.const 112) "spam")
+  (func (export "fraglab_abi_v1_0"))
+  (func (export "policy_init") (result i64)
+    (call $log (i32.const 0) (i32.const 16) (i32.const 10))
+    (call $log (i32.const 1) (i32.const 32) (i32.const 9))
+    (call $log (i32.const 2) (i32.const 48) (i32.const 9))
+    (call $log (i32.const 3) (i32.const 64) (i32.const 10))
+    (call $log (i32.const 7) (i32.const 80) (i32.const 9))
+    (call $log (i32.const 1) (i32.const 96) (i32.const 2))
+    (i64.const 0))
+  (func (export "policy_observe") (param i32) (param $id i64) (param i64 i32) (result i64)
+    (block $done
+      (loop $next
+        (br_if $done (i64.le_s (local.get $id) (i64.const 0)))
+        (call $log (i32.const 1) (i32.const 112) (i32.const 4))
+        (local.set $id (i64.sub (local.get $id) (i64.const 1)))
+        (br $next)))
+    (i64.const 0)))
