@@ -2,7 +2,7 @@ package wasm
 
 import (
 	"context"
-	"errors"
+
 	"fmt"
 	"io"
 	"math"
@@ -220,11 +220,10 @@ func (in *Instance) call(h abi.Hook) (int64, error) {
 // trapError describes a trap with the guest's captured output; the
 // instance is never called again.
 func (in *Instance) trapError(err error) error {
-	msg := err.Error()
 	if in.stderr.Len() > 0 {
-		msg += "\npolicy stderr:\n" + in.stderr.String()
+		return fmt.Errorf("%w\npolicy stderr:\n%s", err, in.stderr.String())
 	}
-	return errors.New(msg)
+	return err
 }
 
 func i32(v int32) uint64 { return api.EncodeI32(v) }
@@ -397,7 +396,13 @@ func (in *Instance) importLog(_ context.Context, m api.Module, s []uint64) {
 	level := api.DecodeI32(s[0])
 	msg := bytesAt(m, "log", api.DecodeU32(s[1]), api.DecodeU32(s[2]))
 	in.logLines++
-	if in.cfg.Log == nil || in.logLines > maxLogLines {
+	if in.cfg.Log == nil {
+		return
+	}
+	if in.logLines > maxLogLines {
+		if in.logLines == maxLogLines+1 {
+			fmt.Fprintf(in.cfg.Log, "policy: more than %d log lines; the rest are dropped\n", maxLogLines)
+		}
 		return
 	}
 	name := [...]string{"debug", "info", "warn", "error"}
@@ -406,9 +411,6 @@ func (in *Instance) importLog(_ context.Context, m api.Module, s []uint64) {
 		lv = name[level]
 	}
 	fmt.Fprintf(in.cfg.Log, "policy %s: %s\n", lv, sanitize(msg))
-	if in.logLines == maxLogLines {
-		fmt.Fprintf(in.cfg.Log, "policy: more than %d log lines; the rest are dropped\n", maxLogLines)
-	}
 }
 
 func sanitize(b []byte) string {
@@ -419,11 +421,15 @@ func sanitize(b []byte) string {
 }
 
 func (in *Instance) importErrorSet(_ context.Context, m api.Module, s []uint64) {
-	n := api.DecodeU32(s[1])
-	if n > maxErrorText {
-		n = maxErrorText
+	b := bytesAt(m, "error_set", api.DecodeU32(s[0]), api.DecodeU32(s[1]))
+	if len(b) > maxErrorText {
+		cut := maxErrorText
+		for cut > 0 && !utf8.RuneStart(b[cut]) {
+			cut--
+		}
+		b = b[:cut]
 	}
-	in.errText = sanitize(bytesAt(m, "error_set", api.DecodeU32(s[0]), n))
+	in.errText = sanitize(b)
 }
 
 // param looks a parameter up and marks it read.

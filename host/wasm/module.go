@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/fraglab/fraglab/host/abi"
 )
@@ -150,8 +151,14 @@ func Compile(ctx context.Context, name string, bin []byte) (*Module, error) {
 			} else if want := sigOf(s.Params, s.Results); want != got {
 				bad("imports %s.%s with signature %s, expected %s", mod, n, got, want)
 			}
-		case "wasi_snapshot_preview1":
+		case wasi_snapshot_preview1.ModuleName:
 			m.WASI = true
+			want, ok := wasiFunctions(ctx)[n]
+			if !ok {
+				bad("imports %s.%s, which is not a WASI preview 1 function", mod, n)
+			} else if want != got {
+				bad("imports %s.%s with signature %s, expected %s", mod, n, got, want)
+			}
 		case "env":
 			if n != "abort" || got != "(i32, i32, i32, i32) -> ()" {
 				bad("imports env.%s %s: only env.abort (i32, i32, i32, i32) -> () is allowed from env", n, got)
@@ -165,6 +172,29 @@ func Compile(ctx context.Context, name string, bin []byte) (*Module, error) {
 		return nil, &LoadError{name, strings.Join(problems, "; ")}
 	}
 	return m, nil
+}
+
+var (
+	wasiOnce sync.Once
+	wasiSigs map[string]string
+)
+
+// wasiFunctions lists wazero's WASI preview 1 functions with their
+// signatures, so a bad WASI import is refused at load like any other.
+func wasiFunctions(ctx context.Context) map[string]string {
+	wasiOnce.Do(func() {
+		wasiSigs = map[string]string{}
+		r := wazero.NewRuntime(ctx)
+		defer r.Close(ctx)
+		cm, err := wasi_snapshot_preview1.NewBuilder(r).Compile(ctx)
+		if err != nil {
+			return
+		}
+		for name, def := range cm.ExportedFunctions() {
+			wasiSigs[name] = sig(def.ParamTypes(), def.ResultTypes())
+		}
+	})
+	return wasiSigs
 }
 
 func parseMarker(s string) (major, minor int, ok bool) {

@@ -1,4 +1,4 @@
-;; starts: _initialize runs before policy_init, _start and the wasm start function never run
+;; starts: _initialize runs before policy_init, and the exported _start never runs
 (module
   (import "fraglab" "error_set" (func $error_set (param i32 i32)))
   (memory (export "memory") 1)
