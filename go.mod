@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/google/btree v1.1.3
+	github.com/nlpodyssey/gopickle v0.2.0
 	github.com/spf13/cobra v1.10.2
 	github.com/tetratelabs/wazero v1.12.0
 	github.com/valyala/fastjson v1.6.10

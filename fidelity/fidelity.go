@@ -6,6 +6,7 @@ package fidelity
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/fraglab/fraglab/internal/units"
@@ -36,12 +37,15 @@ type Report struct {
 	RecordedPeak, ReplayedPeak int64 // peak reserved bytes
 
 	AllocAddrs, AllocAddrMatches int // recorded alloc addresses, and how many the replay reproduced
+
+	RecordedOOMs, ReplayedOOMs []int64 // event indexes of the allocations that failed
 }
 
 // Match reports an exact reproduction: every segment event in order and the
 // peak reserved to the byte.
 func (r *Report) Match() bool {
-	return r.Prefix == len(r.Recorded) && r.Prefix == len(r.Replayed) && r.RecordedPeak == r.ReplayedPeak
+	return r.Prefix == len(r.Recorded) && r.Prefix == len(r.Replayed) && r.RecordedPeak == r.ReplayedPeak &&
+		slices.Equal(r.RecordedOOMs, r.ReplayedOOMs)
 }
 
 // Compare fills the comparison of recorded and replayed segment events.
@@ -114,6 +118,13 @@ func (r *Report) Print(w io.Writer, context int) {
 		units.Format(r.RecordedPeak), r.RecordedPeak, units.Format(r.ReplayedPeak), r.ReplayedPeak, peak)
 	if r.AllocAddrs > 0 {
 		fmt.Fprintf(w, "alloc addresses (segment bases from the trace): %d of %d match\n", r.AllocAddrMatches, r.AllocAddrs)
+	}
+	if len(r.RecordedOOMs)+len(r.ReplayedOOMs) > 0 {
+		oom := "match"
+		if !slices.Equal(r.RecordedOOMs, r.ReplayedOOMs) {
+			oom = "differ"
+		}
+		fmt.Fprintf(w, "OOMs at events: recorded %v, replayed %v: %s\n", r.RecordedOOMs, r.ReplayedOOMs, oom)
 	}
 	verdict := "EXACT MATCH"
 	if !r.Match() {

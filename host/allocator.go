@@ -144,6 +144,9 @@ func (a *Allocator) StreamIndex(stream int64) int32 {
 	return i
 }
 
+// StreamValue returns the raw stream value of a stream index.
+func (a *Allocator) StreamValue(i int32) int64 { return a.svals[i] }
+
 // Alloc serves allocation id of size bytes on a stream. An allocation that
 // cannot be served is an OOM: it is counted and the run goes on (nil is
 // returned). A non-nil error is a policy or device failure that ends the run.

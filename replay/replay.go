@@ -13,6 +13,7 @@ import (
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/snapshot"
 	"github.com/fraglab/fraglab/trace"
 )
 
@@ -35,6 +36,9 @@ type Options struct {
 	// allocation, free and OOM.
 	OnDriverOp func(host.DriverOp)
 	OnBlockOp  func(host.BlockOp)
+	// SnapshotOut, when set, receives the run as a PyTorch memory snapshot
+	// (pickle) that torch.cuda._memory_viz and pytorch.org/memory_viz open.
+	SnapshotOut io.Writer
 }
 
 // Result is what a run produced.
@@ -75,14 +79,25 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 	}
 	defer inst.Close()
 	var dl *driverLog
-	hopts := host.Options{OnDriverOp: opts.OnDriverOp, OnBlockOp: opts.OnBlockOp}
+	var rec *recorder
+	var driverOps []func(host.DriverOp)
+	var blockOps []func(host.BlockOp)
 	if opts.DriverLog != nil {
 		dl = newDriverLog(opts.DriverLog)
-		hopts.OnDriverOp = dl.write
-		if f := opts.OnDriverOp; f != nil {
-			hopts.OnDriverOp = func(op host.DriverOp) { dl.write(op); f(op) }
-		}
+		driverOps = append(driverOps, dl.write)
 	}
+	if opts.SnapshotOut != nil {
+		rec = &recorder{free: func() int64 { f, _ := dev.MemInfo(); return f }}
+		driverOps = append(driverOps, rec.driverOp)
+		blockOps = append(blockOps, rec.blockOp)
+	}
+	if opts.OnDriverOp != nil {
+		driverOps = append(driverOps, opts.OnDriverOp)
+	}
+	if opts.OnBlockOp != nil {
+		blockOps = append(blockOps, opts.OnBlockOp)
+	}
+	hopts := host.Options{OnDriverOp: fanOut(driverOps), OnBlockOp: fanOut(blockOps)}
 	a := host.New(dev, inst, hopts)
 	inst.AttachStats(a.Stat)
 	if len(opts.Initial) > 0 {
@@ -112,8 +127,10 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 		start := time.Now()
 		for _, e := range events {
 			a.SetEvent(n)
+			placed := false
 			if addr, ok := opts.Place[n]; ok && placer != nil {
 				placer.PlaceNext(addr)
+				placed = true
 			}
 			switch e.Op {
 			case trace.OpAlloc:
@@ -124,6 +141,9 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 				err = a.EmptyCache()
 			default:
 				err = fmt.Errorf("event %d: unknown op %v", n, e.Op)
+			}
+			if placed {
+				placer.PlaceNext(0) // a placement the event did not use must not reach a later one
 			}
 			if err == nil && opts.CheckInvariants {
 				if cerr := a.Check(); cerr != nil {
@@ -145,8 +165,29 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 			return nil, fmt.Errorf("writing the driver log: %w", err)
 		}
 	}
+	if rec != nil {
+		if err := snapshot.Write(opts.SnapshotOut, rec.snapshotOf(a)); err != nil {
+			return nil, fmt.Errorf("writing the snapshot: %w", err)
+		}
+	}
 	res.Stats = a.Stats()
 	res.Counters = dev.Counters()
 	res.Metrics = metricsOf(res.Stats, n, busy)
 	return res, nil
+}
+
+// fanOut calls every observer in order; nil when there is none, so the
+// host skips building the op at all.
+func fanOut[T any](fs []func(T)) func(T) {
+	switch len(fs) {
+	case 0:
+		return nil
+	case 1:
+		return fs[0]
+	}
+	return func(v T) {
+		for _, f := range fs {
+			f(v)
+		}
+	}
 }

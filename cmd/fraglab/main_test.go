@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,7 +85,7 @@ func TestReplayErrors(t *testing.T) {
 	}{
 		{[]string{"replay", "--trace", smallThenLarge, "--policy", "nope"}, `unknown policy "nope": built-ins are default, pytorch`},
 		{[]string{"replay", "--trace", smallThenLarge, "--param", "x"}, `expected key=value`},
-		{[]string{"replay", "--trace", smallThenLarge, "--policy", "pytorch", "--param", "max_split_size_mb=128"}, "unknown parameter max_split_size_mb"},
+		{[]string{"replay", "--trace", smallThenLarge, "--policy", "pytorch", "--param", "max_split_size=128"}, "unknown parameter max_split_size: the policy never reads it (it reads: "},
 		{[]string{"replay", "--trace", smallThenLarge, "--capacity", "lots"}, `invalid size "lots"`},
 		{[]string{"replay", "--trace", bad}, "bad.jsonl:2: free of unknown id 2"},
 		{[]string{"replay", "--trace", "missing.jsonl"}, "missing.jsonl"},
@@ -106,5 +107,54 @@ func TestPoliciesLists(t *testing.T) {
 	}
 	if !strings.Contains(out, "default") || !strings.Contains(out, "pytorch") || !strings.Contains(out, "policy_round_size") {
 		t.Errorf("policies:\n%s", out)
+	}
+}
+
+// sharedTraces is where the real PyTorch snapshots live (data, not part of
+// the project).
+const sharedTraces = "../../../shared/traces/pytorch"
+
+// TestFidelityOnSharedSnapshots: the pytorch policy reproduces every real
+// snapshot's recorded segment events, peak reserved, OOMs and alloc
+// addresses, on every device with events.
+func TestFidelityOnSharedSnapshots(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(sharedTraces, "*.pickle"))
+	if len(files) == 0 {
+		t.Skipf("no PyTorch snapshots in %s (the shared traces folder is absent)", sharedTraces)
+	}
+	devices := map[string][]string{"expandable-4gpu-oom.pickle": {"0", "1", "2"}}
+	for _, f := range files {
+		devs := devices[filepath.Base(f)]
+		if devs == nil {
+			devs = []string{"0"}
+		}
+		for _, d := range devs {
+			t.Run(filepath.Base(f)+"/device"+d, func(t *testing.T) {
+				out, err := fraglab(t, "fidelity", f, "--device", d)
+				if err != nil || !strings.Contains(out, "EXACT MATCH") {
+					t.Errorf("fidelity: %v\n%s", err, out)
+				}
+			})
+		}
+	}
+}
+
+// TestFidelityReportsDivergence: with a capacity far above the recorded
+// one, the OOM path of device 1 is not taken, and fidelity says so with a
+// non-zero exit.
+func TestFidelityReportsDivergence(t *testing.T) {
+	f := filepath.Join(sharedTraces, "expandable-4gpu-oom.pickle")
+	if _, err := os.Stat(f); err != nil {
+		t.Skipf("%s absent: %v", f, err)
+	}
+	out, err := fraglab(t, "fidelity", f, "--device", "1", "--capacity", "1TiB")
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("exit %v, want exit status 1", err)
+	}
+	for _, want := range []string{"DIVERGES", "first divergence at segment event 39", ">> #39 event 286 segment_unmap", "OOMs at events: recorded [287], replayed []: differ"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -14,14 +14,15 @@ import (
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
-	"github.com/fraglab/fraglab/trace"
 )
 
 func replayCmd() *cobra.Command {
 	var (
 		tracePath, policy, capacity, driverLog string
+		snapOut                                string
 		params                                 []string
 		asJSON, check                          bool
+		device                                 int
 		memPages                               uint32
 	)
 	cmd := &cobra.Command{
@@ -42,22 +43,25 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if err != nil {
 				return err
 			}
-			var capBytes int64
-			if capacity != "" {
-				if capBytes, err = units.ParseSize(capacity); err != nil {
-					return fmt.Errorf("--capacity: %w", err)
-				}
-			}
 			mod, err := loadPolicy(cmd, policy)
 			if err != nil {
 				return err
 			}
-			r, closer, err := trace.Open(tracePath)
+			in, err := openInput(tracePath, device, capacity)
 			if err != nil {
 				return err
 			}
-			defer closer.Close()
-			opts := replay.Options{Params: ps, PolicyLog: cmd.ErrOrStderr(), CheckInvariants: check, MemoryLimitPages: memPages}
+			defer in.closer.Close()
+			opts := replay.Options{Params: in.params(policy, ps), PolicyLog: cmd.ErrOrStderr(), CheckInvariants: check,
+				MemoryLimitPages: memPages, Initial: in.initial}
+			if snapOut != "" {
+				f, err := os.Create(snapOut)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				opts.SnapshotOut = f
+			}
 			if driverLog != "" {
 				f, err := os.Create(driverLog)
 				if err != nil {
@@ -66,26 +70,30 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 				defer f.Close()
 				opts.DriverLog = f
 			}
-			dev := cudadriver.NewSim(cudadriver.SimOptions{Capacity: capBytes})
-			res, err := replay.Run(cmd.Context(), r, mod, dev, opts)
+			dev := cudadriver.NewSim(cudadriver.SimOptions{Capacity: in.capacity})
+			res, err := replay.Run(cmd.Context(), in.reader, mod, dev, opts)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				return enc.Encode(res.Metrics)
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(res.Metrics)
+			}
+			for _, n := range in.notes {
+				fmt.Fprintln(cmd.OutOrStdout(), n)
 			}
 			printResult(cmd.OutOrStdout(), tracePath, res)
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&tracePath, "trace", "", "workload trace (.jsonl, .jsonl.gz)")
+	f.StringVar(&tracePath, "trace", "", "workload: a trace (.jsonl, .jsonl.gz) or a PyTorch memory snapshot (.pickle)")
 	f.StringVar(&policy, "policy", "pytorch", "built-in policy name ("+strings.Join(policies.Names(), ", ")+") or path to a .wasm module")
 	f.StringArrayVar(&params, "param", nil, "policy parameter key=value (repeatable)")
-	f.StringVar(&capacity, "capacity", "", "device capacity SIZE (default unlimited)")
+	f.StringVar(&capacity, "capacity", "", "device capacity SIZE, or from-trace for a PyTorch snapshot (default unlimited)")
+	f.IntVar(&device, "device", -1, "device of a PyTorch snapshot to replay (default: the first with events)")
 	f.BoolVar(&asJSON, "json", false, "print the metrics as one JSON object")
 	f.StringVar(&driverLog, "driver-log", "", "write every device operation to FILE as JSON Lines")
+	f.StringVar(&snapOut, "snapshot-out", "", "write the replayed run as a PyTorch memory snapshot (FILE.pickle) for PyTorch's memory viewer")
 	f.BoolVar(&check, "check", false, "run the allocator's invariant checker after every event (slow)")
 	f.Uint32Var(&memPages, "policy-memory-pages", 0, fmt.Sprintf("cap on the policy's linear memory in 64 KiB pages (default %d)", wasm.DefaultMemoryLimitPages))
 	return cmd

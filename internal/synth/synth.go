@@ -51,7 +51,12 @@ type Reader struct {
 }
 
 // NewReader returns a reader over events.
-func NewReader(events []trace.Event) *Reader { return &Reader{Events: events, tags: trace.NewTags()} }
+func NewReader(events []trace.Event) *Reader { return NewReaderTags(events, trace.NewTags()) }
+
+// NewReaderTags returns a reader over events whose tag ids are named by tags.
+func NewReaderTags(events []trace.Event, tags *trace.Tags) *Reader {
+	return &Reader{Events: events, tags: tags}
+}
 
 // Next implements trace.Reader.
 func (r *Reader) Next() (trace.Event, error) {

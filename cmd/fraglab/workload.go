@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/snapshot"
+	"github.com/fraglab/fraglab/trace"
+)
+
+// input is a workload ready to replay, from a trace file or a snapshot.
+type input struct {
+	reader   trace.Reader
+	closer   io.Closer
+	initial  []host.InitialSegment
+	snap     *snapshot.Workload // nil unless the file is a PyTorch snapshot
+	capacity int64              // device capacity to use; 0 unlimited
+	notes    []string           // what the reader should know (capacity evidence, settings)
+}
+
+func isSnapshot(path string) bool {
+	ext := strings.ToLower(filepath.Ext(path))
+	return ext == ".pickle" || ext == ".pkl"
+}
+
+// openInput opens a workload. device picks a snapshot's device (-1: the
+// first with events); capacity is a SIZE, "from-trace" (snapshots only) or
+// empty for unlimited.
+func openInput(path string, device int, capacity string) (*input, error) {
+	in := &input{}
+	if !isSnapshot(path) {
+		if device >= 0 {
+			return nil, fmt.Errorf("--device applies to PyTorch snapshots (.pickle), not %s", path)
+		}
+		if capacity == "from-trace" {
+			return nil, fmt.Errorf("--capacity from-trace needs a PyTorch snapshot (.pickle): %s records no device capacity", path)
+		}
+		r, c, err := trace.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		in.reader, in.closer = r, c
+		return in, in.setCapacity(capacity)
+	}
+	snap, err := snapshot.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	w, err := snap.Workload(device)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	in.snap = w
+	in.reader, in.initial = replay.SnapshotInput(w)
+	in.closer = nopCloser{}
+	if capacity != "from-trace" {
+		return in, in.setCapacity(capacity)
+	}
+	c := w.Capacity
+	in.capacity = c.Low
+	rng := units.Format(c.Low) + " or more"
+	if c.High >= 0 {
+		rng = fmt.Sprintf("%s .. %s", units.Format(c.Low), units.Format(c.High))
+	}
+	in.notes = append(in.notes, fmt.Sprintf("capacity from the trace: %s; using %s (%d bytes)", rng, units.Format(c.Low), c.Low))
+	for _, e := range c.Evidence {
+		in.notes = append(in.notes, "  "+e)
+	}
+	return in, nil
+}
+
+func (in *input) setCapacity(s string) error {
+	if s == "" {
+		return nil
+	}
+	n, err := units.ParseSize(s)
+	if err != nil {
+		return fmt.Errorf("--capacity: %w (or from-trace for a PyTorch snapshot)", err)
+	}
+	in.capacity = n
+	return nil
+}
+
+// params merges a snapshot's recorded allocator settings (for the pytorch
+// policy only: other policies have no such knobs) under the user's params.
+func (in *input) params(policy string, user map[string]string) map[string]string {
+	if in.snap == nil || in.snap.Settings == nil || policy != "pytorch" {
+		return user
+	}
+	out := in.snap.Settings.Params()
+	if len(out) > 0 {
+		in.notes = append(in.notes, "recorded allocator settings: "+formatParams(out))
+	}
+	maps.Copy(out, user)
+	return out
+}
+
+func formatParams(p map[string]string) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + p[k]
+	}
+	return strings.Join(parts, " ")
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }

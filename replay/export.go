@@ -1,0 +1,77 @@
+package replay
+
+import (
+	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/snapshot"
+)
+
+// recorder collects a run as a PyTorch memory snapshot: the trace entries
+// PyTorch would have recorded (alloc, free_requested, free_completed,
+// segment_*, oom) and, at the end, the segments with their blocks.
+type recorder struct {
+	entries []snapshot.TraceEntry
+	free    func() int64 // device bytes free, for oom entries
+}
+
+func (r *recorder) driverOp(op host.DriverOp) {
+	if op.Event < 0 {
+		return // state before the first event is in the segments, not the trace
+	}
+	r.entries = append(r.entries, snapshot.TraceEntry{Action: op.Action, Addr: op.Addr, Size: op.Size, Stream: op.Stream})
+}
+
+func (r *recorder) blockOp(op host.BlockOp) {
+	switch op.Action {
+	case host.ActionAlloc:
+		r.entries = append(r.entries, snapshot.TraceEntry{Action: snapshot.ActAlloc, Addr: op.Addr, Size: op.Requested, Stream: op.Stream})
+	case host.ActionFree:
+		e := snapshot.TraceEntry{Addr: op.Addr, Size: op.Requested, Stream: op.Stream}
+		e.Action = snapshot.ActFreeRequested
+		r.entries = append(r.entries, e)
+		e.Action = snapshot.ActFreeCompleted
+		r.entries = append(r.entries, e)
+	case host.ActionOOM:
+		r.entries = append(r.entries, snapshot.TraceEntry{Action: snapshot.ActOOM, Size: op.Size, Stream: op.Stream, DeviceFree: r.free()})
+	}
+}
+
+// snapshotOf is the allocator's final state plus the recorded trace, as
+// device 0 of a snapshot. Each mapped run of an expandable segment is a
+// segment of its own, as PyTorch reports them.
+func (r *recorder) snapshotOf(a *host.Allocator) *snapshot.Snapshot {
+	s := &snapshot.Snapshot{Traces: [][]snapshot.TraceEntry{r.entries}}
+	for _, seg := range a.Segments() {
+		var cur *snapshot.Segment
+		for _, b := range seg.Blocks() {
+			if !b.Mapped {
+				cur = nil
+				continue
+			}
+			if cur == nil {
+				s.Segments = append(s.Segments, snapshot.Segment{
+					Address: b.Addr, Stream: a.StreamValue(seg.Stream), Pool: poolType(seg.Pool), Expandable: seg.Expandable(),
+				})
+				cur = &s.Segments[len(s.Segments)-1]
+			}
+			sb := snapshot.Block{Address: b.Addr, Size: b.Size, State: snapshot.StateInactive}
+			cur.TotalSize += b.Size
+			if b.Allocated {
+				sb.State, sb.RequestedSize = snapshot.StateAllocated, b.Requested
+				cur.AllocatedSize += b.Size
+				cur.ActiveSize += b.Size
+				cur.RequestedSize += b.Requested
+			}
+			cur.Blocks = append(cur.Blocks, sb)
+		}
+	}
+	return s
+}
+
+// poolType is a snapshot's segment_type: the small pool is "small", every
+// other pool behaves like the large pool.
+func poolType(pool int32) string {
+	if pool == 0 {
+		return "small"
+	}
+	return "large"
+}

@@ -1,0 +1,711 @@
+package snapshot
+
+import (
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"strconv"
+
+	"github.com/nlpodyssey/gopickle/types"
+)
+
+// Snapshot is a PyTorch CUDA memory snapshot: the allocator state when it
+// was taken and the recorded trace of every device.
+type Snapshot struct {
+	Segments []Segment      // all devices, in file order (PyTorch sorts them by address)
+	Traces   [][]TraceEntry // indexed by device ordinal; oldest entry first
+	Settings *Settings      // allocator_settings; nil when the file has none
+}
+
+// Segment is one entry of the snapshot's segments list: a cudaMalloc'd
+// segment or, for expandable segments, one contiguous mapped run.
+type Segment struct {
+	Device        int
+	Address       uint64
+	TotalSize     int64
+	AllocatedSize int64
+	ActiveSize    int64
+	RequestedSize int64
+	Stream        int64    // the raw cudaStream_t value; 0 is the default stream
+	Pool          string   // segment_type: "large" or "small"
+	PoolID        [2]int64 // segment_pool_id; (0, 0) is the default pool
+	Expandable    bool
+	Blocks        []Block // address order
+}
+
+// Block is one block of a segment.
+type Block struct {
+	Address       uint64
+	Size          int64
+	RequestedSize int64
+	State         string // "active_allocated", "active_pending_free" or "inactive"
+}
+
+// Live reports whether the block is allocated: any state but "inactive".
+func (b Block) Live() bool { return b.State != StateInactive }
+
+// Block states written by PyTorch.
+const (
+	StateAllocated   = "active_allocated"
+	StatePendingFree = "active_pending_free"
+	StateInactive    = "inactive"
+)
+
+// TraceEntry is one recorded allocator event.
+type TraceEntry struct {
+	Action         string // alloc, free_requested, free_completed, segment_alloc, segment_free, segment_map, segment_unmap, snapshot, oom, …
+	Addr           uint64
+	Size           int64
+	Stream         int64
+	DeviceFree     int64 // oom only: cudaMemGetInfo's free bytes
+	TimeUS         int64 // 0 when the file has no time_us
+	Frames         []Frame
+	CompileContext string // "" when absent
+	UserMetadata   string // "" when absent
+}
+
+// Trace actions.
+const (
+	ActAlloc         = "alloc"
+	ActFreeRequested = "free_requested"
+	ActFreeCompleted = "free_completed"
+	ActSegmentAlloc  = "segment_alloc"
+	ActSegmentFree   = "segment_free"
+	ActSegmentMap    = "segment_map"
+	ActSegmentUnmap  = "segment_unmap"
+	ActSnapshot      = "snapshot"
+	ActOOM           = "oom"
+)
+
+// Frame is one stack frame of a trace entry (innermost first).
+type Frame struct {
+	Filename string
+	Line     int
+	Name     string
+}
+
+// Error is a problem with a snapshot file: its pickle encoding, its shape, or
+// one field's value.
+type Error struct {
+	File string // the file name given to Read; may be empty
+	Path string // the field, e.g. "device_traces[1][57].size"; empty for the file as a whole
+	Msg  string // what is wrong and what was expected
+}
+
+// Error returns "FILE: PATH: MSG", leaving out the parts that are empty.
+func (e *Error) Error() string {
+	s := e.Msg
+	if e.Path != "" {
+		s = e.Path + ": " + s
+	}
+	if e.File != "" {
+		s = e.File + ": " + s
+	}
+	return s
+}
+
+// ReadFile reads the snapshot pickle at path; errors name path.
+func ReadFile(path string) (*Snapshot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Read(f, path)
+}
+
+// Read decodes a snapshot pickle (any protocol up to 5) from r. file names
+// the input in errors. Only plain data is accepted: a pickle that holds any
+// global, object, bytes or set is refused before anything is built.
+func Read(r io.Reader, file string) (*Snapshot, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, &Error{File: file, Msg: err.Error()}
+	}
+	v, err := decodePickle(data)
+	if err != nil {
+		return nil, &Error{File: file, Msg: err.Error()}
+	}
+	c := newConverter()
+	s, err := c.snapshot(v)
+	if err != nil {
+		if pe, ok := err.(*pathError); ok {
+			return nil, &Error{File: file, Path: pe.path, Msg: pe.msg}
+		}
+		return nil, &Error{File: file, Msg: err.Error()}
+	}
+	return s, nil
+}
+
+// pathError is a problem at a field; path grows as it is passed up.
+type pathError struct {
+	path string
+	msg  string
+}
+
+func (e *pathError) Error() string { return e.path + ": " + e.msg }
+
+func fieldErr(key, format string, args ...any) error {
+	return &pathError{path: key, msg: fmt.Sprintf(format, args...)}
+}
+
+// under prefixes err's path with prefix ("segments", "[3]", ".size").
+func under(err error, prefix string) error {
+	if pe, ok := err.(*pathError); ok {
+		if pe.path == "" || pe.path[0] == '.' || pe.path[0] == '[' {
+			pe.path = prefix + pe.path
+		} else {
+			pe.path = prefix + "." + pe.path
+		}
+		return pe
+	}
+	return err
+}
+
+func index(i int) string { return "[" + strconv.Itoa(i) + "]" }
+
+// pyType names the Python type of a decoded value.
+func pyType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		return "bool"
+	case int, *big.Int:
+		return "int"
+	case float64:
+		return "float"
+	case string:
+		return "str"
+	case *types.List:
+		return "list"
+	case *types.Tuple:
+		return "tuple"
+	case *types.Dict:
+		return "dict"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// converter turns decoded values into typed structs. Every container is
+// converted once and the result shared: a pickle may reference one list many
+// times through its memo (PyTorch's own files share frame lists), and a
+// hostile one could nest such references to blow up exponentially.
+type converter struct {
+	frameLists map[*types.List][]Frame
+	frames     map[*types.Dict]Frame
+	traceLists map[*types.List][]TraceEntry
+	entries    map[*types.Dict]TraceEntry
+	blockLists map[*types.List][]Block
+	segments   map[*types.Dict]bool
+}
+
+func newConverter() *converter {
+	return &converter{
+		frameLists: map[*types.List][]Frame{},
+		frames:     map[*types.Dict]Frame{},
+		traceLists: map[*types.List][]TraceEntry{},
+		entries:    map[*types.Dict]TraceEntry{},
+		blockLists: map[*types.List][]Block{},
+		segments:   map[*types.Dict]bool{},
+	}
+}
+
+// fields is a decoded dict whose keys are all str. Lookups scan it from the
+// end, so the last of duplicate keys wins, as in Python; snapshot dicts have
+// a dozen keys at most, and a map per dict would cost more than the scans.
+type fields []types.DictEntry
+
+func asFields(v any) (fields, error) {
+	d, ok := v.(*types.Dict)
+	if !ok {
+		return nil, fieldErr("", "expected a dict, got %s", pyType(v))
+	}
+	for _, e := range *d {
+		if _, ok := e.Key.(string); !ok {
+			return nil, fieldErr("", "expected a dict with str keys, got a %s key", pyType(e.Key))
+		}
+	}
+	return fields(*d), nil
+}
+
+// get returns the value of key.
+func (f fields) get(key string) (any, bool) {
+	for i := len(f) - 1; i >= 0; i-- {
+		if f[i].Key.(string) == key {
+			return f[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+// m returns the dict as a map.
+func (f fields) m() map[string]any {
+	m := make(map[string]any, len(f))
+	for _, e := range f {
+		m[e.Key.(string)] = e.Value
+	}
+	return m
+}
+
+func asList(v any) ([]any, error) {
+	switch l := v.(type) {
+	case *types.List:
+		return *l, nil
+	}
+	return nil, fieldErr("", "expected a list, got %s", pyType(v))
+}
+
+func toInt64(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int:
+		return int64(n), true
+	case *big.Int:
+		if n.IsInt64() {
+			return n.Int64(), true
+		}
+	}
+	return 0, false
+}
+
+func (f fields) int(key string, required bool, def int64) (int64, error) {
+	v, ok := f.get(key)
+	if !ok {
+		if required {
+			return 0, fieldErr("."+key, "missing, expected an int")
+		}
+		return def, nil
+	}
+	n, ok := toInt64(v)
+	if !ok {
+		if _, isInt := v.(*big.Int); isInt {
+			return 0, fieldErr("."+key, "int %v does not fit 64 bits", v)
+		}
+		return 0, fieldErr("."+key, "expected an int, got %s", pyType(v))
+	}
+	return n, nil
+}
+
+func (f fields) uint(key string, required bool) (uint64, bool, error) {
+	v, ok := f.get(key)
+	if !ok {
+		if required {
+			return 0, false, fieldErr("."+key, "missing, expected an int")
+		}
+		return 0, false, nil
+	}
+	switch n := v.(type) {
+	case int:
+		if n >= 0 {
+			return uint64(n), true, nil
+		}
+	case *big.Int:
+		if n.Sign() >= 0 && n.IsUint64() {
+			return n.Uint64(), true, nil
+		}
+	default:
+		return 0, false, fieldErr("."+key, "expected an int, got %s", pyType(v))
+	}
+	return 0, false, fieldErr("."+key, "expected an address (an int from 0 to 2**64-1), got %v", v)
+}
+
+func (f fields) str(key string, required bool, def string) (string, error) {
+	v, ok := f.get(key)
+	if !ok {
+		if required {
+			return "", fieldErr("."+key, "missing, expected a str")
+		}
+		return def, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fieldErr("."+key, "expected a str, got %s", pyType(v))
+	}
+	return s, nil
+}
+
+func (f fields) bool(key string, def bool) (bool, error) {
+	v, ok := f.get(key)
+	if !ok {
+		return def, nil
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fieldErr("."+key, "expected a bool, got %s", pyType(v))
+	}
+	return b, nil
+}
+
+func (f fields) float(key string, def float64) (float64, error) {
+	v, ok := f.get(key)
+	if !ok {
+		return def, nil
+	}
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case int:
+		return float64(x), nil
+	}
+	return 0, fieldErr("."+key, "expected a float, got %s", pyType(v))
+}
+
+// topShape is the message for a top level that is not a snapshot.
+const topShape = "expected a dict with segments and device_traces"
+
+func (c *converter) snapshot(v any) (*Snapshot, error) {
+	d, ok := v.(*types.Dict)
+	if !ok {
+		return nil, fmt.Errorf("not a PyTorch memory snapshot: top-level is a %s, %s", pyType(v), topShape)
+	}
+	f, err := asFields(d)
+	if err != nil {
+		return nil, fmt.Errorf("not a PyTorch memory snapshot: top-level dict has a non-str key, %s", topShape)
+	}
+	for _, k := range []string{"segments", "device_traces"} {
+		if _, ok := f.get(k); !ok {
+			return nil, fmt.Errorf("not a PyTorch memory snapshot: top-level dict has no %s, %s", k, topShape)
+		}
+	}
+	s := &Snapshot{}
+	sv, _ := f.get("segments")
+	segs, err := asList(sv)
+	if err != nil {
+		return nil, under(err, "segments")
+	}
+	s.Segments = make([]Segment, 0, len(segs))
+	for i, sv := range segs {
+		seg, err := c.segment(sv)
+		if err != nil {
+			return nil, under(under(err, index(i)), "segments")
+		}
+		s.Segments = append(s.Segments, seg)
+	}
+	tv, _ := f.get("device_traces")
+	traces, err := asList(tv)
+	if err != nil {
+		return nil, under(err, "device_traces")
+	}
+	s.Traces = make([][]TraceEntry, len(traces))
+	for dev, tv := range traces {
+		t, err := c.traceList(tv)
+		if err != nil {
+			return nil, under(under(err, index(dev)), "device_traces")
+		}
+		s.Traces[dev] = t
+	}
+	if sv, ok := f.get("allocator_settings"); ok {
+		st, err := settingsFrom(sv)
+		if err != nil {
+			return nil, under(err, "allocator_settings")
+		}
+		s.Settings = st
+	}
+	return s, nil
+}
+
+func (c *converter) segment(v any) (Segment, error) {
+	if d, ok := v.(*types.Dict); ok {
+		// A segment dict seen twice would describe the same memory twice;
+		// converting it again is harmless but must not be unbounded work.
+		if c.segments[d] {
+			return Segment{}, fieldErr("", "the same segment dict appears twice")
+		}
+		c.segments[d] = true
+	}
+	f, err := asFields(v)
+	if err != nil {
+		return Segment{}, err
+	}
+	var s Segment
+	dev, err := f.int("device", false, 0)
+	if err != nil {
+		return s, err
+	}
+	if dev < 0 || dev > 1<<20 {
+		return s, fieldErr(".device", "expected a device ordinal, got %d", dev)
+	}
+	s.Device = int(dev)
+	if s.Address, _, err = f.uint("address", true); err != nil {
+		return s, err
+	}
+	if s.TotalSize, err = f.int("total_size", true, 0); err != nil {
+		return s, err
+	}
+	if s.Stream, err = f.int("stream", false, 0); err != nil {
+		return s, err
+	}
+	if s.Expandable, err = f.bool("is_expandable", false); err != nil {
+		return s, err
+	}
+	if s.Pool, err = f.str("segment_type", false, ""); err != nil {
+		return s, err
+	}
+	switch s.Pool {
+	case PoolLarge, PoolSmall:
+	case "":
+		s.Pool = poolName(inferPool(s.TotalSize, s.Expandable))
+	default:
+		return s, fieldErr(".segment_type", "expected \"large\" or \"small\", got %q", s.Pool)
+	}
+	if pv, ok := f.get("segment_pool_id"); ok {
+		var items []any
+		switch t := pv.(type) {
+		case *types.Tuple:
+			items = *t
+		case *types.List:
+			items = *t
+		default:
+			return s, fieldErr(".segment_pool_id", "expected a tuple of two ints, got %s", pyType(pv))
+		}
+		if len(items) != 2 {
+			return s, fieldErr(".segment_pool_id", "expected a tuple of two ints, got %d items", len(items))
+		}
+		for k, it := range items {
+			n, ok := toInt64(it)
+			if !ok {
+				return s, fieldErr(".segment_pool_id"+index(k), "expected an int, got %s", pyType(it))
+			}
+			s.PoolID[k] = n
+		}
+	}
+	bv, ok := f.get("blocks")
+	if !ok {
+		return s, fieldErr(".blocks", "missing, expected a list of blocks")
+	}
+	if s.Blocks, err = c.blockList(bv, s.Address); err != nil {
+		return s, under(err, ".blocks")
+	}
+	var alloc, active, req int64
+	for _, b := range s.Blocks {
+		if b.State == StateAllocated {
+			alloc += b.Size
+		}
+		if b.Live() {
+			active += b.Size
+			req += b.RequestedSize
+		}
+	}
+	if s.AllocatedSize, err = f.int("allocated_size", false, alloc); err != nil {
+		return s, err
+	}
+	if s.ActiveSize, err = f.int("active_size", false, active); err != nil {
+		return s, err
+	}
+	if s.RequestedSize, err = f.int("requested_size", false, req); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func (c *converter) blockList(v any, base uint64) ([]Block, error) {
+	l, ok := v.(*types.List)
+	if !ok {
+		return nil, fieldErr("", "expected a list, got %s", pyType(v))
+	}
+	if bl, ok := c.blockLists[l]; ok {
+		return bl, nil
+	}
+	out := make([]Block, 0, len(*l))
+	addr := base
+	for i, bv := range *l {
+		f, err := asFields(bv)
+		if err != nil {
+			return nil, under(err, index(i))
+		}
+		var b Block
+		var has bool
+		if b.Address, has, err = f.uint("address", false); err != nil {
+			return nil, under(err, index(i))
+		}
+		if !has {
+			b.Address = addr
+		}
+		if b.Size, err = f.int("size", true, 0); err != nil {
+			return nil, under(err, index(i))
+		}
+		if b.RequestedSize, err = f.int("requested_size", false, 0); err != nil {
+			return nil, under(err, index(i))
+		}
+		if b.State, err = f.str("state", true, ""); err != nil {
+			return nil, under(err, index(i))
+		}
+		addr = b.Address + uint64(b.Size)
+		out = append(out, b)
+	}
+	c.blockLists[l] = out
+	return out, nil
+}
+
+func (c *converter) traceList(v any) ([]TraceEntry, error) {
+	l, ok := v.(*types.List)
+	if !ok {
+		return nil, fieldErr("", "expected a list, got %s", pyType(v))
+	}
+	if t, ok := c.traceLists[l]; ok {
+		return t, nil
+	}
+	out := make([]TraceEntry, len(*l))
+	for i, ev := range *l {
+		e, err := c.entry(ev)
+		if err != nil {
+			return nil, under(err, index(i))
+		}
+		out[i] = e
+	}
+	c.traceLists[l] = out
+	return out, nil
+}
+
+// needsAddr reports whether an action's entry must have addr (and size).
+func needsAddr(action string) bool {
+	switch action {
+	case ActAlloc, ActFreeRequested, ActFreeCompleted, ActSegmentAlloc, ActSegmentFree, ActSegmentMap, ActSegmentUnmap:
+		return true
+	}
+	return false
+}
+
+func (c *converter) entry(v any) (TraceEntry, error) {
+	d, isDict := v.(*types.Dict)
+	if isDict {
+		if e, ok := c.entries[d]; ok {
+			return e, nil
+		}
+	}
+	f, err := asFields(v)
+	if err != nil {
+		return TraceEntry{}, err
+	}
+	var e TraceEntry
+	if e.Action, err = f.str("action", true, ""); err != nil {
+		return e, err
+	}
+	addrNeeded := needsAddr(e.Action)
+	if e.Addr, _, err = f.uint("addr", addrNeeded); err != nil {
+		return e, err
+	}
+	if e.Size, err = f.int("size", addrNeeded || e.Action == ActOOM, 0); err != nil {
+		return e, err
+	}
+	if e.Stream, err = f.int("stream", false, 0); err != nil {
+		return e, err
+	}
+	if e.DeviceFree, err = f.int("device_free", e.Action == ActOOM, 0); err != nil {
+		return e, err
+	}
+	if e.TimeUS, err = f.int("time_us", false, 0); err != nil {
+		return e, err
+	}
+	if e.CompileContext, err = f.str("compile_context", false, ""); err != nil {
+		return e, err
+	}
+	if e.UserMetadata, err = f.str("user_metadata", false, ""); err != nil {
+		return e, err
+	}
+	if fv, ok := f.get("frames"); ok {
+		if e.Frames, err = c.frameList(fv); err != nil {
+			return e, under(err, ".frames")
+		}
+	}
+	if isDict {
+		c.entries[d] = e
+	}
+	return e, nil
+}
+
+func (c *converter) frameList(v any) ([]Frame, error) {
+	l, ok := v.(*types.List)
+	if !ok {
+		return nil, fieldErr("", "expected a list, got %s", pyType(v))
+	}
+	if len(*l) == 0 {
+		return nil, nil
+	}
+	if fl, ok := c.frameLists[l]; ok {
+		return fl, nil
+	}
+	out := make([]Frame, len(*l))
+	for i, fv := range *l {
+		d, isDict := fv.(*types.Dict)
+		if isDict {
+			if fr, ok := c.frames[d]; ok {
+				out[i] = fr
+				continue
+			}
+		}
+		f, err := asFields(fv)
+		if err != nil {
+			return nil, under(err, index(i))
+		}
+		var fr Frame
+		if fr.Filename, err = f.str("filename", false, ""); err != nil {
+			return nil, under(err, index(i))
+		}
+		if fr.Name, err = f.str("name", false, ""); err != nil {
+			return nil, under(err, index(i))
+		}
+		line, err := f.int("line", false, 0)
+		if err != nil {
+			return nil, under(err, index(i))
+		}
+		fr.Line = int(line)
+		out[i] = fr
+		if isDict {
+			c.frames[d] = fr
+		}
+	}
+	c.frameLists[l] = out
+	return out, nil
+}
+
+// plain converts a decoded value into nil, bool, int64, float64, string,
+// []any or map[string]any, for settings this package does not model.
+func plain(v any, depth int) (any, error) {
+	if depth > 32 {
+		return nil, fieldErr("", "nested too deeply")
+	}
+	switch x := v.(type) {
+	case nil, bool, float64, string:
+		return x, nil
+	case int, *big.Int:
+		n, ok := toInt64(x)
+		if !ok {
+			return nil, fieldErr("", "int %v does not fit 64 bits", x)
+		}
+		return n, nil
+	case *types.List:
+		return plainSeq(*x, depth)
+	case *types.Tuple:
+		return plainSeq(*x, depth)
+	case *types.Dict:
+		f, err := asFields(x)
+		if err != nil {
+			return nil, err
+		}
+		fm := f.m()
+		m := make(map[string]any, len(fm))
+		for k, fv := range fm {
+			pv, err := plain(fv, depth+1)
+			if err != nil {
+				return nil, under(err, "."+k)
+			}
+			m[k] = pv
+		}
+		return m, nil
+	}
+	return nil, fieldErr("", "unexpected %s", pyType(v))
+}
+
+func plainSeq(items []any, depth int) ([]any, error) {
+	out := make([]any, len(items))
+	for i, it := range items {
+		pv, err := plain(it, depth+1)
+		if err != nil {
+			return nil, under(err, index(i))
+		}
+		out[i] = pv
+	}
+	return out, nil
+}

@@ -1,0 +1,179 @@
+package snapshot
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/fraglab/fraglab/trace"
+)
+
+// Verify checks a workload against the snapshot it came from. It replays the
+// workload over w.Initial with the recorded facts, not with a policy: each
+// alloc takes the free block that starts at its recorded address (which must
+// exist, be large enough and be in the request's pool) and is split by
+// PyTorch's should_split rule; frees merge free neighbours; the segment
+// entries of w.Truth are applied before the event they belong to; after an
+// empty_cache no classic segment may be left entirely free. The result must
+// equal the snapshot's final segments for w.Device, block by block (address,
+// size, allocated or free, requested size), with the same pool, stream and
+// expandable flag per segment.
+func Verify(w *Workload, s *Snapshot) error {
+	if len(w.AllocAddr) != len(w.Events) {
+		return fmt.Errorf("verify: %d alloc addresses for %d events", len(w.AllocAddr), len(w.Events))
+	}
+	st := &state{track: true, rule: newSplitRule(w.Settings), div: w.Settings.roundup(), byID: map[int64]uint64{}}
+	for _, in := range w.Initial {
+		sg := &seg{addr: in.Address, size: in.Size, pool: in.Pool, stream: in.Stream, expandable: in.Expandable}
+		at := in.Address
+		for _, b := range in.Blocks {
+			if b.Size <= 0 {
+				return fmt.Errorf("verify: initial segment %#x has a block of %d bytes", in.Address, b.Size)
+			}
+			sg.blocks = append(sg.blocks, blk{addr: at, size: b.Size, id: b.ID, req: b.Requested})
+			if b.ID >= 0 {
+				if _, dup := st.byID[b.ID]; dup {
+					return fmt.Errorf("verify: initial id %d is used twice", b.ID)
+				}
+				st.byID[b.ID] = at
+			}
+			at += uint64(b.Size)
+		}
+		if at != sg.end() {
+			return fmt.Errorf("verify: the blocks of initial segment %#x cover %d of %d bytes", in.Address, at-in.Address, in.Size)
+		}
+		if err := st.add(sg); err != nil {
+			return fmt.Errorf("verify: initial state: %v", err)
+		}
+	}
+	k := 0
+	applyTruth := func(upTo int64) error {
+		for ; k < len(w.Truth) && w.Truth[k].Event <= upTo; k++ {
+			t := w.Truth[k]
+			var err error
+			switch t.Action {
+			case ActSegmentAlloc:
+				err = st.add(&seg{addr: t.Addr, size: t.Size, pool: inferPool(t.Size, false), stream: t.Stream})
+			case ActSegmentFree:
+				_, err = st.remove(t.Addr, t.Size)
+			case ActSegmentMap:
+				err = st.mapRange(t.Addr, t.Size, st.expandablePool(t.Addr, t.Size), t.Stream)
+			case ActSegmentUnmap:
+				err = st.unmapRange(t.Addr, t.Size)
+			default:
+				err = fmt.Errorf("unknown segment action %q", t.Action)
+			}
+			if err != nil {
+				return fmt.Errorf("verify: segment entry %d (%s %d B at %#x, before event %d): %v", k, t.Action, t.Size, t.Addr, t.Event, err)
+			}
+		}
+		return nil
+	}
+	for i, ev := range w.Events {
+		if err := applyTruth(int64(i)); err != nil {
+			return err
+		}
+		var err error
+		switch ev.Op {
+		case trace.OpAlloc:
+			if w.AllocAddr[i] == 0 {
+				continue // a recorded OOM: PyTorch failed it, it holds no memory
+			}
+			err = st.alloc(w.AllocAddr[i], ev.Size, ev.ID)
+		case trace.OpFree:
+			_, err = st.free(ev.ID)
+		case trace.OpEmptyCache:
+			for _, sg := range st.segs {
+				if !sg.expandable && len(sg.blocks) == 1 && !sg.blocks[0].live() {
+					err = fmt.Errorf("the %d B segment at %#x is still cached and entirely free", sg.size, sg.addr)
+					break
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("verify: event %d (%s id %d): %v", i, ev.Op, ev.ID, err)
+		}
+	}
+	if err := applyTruth(int64(len(w.Events))); err != nil {
+		return err
+	}
+	if k != len(w.Truth) {
+		return fmt.Errorf("verify: segment entry %d belongs to event %d, past the %d events", k, w.Truth[k].Event, len(w.Events))
+	}
+	return compareFinal(st, s, w.Device)
+}
+
+// compareFinal compares the simulated segments with the snapshot's.
+func compareFinal(st *state, s *Snapshot, device int) error {
+	var final []Segment
+	for _, sg := range s.Segments {
+		if sg.Device == device {
+			final = append(final, sg)
+		}
+	}
+	sort.SliceStable(final, func(i, j int) bool { return final[i].Address < final[j].Address })
+	n := min(len(final), len(st.segs))
+	for i := 0; i < n; i++ {
+		f, g := final[i], st.segs[i]
+		if f.Address != g.addr || f.TotalSize != g.size {
+			return fmt.Errorf("verify: final segment %d: replay has [%#x, %#x), snapshot has [%#x, %#x)", i, g.addr, g.end(), f.Address, f.Address+uint64(f.TotalSize))
+		}
+		if f.Expandable != g.expandable || poolNumber(f.Pool) != g.pool || f.Stream != g.stream {
+			return fmt.Errorf("verify: final segment at %#x: replay has pool %s, stream %d, expandable %v; snapshot has %s, %d, %v",
+				f.Address, poolName(g.pool), g.stream, g.expandable, f.Pool, f.Stream, f.Expandable)
+		}
+		if len(f.Blocks) != len(g.blocks) {
+			return fmt.Errorf("verify: final segment at %#x: replay has %d blocks %s, snapshot has %d %s", f.Address, len(g.blocks), blocksText(g.blocks), len(f.Blocks), finalBlocksText(f.Blocks))
+		}
+		for j, fb := range f.Blocks {
+			gb := g.blocks[j]
+			if fb.Address != gb.addr || fb.Size != gb.size || fb.Live() != gb.live() {
+				return fmt.Errorf("verify: final segment at %#x, block %d: replay has %s, snapshot has %d B %s at %#x", f.Address, j, gb.describe(), fb.Size, fb.State, fb.Address)
+			}
+			if gb.live() && fb.RequestedSize != gb.req {
+				return fmt.Errorf("verify: final segment at %#x, block %d at %#x: replay requested %d B, snapshot %d B", f.Address, j, fb.Address, gb.req, fb.RequestedSize)
+			}
+		}
+	}
+	if len(final) != len(st.segs) {
+		return fmt.Errorf("verify: replay ends with %d segments, snapshot has %d", len(st.segs), len(final))
+	}
+	return nil
+}
+
+func blocksText(bs []blk) string {
+	s := "["
+	for i, b := range bs {
+		if i > 0 {
+			s += " "
+		}
+		if i == 8 {
+			s += "…"
+			break
+		}
+		if b.live() {
+			s += fmt.Sprintf("%d*", b.size)
+		} else {
+			s += fmt.Sprintf("%d", b.size)
+		}
+	}
+	return s + "]"
+}
+
+func finalBlocksText(bs []Block) string {
+	s := "["
+	for i, b := range bs {
+		if i > 0 {
+			s += " "
+		}
+		if i == 8 {
+			s += "…"
+			break
+		}
+		if b.Live() {
+			s += fmt.Sprintf("%d*", b.Size)
+		} else {
+			s += fmt.Sprintf("%d", b.Size)
+		}
+	}
+	return s + "]"
+}
