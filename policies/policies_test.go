@@ -165,7 +165,8 @@ func TestModuleShape(t *testing.T) {
 	for _, im := range abi.Imports {
 		imports[im.Name] = im
 	}
-	marker := fmt.Sprintf("%s%d_%d", abi.MarkerPrefix, abi.Major, abi.Minor)
+	// The built-ins need nothing past ABI 1.0; hosts of every 1.x load them.
+	marker := fmt.Sprintf("%s%d_%d", abi.MarkerPrefix, abi.Major, 0)
 
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {

@@ -10,7 +10,7 @@ import "encoding/binary"
 // was built for by exporting an empty function named MarkerPrefix+"<major>_<minor>".
 const (
 	Major        = 1
-	Minor        = 0
+	Minor        = 1
 	MarkerPrefix = "fraglab_abi_v"
 )
 
@@ -102,6 +102,7 @@ const (
 // Config keys of the config(key, value) import (callable from policy_init only).
 const (
 	ConfigCandidateWindow = 1 // most candidates written for policy_pick_block (1..MaxCandidates, default 8)
+	ConfigHooks           = 2 // ABI 1.1: bit h set = hook h is really implemented; exported hooks not in the mask are never called
 )
 
 // Candidate window bounds.

@@ -392,3 +392,21 @@ func TestErrorSetLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestHookMask: with ABI 1.1's config(2, mask) a module that exports every
+// hook (as SDKs do) tells the host which ones are real; the others are
+// never called.
+func TestHookMask(t *testing.T) {
+	in := instantiate(t, "hook_mask", wasm.Config{})
+	if in.Implements(abi.HookRoundSize) || !in.Implements(abi.HookSplit) {
+		t.Fatalf("Implements(round_size) = %v, Implements(split) = %v; want false, true",
+			in.Implements(abi.HookRoundSize), in.Implements(abi.HookSplit))
+	}
+	res, err := replayJSONL(t, "hook_mask", 0, `{"op":"alloc","id":0,"size":1000}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.HookCalls[abi.HookRoundSize] != 0 || res.Stats.HookCalls[abi.HookSplit] == 0 {
+		t.Errorf("hook calls: round_size %d, split %d", res.Stats.HookCalls[abi.HookRoundSize], res.Stats.HookCalls[abi.HookSplit])
+	}
+}

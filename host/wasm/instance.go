@@ -50,6 +50,7 @@ type Instance struct {
 	fns     [abi.NumHooks]api.Function
 	stack   []uint64
 	window  int
+	mask    int64 // hooks the policy says it implements (config ConfigHooks); -1: all it exports
 	scratch uint32
 	view    []byte // scratch bytes in guest memory; re-taken when memory grows
 	memSize uint32
@@ -73,7 +74,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 	if limit == 0 {
 		limit = DefaultMemoryLimitPages
 	}
-	in := &Instance{mod: m, ctx: ctx, cfg: cfg, stack: make([]uint64, 8), window: abi.DefaultCandidateWindow, read: map[string]bool{}}
+	in := &Instance{mod: m, ctx: ctx, cfg: cfg, stack: make([]uint64, 8), window: abi.DefaultCandidateWindow, mask: -1, read: map[string]bool{}}
 	in.stderr.limit = maxStderr
 	in.rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(sharedCache()).WithMemoryLimitPages(limit))
@@ -133,7 +134,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 	if err := in.checkUnread(); err != nil {
 		return fail("%v", err)
 	}
-	if f := in.fns[abi.HookScratch]; f != nil && m.Hooks[abi.HookPickBlock] {
+	if f := in.fns[abi.HookScratch]; f != nil && in.Implements(abi.HookPickBlock) {
 		need := uint32(in.window * abi.RecordSize)
 		res, err := f.Call(ctx, uint64(need))
 		if err != nil {
@@ -229,7 +230,9 @@ func (in *Instance) trapError(err error) error {
 func i32(v int32) uint64 { return api.EncodeI32(v) }
 
 // Implements reports whether the module exports hook h.
-func (in *Instance) Implements(h abi.Hook) bool { return in.fns[h] != nil && h > abi.HookScratch }
+func (in *Instance) Implements(h abi.Hook) bool {
+	return in.fns[h] != nil && h > abi.HookScratch && (in.mask < 0 || in.mask&(1<<h) != 0)
+}
 
 // CandidateWindow is the window the policy configured.
 func (in *Instance) CandidateWindow() int { return in.window }
@@ -544,6 +547,12 @@ func (in *Instance) importConfig(_ context.Context, _ api.Module, s []uint64) {
 	case abi.ConfigCandidateWindow:
 		if value >= 1 && value <= abi.MaxCandidates {
 			in.window = int(value)
+			s[0] = uint64(value)
+			return
+		}
+	case abi.ConfigHooks:
+		if value >= 0 && value < 1<<abi.NumHooks {
+			in.mask = value
 			s[0] = uint64(value)
 			return
 		}

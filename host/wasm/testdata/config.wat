@@ -2,7 +2,7 @@
 (module
   (import "fraglab" "config" (func $config (param i32 i64) (result i64)))
   (memory (export "memory") 1)
-  (global (export "g_unknown_key") (mut i64) (i64.const 0))   ;; config(2, 1) in init
+  (global (export "g_unknown_key") (mut i64) (i64.const 0))   ;; config(99, 1) in init
   (global (export "g_window_0") (mut i64) (i64.const 0))      ;; config(1, 0) in init
   (global (export "g_window_257") (mut i64) (i64.const 0))    ;; config(1, 257) in init
   (global (export "g_window_3") (mut i64) (i64.const 0))      ;; config(1, 3) in init
@@ -11,7 +11,7 @@
   (global $late (export "g_late") (mut i64) (i64.const 0))    ;; config(1, 5) in policy_pick_block
   (func (export "fraglab_abi_v1_0"))
   (func (export "policy_init") (result i64)
-    (global.set 0 (call $config (i32.const 2) (i64.const 1)))
+    (global.set 0 (call $config (i32.const 99) (i64.const 1)))
     (global.set 1 (call $config (i32.const 1) (i64.const 0)))
     (global.set 2 (call $config (i32.const 1) (i64.const 257)))
     (global.set 3 (call $config (i32.const 1) (i64.const 3)))

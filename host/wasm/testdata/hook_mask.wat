@@ -1,0 +1,10 @@
+;; fraglab.config(2, mask), ABI 1.1: the module exports policy_round_size and policy_split but declares only split (bit 6) as implemented, so the host never calls round_size (which would trap)
+(module
+  (import "fraglab" "config" (func $config (param i32 i64) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "fraglab_abi_v1_1"))
+  (func (export "policy_init") (result i64)
+    (drop (call $config (i32.const 2) (i64.const 64)))
+    (i64.const 0))
+  (func (export "policy_round_size") (param i64 i32 i32) (result i64) unreachable)
+  (func (export "policy_split") (param i64 i64 i32 i32 i32 i32) (result i64) (local.get 0)))
