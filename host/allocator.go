@@ -53,6 +53,10 @@ type Options struct {
 	OnDriverOp func(DriverOp)
 	// OnBlockOp, when set, is called for every allocation, free and OOM.
 	OnBlockOp func(BlockOp)
+	// Fallback keeps a run going when the policy fails (traps, answers
+	// ERROR or out of range): the failure is recorded (PolicyFailure) and
+	// every later decision is the host default.
+	Fallback bool
 }
 
 // Allocator is the mechanism of a caching allocator over one Device: it
@@ -76,9 +80,10 @@ type Allocator struct {
 	streams map[int64]int32            // raw stream value -> index
 	svals   []int64                    // index -> raw stream value
 
-	searches [abi.MaxPools]uint64 // block searches per pool (ages for release aged)
-	event    int64
-	stats    Stats
+	searches  [abi.MaxPools]uint64 // block searches per pool (ages for release aged)
+	policyErr *PolicyError         // the policy's first failure, with Options.Fallback
+	event     int64
+	stats     Stats
 
 	cands  []abi.Candidate
 	cblks  []*Block
@@ -143,6 +148,10 @@ func (a *Allocator) StreamIndex(stream int64) int32 {
 	}
 	return i
 }
+
+// PolicyFailure is the policy's first failure when Options.Fallback kept
+// the run going; nil if the policy never failed.
+func (a *Allocator) PolicyFailure() *PolicyError { return a.policyErr }
 
 // StreamValue returns the raw stream value of a stream index.
 func (a *Allocator) StreamValue(i int32) int64 { return a.svals[i] }

@@ -24,7 +24,7 @@ func (x args) list() []int64 { return append([]int64(nil), x.v[:x.n]...) }
 func (a *Allocator) status(h abi.Hook, ans int64, err error, x args, allowNone bool) (bool, error) {
 	a.stats.HookCalls[h]++
 	if err != nil {
-		return true, &PolicyError{Event: a.event, Hook: h, Args: x.list(), Trap: err, Reason: a.pol.ErrorText()}
+		return true, a.policyFailed(&PolicyError{Event: a.event, Hook: h, Args: x.list(), Trap: err, Reason: a.pol.ErrorText()})
 	}
 	if ans >= 0 || (ans == abi.None && allowNone) {
 		return false, nil
@@ -34,7 +34,7 @@ func (a *Allocator) status(h abi.Hook, ans int64, err error, x args, allowNone b
 		a.stats.HookDefers[h]++
 		return true, nil
 	case abi.Error:
-		return true, &PolicyError{Event: a.event, Hook: h, Args: x.list(), Answer: ans, Reason: a.pol.ErrorText()}
+		return true, a.policyFailed(&PolicyError{Event: a.event, Hook: h, Args: x.list(), Answer: ans, Reason: a.pol.ErrorText()})
 	}
 	reason := "negative answers must be DEFER (-1) or ERROR (-3)"
 	if allowNone {
@@ -44,7 +44,21 @@ func (a *Allocator) status(h abi.Hook, ans int64, err error, x args, allowNone b
 }
 
 func (a *Allocator) invalid(h abi.Hook, ans int64, x args, reason string) error {
-	return &PolicyError{Event: a.event, Hook: h, Args: x.list(), Answer: ans, Reason: reason}
+	return a.policyFailed(&PolicyError{Event: a.event, Hook: h, Args: x.list(), Answer: ans, Reason: reason})
+}
+
+// policyFailed handles a policy failure: it ends the run (the error is returned),
+// or, with Options.Fallback, records it and hands every later decision to
+// the host defaults (nil is returned and the caller uses the default).
+func (a *Allocator) policyFailed(e *PolicyError) error {
+	if !a.opts.Fallback {
+		return e
+	}
+	if a.policyErr == nil {
+		a.policyErr = e
+	}
+	a.has = [abi.NumHooks]bool{}
+	return nil
 }
 
 func (a *Allocator) roundSize(size int64, stream, tag int32) (int64, error) {
@@ -57,7 +71,7 @@ func (a *Allocator) roundSize(size int64, stream, tag int32) (int64, error) {
 		return DefaultRoundSize(size), err
 	}
 	if ans < size || ans%MinBlockSize != 0 || ans > MaxSize {
-		return 0, a.invalid(abi.HookRoundSize, ans, x, "the rounded size must be ≥ the request, a multiple of 512 and ≤ 2^48")
+		return DefaultRoundSize(size), a.invalid(abi.HookRoundSize, ans, x, "the rounded size must be ≥ the request, a multiple of 512 and ≤ 2^48")
 	}
 	return ans, nil
 }
@@ -72,7 +86,7 @@ func (a *Allocator) choosePool(rounded int64, stream, tag int32) (int32, error) 
 		return DefaultPool(rounded), err
 	}
 	if ans >= abi.MaxPools {
-		return 0, a.invalid(abi.HookChoosePool, ans, x, "pool ids are 0..7")
+		return DefaultPool(rounded), a.invalid(abi.HookChoosePool, ans, x, "pool ids are 0..7")
 	}
 	return int32(ans), nil
 }
@@ -87,7 +101,7 @@ func (a *Allocator) searchOrder(rounded int64, pool, stream, tag int32) (int64, 
 		return abi.OrderBestFit, err
 	}
 	if ans > abi.OrderLargest {
-		return 0, a.invalid(abi.HookSearchOrder, ans, x, "search orders are 0 (best fit), 1 (address) and 2 (largest first)")
+		return abi.OrderBestFit, a.invalid(abi.HookSearchOrder, ans, x, "search orders are 0 (best fit), 1 (address) and 2 (largest first)")
 	}
 	return ans, nil
 }
@@ -105,7 +119,7 @@ func (a *Allocator) pick(n int, rounded int64, pool, stream, tag int32) (int, er
 		return abi.None, nil
 	}
 	if ans >= int64(n) {
-		return 0, a.invalid(abi.HookPickBlock, ans, x, "the answer must be a candidate index in [0, n) or NONE (-2)")
+		return pickDefer, a.invalid(abi.HookPickBlock, ans, x, "the answer must be a candidate index in [0, n) or NONE (-2)")
 	}
 	return int(ans), nil
 }
@@ -121,7 +135,7 @@ func (a *Allocator) split(blockSize, rounded int64, pool, stream, flags, tag int
 		return def, err
 	}
 	if ans < rounded || ans > blockSize || ans%MinBlockSize != 0 {
-		return 0, a.invalid(abi.HookSplit, ans, x, "the front piece must be a multiple of 512 between the rounded size and the block size (the block size: no split)")
+		return def, a.invalid(abi.HookSplit, ans, x, "the front piece must be a multiple of 512 between the rounded size and the block size (the block size: no split)")
 	}
 	return ans, nil
 }
@@ -136,7 +150,7 @@ func (a *Allocator) merge(blockSize, neighbourSize int64, pool, side int32) (boo
 		return true, err
 	}
 	if ans > 1 {
-		return false, a.invalid(abi.HookMerge, ans, x, "the answer must be 1 (merge) or 0 (keep apart)")
+		return true, a.invalid(abi.HookMerge, ans, x, "the answer must be 1 (merge) or 0 (keep apart)")
 	}
 	return ans == 1, nil
 }
@@ -157,7 +171,11 @@ func (a *Allocator) segmentMode(pool, stream int32) (int64, error) {
 		}
 		if !done {
 			if ans > 0 && ans%a.gran != 0 {
-				return 0, a.invalid(abi.HookSegmentMode, ans, x, "the answer must be 0 (classic) or a page size that is a multiple of the device granularity")
+				err = a.invalid(abi.HookSegmentMode, ans, x, "the answer must be 0 (classic) or a page size that is a multiple of the device granularity")
+				if err != nil {
+					return 0, err
+				}
+				ans = 0
 			}
 			mode = ans
 		}
@@ -177,7 +195,7 @@ func (a *Allocator) segmentSize(rounded int64, pool, stream, tag int32) (int64, 
 		return def, err
 	}
 	if ans < rounded || ans%MinBlockSize != 0 || ans > MaxSize {
-		return 0, a.invalid(abi.HookSegmentSize, ans, x, "the segment size must be ≥ the rounded size, a multiple of 512 and ≤ 2^48")
+		return def, a.invalid(abi.HookSegmentSize, ans, x, "the segment size must be ≥ the rounded size, a multiple of 512 and ≤ 2^48")
 	}
 	return ans, nil
 }
@@ -193,20 +211,20 @@ func (a *Allocator) expandSize(missing, rounded int64, pool, stream int32, page,
 		return def, err
 	}
 	if ans < missing || ans%page != 0 {
-		return 0, a.invalid(abi.HookExpandSize, ans, x, "the bytes to map must be a multiple of the page and ≥ the missing bytes")
+		return def, a.invalid(abi.HookExpandSize, ans, x, "the bytes to map must be a multiple of the page and ≥ the missing bytes")
 	}
 	if ans > room {
-		return 0, a.invalid(abi.HookExpandSize, ans, x, "the bytes to map exceed the segment's reserved range")
+		return def, a.invalid(abi.HookExpandSize, ans, x, "the bytes to map exceed the segment's reserved range")
 	}
 	return ans, nil
 }
 
 func (a *Allocator) release(phase int32, rounded int64, pool, stream, attempt int32) (int64, error) {
 	x := args{v: [6]int64{int64(phase), rounded, int64(pool), int64(stream), int64(attempt)}, n: 5}
-	if attempt >= abi.MaxReleaseAttempts {
-		return 0, a.invalid(abi.HookRelease, abi.ActNothing, x, "too many release attempts for one allocation (at most 16)")
-	}
 	def := DefaultRelease(phase, attempt)
+	if attempt >= abi.MaxReleaseAttempts {
+		return abi.ActNothing, a.invalid(abi.HookRelease, abi.ActNothing, x, "too many release attempts for one allocation (at most 16)")
+	}
 	if !a.has[abi.HookRelease] {
 		return def, nil
 	}
@@ -217,11 +235,11 @@ func (a *Allocator) release(phase int32, rounded int64, pool, stream, attempt in
 	act, arg := ans&abi.ActionMask, ans>>abi.ActionBits
 	switch {
 	case act > abi.ActReleaseAged:
-		return 0, a.invalid(abi.HookRelease, ans, x, "unknown release action (the low 4 bits must be 0..3)")
+		return def, a.invalid(abi.HookRelease, ans, x, "unknown release action (the low 4 bits must be 0..3)")
 	case (act == abi.ActNothing || act == abi.ActReleaseCached) && arg != 0:
-		return 0, a.invalid(abi.HookRelease, ans, x, "actions nothing (0) and release cached (1) take no argument")
+		return def, a.invalid(abi.HookRelease, ans, x, "actions nothing (0) and release cached (1) take no argument")
 	case (act == abi.ActReleaseOver || act == abi.ActReleaseAged) && arg == 0:
-		return 0, a.invalid(abi.HookRelease, ans, x, "actions release oversize (2) and release aged (3) need an argument > 0 (arg<<4 | action)")
+		return def, a.invalid(abi.HookRelease, ans, x, "actions release oversize (2) and release aged (3) need an argument > 0 (arg<<4 | action)")
 	}
 	return ans, nil
 }

@@ -39,6 +39,19 @@ type Options struct {
 	// SnapshotOut, when set, receives the run as a PyTorch memory snapshot
 	// (pickle) that torch.cuda._memory_viz and pytorch.org/memory_viz open.
 	SnapshotOut io.Writer
+
+	// Fallback keeps the run going when the policy fails: the rest of the
+	// run uses the host defaults and Result.PolicyFailure says why.
+	Fallback bool
+	// HangTimeout is how long one event may take (0: DefaultHangTimeout;
+	// negative: no watchdog).
+	HangTimeout time.Duration
+	// Safe makes the policy interruptible: a hung hook is stopped and
+	// reported with its arguments (the run fails, or falls back), at a cost
+	// on every hook call. Without it a hung hook ends the process.
+	Safe bool
+	// OnHang replaces the fast-mode report-and-exit (tests).
+	OnHang func(msg string)
 }
 
 // Result is what a run produced.
@@ -48,6 +61,9 @@ type Result struct {
 	Device   cudadriver.Info
 	Counters cudadriver.Counters
 	Policy   PolicyInfo
+	// PolicyFailure is the policy's first failure when Fallback kept the
+	// run going; nil otherwise.
+	PolicyFailure *host.PolicyError
 }
 
 // PolicyInfo identifies the policy of a run.
@@ -73,6 +89,7 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 		TagName:          r.Tags().Name,
 		Log:              opts.PolicyLog,
 		MemoryLimitPages: opts.MemoryLimitPages,
+		Interruptible:    opts.Safe,
 	})
 	if err != nil {
 		return nil, err
@@ -97,7 +114,7 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 	if opts.OnBlockOp != nil {
 		blockOps = append(blockOps, opts.OnBlockOp)
 	}
-	hopts := host.Options{OnDriverOp: fanOut(driverOps), OnBlockOp: fanOut(blockOps)}
+	hopts := host.Options{OnDriverOp: fanOut(driverOps), OnBlockOp: fanOut(blockOps), Fallback: opts.Fallback}
 	a := host.New(dev, inst, hopts)
 	inst.AttachStats(a.Stat)
 	if len(opts.Initial) > 0 {
@@ -106,6 +123,19 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 		}
 	}
 	placer, _ := dev.(interface{ PlaceNext(uint64) })
+	var wd *watchdog
+	if opts.HangTimeout >= 0 && len(mod.HookNames()) > 0 {
+		timeout := opts.HangTimeout
+		if timeout == 0 {
+			timeout = DefaultHangTimeout
+		}
+		var interrupt func(string) bool
+		if opts.Safe {
+			interrupt = inst.Interrupt
+		}
+		wd = startWatchdog(timeout, opts.OnHang, interrupt)
+		defer wd.close()
+	}
 
 	res := &Result{Device: dev.Info(), Policy: PolicyInfo{Name: mod.Name, Hash: mod.Hash, Hooks: mod.HookNames(), Params: opts.Params}}
 	events := make([]trace.Event, 0, batch)
@@ -124,9 +154,15 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 			}
 			events = append(events, e)
 		}
+		if wd != nil {
+			wd.serve(events, n)
+		}
 		start := time.Now()
 		for _, e := range events {
 			a.SetEvent(n)
+			if wd != nil {
+				wd.event.Store(n)
+			}
 			placed := false
 			if addr, ok := opts.Place[n]; ok && placer != nil {
 				placer.PlaceNext(addr)
@@ -156,6 +192,9 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 			n++
 		}
 		busy += time.Since(start)
+		if wd != nil {
+			wd.idle()
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -170,6 +209,7 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 			return nil, fmt.Errorf("writing the snapshot: %w", err)
 		}
 	}
+	res.PolicyFailure = a.PolicyFailure()
 	res.Stats = a.Stats()
 	res.Counters = dev.Counters()
 	res.Metrics = metricsOf(res.Stats, n, busy)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host/wasm"
@@ -177,6 +178,26 @@ func BenchmarkReplayJSONL(b *testing.B) {
 				c.Close()
 			}
 			b.ReportMetric(float64(len(events))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkWatchdog: the fast-mode hang watchdog's cost, replaying the 1M
+// events with pytorch with the watchdog on (the default) and off.
+func BenchmarkWatchdog(b *testing.B) {
+	events := events1M()
+	mod := builtin(b, "pytorch")
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+	}{{"off", -1}, {"on", 0}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := Run(context.Background(), synth.NewReader(events), mod, cudadriver.NewSim(cudadriver.SimOptions{}), Options{HangTimeout: tc.timeout}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(events)*b.N), "ns/event")
 		})
 	}
 }

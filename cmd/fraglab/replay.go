@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,9 @@ func replayCmd() *cobra.Command {
 		params                                 []string
 		asJSON, check                          bool
 		device                                 int
+		safe                                   bool
+		onError                                string
+		hangTimeout                            time.Duration
 		memPages                               uint32
 	)
 	cmd := &cobra.Command{
@@ -52,8 +56,11 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 				return err
 			}
 			defer in.closer.Close()
+			if onError != "abort" && onError != "fallback" {
+				return fmt.Errorf("--on-policy-error %q: expected abort or fallback", onError)
+			}
 			opts := replay.Options{Params: in.params(policy, ps), PolicyLog: cmd.ErrOrStderr(), CheckInvariants: check,
-				MemoryLimitPages: memPages, Initial: in.initial}
+				MemoryLimitPages: memPages, Initial: in.initial, Safe: safe, Fallback: onError == "fallback", HangTimeout: hangTimeout}
 			if snapOut != "" {
 				f, err := os.Create(snapOut)
 				if err != nil {
@@ -75,6 +82,9 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if err != nil {
 				return err
 			}
+			if f := res.PolicyFailure; f != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "fraglab: the policy failed, and the rest of the run used the host defaults (--on-policy-error fallback): %v\n", f)
+			}
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(res.Metrics)
 			}
@@ -95,6 +105,9 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 	f.StringVar(&driverLog, "driver-log", "", "write every device operation to FILE as JSON Lines")
 	f.StringVar(&snapOut, "snapshot-out", "", "write the replayed run as a PyTorch memory snapshot (FILE.pickle) for PyTorch's memory viewer")
 	f.BoolVar(&check, "check", false, "run the allocator's invariant checker after every event (slow)")
+	f.BoolVar(&safe, "safe", false, "make the policy interruptible: a hung hook is stopped and reported with its arguments (costs ~0.5-1 µs per hook call)")
+	f.StringVar(&onError, "on-policy-error", "abort", "when the policy traps, hangs (with --safe) or answers out of range: abort the run, or fallback to the host defaults for the rest of it")
+	f.DurationVar(&hangTimeout, "hang-timeout", replay.DefaultHangTimeout, "how long one event may take before the policy counts as hung")
 	f.Uint32Var(&memPages, "policy-memory-pages", 0, fmt.Sprintf("cap on the policy's linear memory in 64 KiB pages (default %d)", wasm.DefaultMemoryLimitPages))
 	return cmd
 }

@@ -66,3 +66,16 @@ func BenchmarkPickBlock8(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHookCallSafe: the same call in safe mode (Config.Interruptible),
+// where wazero watches a context on every call so a hung hook can be
+// stopped. Compare with BenchmarkHookCall for the price of safe mode.
+func BenchmarkHookCallSafe(b *testing.B) {
+	in := instantiate(b, "bench_round", wasm.Config{Interruptible: true})
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, err := in.RoundSize(1000, 0, 0); r != 1024 || err != nil {
+			b.Fatalf("RoundSize(1000) = %d, %v", r, err)
+		}
+	}
+}

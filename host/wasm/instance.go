@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
@@ -38,6 +39,11 @@ type Config struct {
 	TagName          func(int32) (string, bool)
 	Log              io.Writer // receives the policy's log lines; nil discards them
 	MemoryLimitPages uint32    // 0 means DefaultMemoryLimitPages
+	// Interruptible runs the module in safe mode: a hook that does not
+	// return can be stopped with Interrupt, at a cost on every call
+	// (wazero's CloseOnContextDone). Without it a runaway hook can only be
+	// stopped by ending the process.
+	Interruptible bool
 }
 
 // Instance is a running policy module: it implements host.Policy. It is
@@ -55,6 +61,8 @@ type Instance struct {
 	view    []byte // scratch bytes in guest memory; re-taken when memory grows
 	memSize uint32
 	dead    error
+	cancel  context.CancelFunc // safe mode only
+	stopped atomic.Value       // why Interrupt stopped the instance (string)
 
 	cfg      Config
 	stats    func(key, arg int32) int64
@@ -76,8 +84,15 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 	}
 	in := &Instance{mod: m, ctx: ctx, cfg: cfg, stack: make([]uint64, 8), window: abi.DefaultCandidateWindow, mask: -1, read: map[string]bool{}}
 	in.stderr.limit = maxStderr
-	in.rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().
-		WithCompilationCache(sharedCache()).WithMemoryLimitPages(limit))
+	rc := wazero.NewRuntimeConfigCompiler().WithCompilationCache(sharedCache()).WithMemoryLimitPages(limit)
+	if cfg.Interruptible {
+		// Safe mode: compiled code checks for cancellation (loops included)
+		// and every call watches the context; Interrupt stops a runaway hook.
+		rc = rc.WithCloseOnContextDone(true)
+		ctx, in.cancel = context.WithCancel(ctx)
+		in.ctx = ctx
+	}
+	in.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	fail := func(format string, a ...any) (*Instance, error) {
 		in.rt.Close(ctx)
 		return nil, &LoadError{m.Name, fmt.Sprintf(format, a...)}
@@ -122,10 +137,10 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 		res, err := f.Call(ctx)
 		in.inInit = false
 		if err != nil {
-			return fail("policy_init trapped: %v%s%s", err, in.errNote(), in.stderrNote())
+			return fail("policy_init trapped: %v%s%s%s", err, in.errNote(), in.paramNote(), in.stderrNote())
 		}
 		if int64(res[0]) < 0 {
-			return fail("policy_init answered %d%s", int64(res[0]), in.errNote())
+			return fail("policy_init answered %d%s%s", int64(res[0]), in.errNote(), in.paramNote())
 		}
 	}
 	if len(in.paramErr) > 0 {
@@ -182,6 +197,15 @@ func (in *Instance) errNote() string {
 	return " (policy said: " + in.errText + ")"
 }
 
+// paramNote lists parameter problems found before policy_init failed: they
+// may be its cause.
+func (in *Instance) paramNote() string {
+	if len(in.paramErr) == 0 {
+		return ""
+	}
+	return "; also: " + strings.Join(in.paramErr, "; ")
+}
+
 func (in *Instance) stderrNote() string {
 	if in.stderr.Len() == 0 {
 		return ""
@@ -199,7 +223,24 @@ func (in *Instance) Module() *Module { return in.mod }
 func (in *Instance) Stderr() string { return in.stderr.String() }
 
 // Close releases the instance.
-func (in *Instance) Close() error { return in.rt.Close(in.ctx) }
+func (in *Instance) Close() error {
+	if in.cancel != nil {
+		defer in.cancel()
+	}
+	return in.rt.Close(in.ctx)
+}
+
+// Interrupt stops a hook that is running, from another goroutine: the call
+// fails with why, and the instance is dead. It works only for instances
+// made with Config.Interruptible; it reports whether it could.
+func (in *Instance) Interrupt(why string) bool {
+	if in.cancel == nil {
+		return false
+	}
+	in.stopped.Store(why)
+	in.cancel()
+	return true
+}
 
 func (in *Instance) takeView() {
 	in.memSize = in.inst.Memory().Size()
@@ -221,6 +262,9 @@ func (in *Instance) call(h abi.Hook) (int64, error) {
 // trapError describes a trap with the guest's captured output; the
 // instance is never called again.
 func (in *Instance) trapError(err error) error {
+	if why, ok := in.stopped.Load().(string); ok {
+		err = fmt.Errorf("%s: %w", why, err)
+	}
 	if in.stderr.Len() > 0 {
 		return fmt.Errorf("%w\npolicy stderr:\n%s", err, in.stderr.String())
 	}
@@ -551,7 +595,8 @@ func (in *Instance) importConfig(_ context.Context, _ api.Module, s []uint64) {
 			return
 		}
 	case abi.ConfigHooks:
-		if value >= 0 && value < 1<<abi.NumHooks {
+		// ABI 1.1: a module that declares 1.0 does not know this key.
+		if in.mod.Minor >= 1 && value >= 0 && value < 1<<abi.NumHooks {
 			in.mask = value
 			s[0] = uint64(value)
 			return

@@ -1,5 +1,5 @@
 /*
- * fraglab.h: the C SDK for fraglab policy modules, policy ABI v1.0.
+ * fraglab.h: the C SDK for fraglab policy modules, policy ABI v1.1.
  *
  * sdk/ABI.md is the normative contract; this header restates it in C and
  * mirrors the constants of host/abi/abi.go. It is freestanding: no libc, no
@@ -24,6 +24,9 @@
  *                                 fraglab_i32 tag) {
  *       return size < 4096 ? 4096 : FRAGLAB_DEFER;
  *   }
+ *
+ * sdk/c/README.md describes the API; sdk/c/example/sizeclass.c is a
+ * complete policy with parameters and error texts.
  *
  * Every hook is declared below with its exact signature and its export
  * name, so defining a hook is enough to export it, and a definition with a
@@ -77,17 +80,28 @@ FRAGLAB_STATIC_ASSERT(sizeof(void *) == 4, "fraglab.h needs 32-bit pointers");
 /* ------------------------------------------------------------------------
  * Version (ABI §1, §8).
  */
+/* The ABI this header describes. A module declares the version it needs
+ * with its marker, below. */
 #define FRAGLAB_ABI_MAJOR 1
-#define FRAGLAB_ABI_MINOR 0
+#define FRAGLAB_ABI_MINOR 1
 
-/* The version marker. The host never calls it; it only checks its name. */
+/* The version markers. The host never calls them; it only checks the name.
+ * A module defines exactly one. */
 FRAGLAB_EXPORT(fraglab_abi_v1_0) void fraglab_abi_v1_0(void);
+FRAGLAB_EXPORT(fraglab_abi_v1_1) void fraglab_abi_v1_1(void);
 
-/* FRAGLAB_ABI_V1(): defines the marker. Write it once, at file scope, with
- * a trailing semicolon: `FRAGLAB_ABI_V1();`. */
+/* FRAGLAB_ABI_V1(): defines the ABI 1.0 marker, for a module that uses
+ * nothing added after 1.0; it runs on every 1.x host. Write it once, at
+ * file scope, with a trailing semicolon: `FRAGLAB_ABI_V1();`. */
 #define FRAGLAB_ABI_V1()            \
     void fraglab_abi_v1_0(void) {}  \
     extern void fraglab_abi_v1_0(void)
+
+/* FRAGLAB_ABI_V1_1(): defines the ABI 1.1 marker instead, for a module that
+ * calls fraglab_config(FRAGLAB_CONFIG_HOOKS, ...); it needs a 1.1 host. */
+#define FRAGLAB_ABI_V1_1()          \
+    void fraglab_abi_v1_1(void) {}  \
+    extern void fraglab_abi_v1_1(void)
 
 /* ------------------------------------------------------------------------
  * Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -167,8 +181,31 @@ FRAGLAB_EXPORT(fraglab_abi_v1_0) void fraglab_abi_v1_0(void);
 
 /* Config keys of fraglab_config, callable in policy_init only (ABI §5.5). */
 #define FRAGLAB_CONFIG_CANDIDATE_WINDOW  1 /* 1..FRAGLAB_MAX_CANDIDATES */
+#define FRAGLAB_CONFIG_HOOKS             2 /* ABI 1.1: the hook mask */
 #define FRAGLAB_DEFAULT_CANDIDATE_WINDOW 8
 #define FRAGLAB_MAX_CANDIDATES           256
+
+/* Hooks, numbered as the bits of the hook mask (ABI §5.5, the order of
+ * §3). With the 1.1 marker, fraglab_config(FRAGLAB_CONFIG_HOOKS,
+ * FRAGLAB_HOOK_BIT(FRAGLAB_HOOK_ROUND_SIZE) | ...) in policy_init says which
+ * exported hooks are really implemented; the host never calls the others. */
+#define FRAGLAB_HOOK_INIT         0
+#define FRAGLAB_HOOK_SCRATCH      1
+#define FRAGLAB_HOOK_ROUND_SIZE   2
+#define FRAGLAB_HOOK_CHOOSE_POOL  3
+#define FRAGLAB_HOOK_SEARCH_ORDER 4
+#define FRAGLAB_HOOK_PICK_BLOCK   5
+#define FRAGLAB_HOOK_SPLIT        6
+#define FRAGLAB_HOOK_MERGE        7
+#define FRAGLAB_HOOK_SEGMENT_MODE 8
+#define FRAGLAB_HOOK_SEGMENT_SIZE 9
+#define FRAGLAB_HOOK_EXPAND_SIZE  10
+#define FRAGLAB_HOOK_RELEASE      11
+#define FRAGLAB_HOOK_OBSERVE      12
+#define FRAGLAB_NUM_HOOKS         13
+
+/* FRAGLAB_HOOK_BIT(h): the mask bit of hook FRAGLAB_HOOK_*. */
+#define FRAGLAB_HOOK_BIT(h) ((fraglab_i64)1 << (h))
 
 /* Log levels of fraglab_log (ABI §5.1). */
 #define FRAGLAB_LOG_DEBUG 0
@@ -416,6 +453,77 @@ static inline fraglab_i32 fraglab_tag_name(fraglab_i32 tag, char *buf,
 /* fraglab_config(key, value): see fraglab_host_config. */
 static inline fraglab_i64 fraglab_config(fraglab_i32 key, fraglab_i64 value) {
     return fraglab_host_config(key, value);
+}
+
+/* ------------------------------------------------------------------------
+ * Text with numbers, for error texts and log lines, without libc: append
+ * to a fraglab_text (4 KiB: give it static storage, not the stack), then
+ * hand it to the host.
+ *
+ *   static fraglab_text why;
+ *   ...
+ *   fraglab_text_clear(&why);
+ *   fraglab_text_put(&why, "classes_per_doubling=");
+ *   fraglab_text_put_i64(&why, v);
+ *   fraglab_text_put(&why, ": must be 1, 2, 4, 8 or 16");
+ *   return fraglab_text_error(&why);
+ *
+ * Text past FRAGLAB_TEXT_CAP bytes (what the host keeps of an error) is
+ * dropped.
+ */
+#define FRAGLAB_TEXT_CAP 4096
+
+typedef struct fraglab_text {
+    fraglab_i32 len;
+    char buf[FRAGLAB_TEXT_CAP];
+} fraglab_text;
+
+/* Empties t. */
+static inline void fraglab_text_clear(fraglab_text *t) { t->len = 0; }
+
+/* Appends the n bytes at s. */
+static inline void fraglab_text_put_bytes(fraglab_text *t, const char *s,
+                                          fraglab_i32 n) {
+    for (fraglab_i32 i = 0; i < n && t->len < FRAGLAB_TEXT_CAP; i++)
+        t->buf[t->len++] = s[i];
+}
+
+/* Appends the NUL-terminated string s. */
+static inline void fraglab_text_put(fraglab_text *t, const char *s) {
+    fraglab_text_put_bytes(t, s, fraglab_strlen(s));
+}
+
+/* Appends v in decimal. */
+static inline void fraglab_text_put_u64(fraglab_text *t, fraglab_u64 v) {
+    char digits[20];
+    fraglab_i32 n = 20;
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    fraglab_text_put_bytes(t, &digits[n], 20 - n);
+}
+
+/* Appends v in decimal, with a '-' when negative. */
+static inline void fraglab_text_put_i64(fraglab_text *t, fraglab_i64 v) {
+    if (v < 0) {
+        fraglab_text_put_bytes(t, "-", 1);
+        fraglab_text_put_u64(t, (fraglab_u64)0 - (fraglab_u64)v);
+    } else {
+        fraglab_text_put_u64(t, (fraglab_u64)v);
+    }
+}
+
+/* Sets t as the error text and yields FRAGLAB_ERROR:
+ * `return fraglab_text_error(&t);` fails the hook. */
+static inline fraglab_i64 fraglab_text_error(const fraglab_text *t) {
+    fraglab_host_error_set(t->buf, t->len);
+    return FRAGLAB_ERROR;
+}
+
+/* Writes t as one log line at level FRAGLAB_LOG_*. */
+static inline void fraglab_text_log(fraglab_i32 level, const fraglab_text *t) {
+    fraglab_host_log(level, t->buf, t->len);
 }
 
 #ifdef __cplusplus

@@ -1,0 +1,104 @@
+package wasm_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/replay"
+)
+
+var threeAllocs = []string{
+	`{"op":"alloc","id":0,"size":1000}`,
+	`{"op":"alloc","id":1,"size":30000000}`,
+	`{"op":"alloc","id":2,"size":5000,"stream":7}`,
+	`{"op":"free","id":0}`,
+}
+
+// TestHangSafeMode: in safe mode a runaway hook is stopped within the
+// timeout and reported with the event, the hook and its arguments.
+func TestHangSafeMode(t *testing.T) {
+	start := time.Now()
+	_, err := replay.Run(context.Background(), jsonl(threeAllocs...), compile(t, "spin_split"),
+		cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{Safe: true, HangTimeout: 300 * time.Millisecond})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("stopping the hook took %v, want well under 2 s", took)
+	}
+	var pe *host.PolicyError
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %v, want a *host.PolicyError", err)
+	}
+	want := "event 2: policy_split(block_size=2097152, rounded=5120, pool=0, stream=1, flags=2, tag=0) failed: the hook did not return within 300ms and was stopped"
+	if pe.Event != 2 || pe.Hook != abi.HookSplit || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error:\n%v\nwant it to start with\n%s", err, want)
+	}
+}
+
+// TestHangSafeModeFallback: with fallback the run finishes on host
+// defaults after the hung hook is stopped, and says so.
+func TestHangSafeModeFallback(t *testing.T) {
+	res, err := replay.Run(context.Background(), jsonl(threeAllocs...), compile(t, "spin_split"),
+		cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{Safe: true, Fallback: true, HangTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.PolicyFailure == nil || res.PolicyFailure.Event != 2 || res.PolicyFailure.Hook != abi.HookSplit {
+		t.Fatalf("PolicyFailure = %v, want the hang at event 2 in policy_split", res.PolicyFailure)
+	}
+	if res.Metrics.Events != 4 || res.Stats.LiveBlocks != 2 {
+		t.Errorf("events %d, live blocks %d: the run did not finish on host defaults", res.Metrics.Events, res.Stats.LiveBlocks)
+	}
+}
+
+// TestFallbackOnInvalidAnswer: an out-of-range answer with fallback: the
+// decision and the rest of the run use the host defaults.
+func TestFallbackOnInvalidAnswer(t *testing.T) {
+	res, err := replay.Run(context.Background(), jsonl(threeAllocs...), compile(t, "answer_round_below"),
+		cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{Fallback: true, CheckInvariants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := replay.Run(context.Background(), jsonl(threeAllocs...), compile(t, "defer_all"),
+		cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Metrics.NsPerEvent, def.Metrics.NsPerEvent = 0, 0
+	if res.PolicyFailure == nil || res.PolicyFailure.Event != 0 || res.Metrics != def.Metrics {
+		t.Errorf("failure %v; metrics %+v, want the defaults' %+v", res.PolicyFailure, res.Metrics, def.Metrics)
+	}
+}
+
+// TestHangFastMode: without safe mode the hook cannot be stopped; the
+// watchdog reports it and ends the process with status 3 within 2 s. The
+// replay runs in a child process (this test binary, re-executed).
+func TestHangFastMode(t *testing.T) {
+	if os.Getenv("FRAGLAB_HANG_CHILD") == "1" {
+		_, err := replay.Run(context.Background(), jsonl(threeAllocs...), compile(t, "spin_split"),
+			cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{HangTimeout: 500 * time.Millisecond})
+		t.Fatalf("the hung run returned: %v", err)
+	}
+	start := time.Now()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHangFastMode$")
+	cmd.Env = append(os.Environ(), "FRAGLAB_HANG_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != replay.ExitHung {
+		t.Fatalf("child: %v, want exit status %d\n%s", err, replay.ExitHung, out)
+	}
+	want := "fraglab: event 2 (alloc id=2 size=5000 stream=7 tag=0): a policy hook did not return within 500ms."
+	if !strings.Contains(string(out), want) {
+		t.Errorf("child output:\n%s\nwant it to contain %q", out, want)
+	}
+	if took > 2500*time.Millisecond { // process start and compile included
+		t.Errorf("the hang was reported after %v", took)
+	}
+}

@@ -1,0 +1,10 @@
+;; a runaway hook: policy_split loops forever on the third allocation's split (the first two answer "no split")
+(module
+  (memory (export "memory") 1)
+  (global $n (mut i32) (i32.const 0))
+  (func (export "fraglab_abi_v1_0"))
+  (func (export "policy_split") (param $block i64) (param i64 i32 i32 i32 i32) (result i64)
+    (global.set $n (i32.add (global.get $n) (i32.const 1)))
+    (if (i32.ge_u (global.get $n) (i32.const 3))
+      (then (loop $forever (br $forever))))
+    (local.get $block)))
