@@ -95,6 +95,24 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 		return nil, err
 	}
 	defer inst.Close()
+	info := PolicyInfo{Name: mod.Name, Hash: mod.Hash, Hooks: mod.HookNames(), Params: opts.Params}
+	var interrupt func(string) bool
+	if opts.Safe {
+		interrupt = inst.Interrupt
+	}
+	return replayWith(ctx, r, inst, inst.AttachStats, interrupt, info, dev, opts)
+}
+
+// RunPolicy replays r under a policy written in Go against the same
+// host.Policy contract (reference policies, tests). No watchdog: Go code
+// can be preempted.
+func RunPolicy(ctx context.Context, r trace.Reader, pol host.Policy, dev cudadriver.Device, opts Options) (*Result, error) {
+	opts.HangTimeout = -1
+	return replayWith(ctx, r, pol, nil, nil, PolicyInfo{Name: fmt.Sprintf("%T", pol), Params: opts.Params}, dev, opts)
+}
+
+func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach func(func(key, arg int32) int64),
+	interrupt func(string) bool, info PolicyInfo, dev cudadriver.Device, opts Options) (*Result, error) {
 	var dl *driverLog
 	var rec *recorder
 	var driverOps []func(host.DriverOp)
@@ -115,8 +133,10 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 		blockOps = append(blockOps, opts.OnBlockOp)
 	}
 	hopts := host.Options{OnDriverOp: fanOut(driverOps), OnBlockOp: fanOut(blockOps), Fallback: opts.Fallback}
-	a := host.New(dev, inst, hopts)
-	inst.AttachStats(a.Stat)
+	a := host.New(dev, pol, hopts)
+	if attach != nil {
+		attach(a.Stat)
+	}
 	if len(opts.Initial) > 0 {
 		if err := a.Adopt(opts.Initial); err != nil {
 			return nil, fmt.Errorf("initial state: %w", err)
@@ -124,20 +144,16 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 	}
 	placer, _ := dev.(interface{ PlaceNext(uint64) })
 	var wd *watchdog
-	if opts.HangTimeout >= 0 && len(mod.HookNames()) > 0 {
+	if opts.HangTimeout >= 0 && len(info.Hooks) > 0 {
 		timeout := opts.HangTimeout
 		if timeout == 0 {
 			timeout = DefaultHangTimeout
-		}
-		var interrupt func(string) bool
-		if opts.Safe {
-			interrupt = inst.Interrupt
 		}
 		wd = startWatchdog(timeout, opts.OnHang, interrupt)
 		defer wd.close()
 	}
 
-	res := &Result{Device: dev.Info(), Policy: PolicyInfo{Name: mod.Name, Hash: mod.Hash, Hooks: mod.HookNames(), Params: opts.Params}}
+	res := &Result{Device: dev.Info(), Policy: info}
 	events := make([]trace.Event, 0, batch)
 	var n int64
 	var busy time.Duration
@@ -168,6 +184,7 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 				placer.PlaceNext(addr)
 				placed = true
 			}
+			var err error
 			switch e.Op {
 			case trace.OpAlloc:
 				err = a.Alloc(e.ID, e.Size, e.Stream, e.Tag)
