@@ -1,0 +1,291 @@
+// Package conformance holds the suite every SDK's example must pass: the
+// five languages build the same "sizeclass" policy, and it must make
+// exactly the same decisions as a native Go reference of its rules through
+// the same host, on the same workloads and parameters.
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/internal/synth"
+	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/trace"
+)
+
+// root is the repository root, from sdk/conformance.
+var root, _ = filepath.Abs(filepath.Join("..", ".."))
+
+// sdkBuild builds one SDK's example into out, with the command its README
+// documents. missing names the toolchain and the package that brings it
+// when it is absent.
+type sdkBuild struct {
+	lang    string
+	missing func() string
+	build   func(t *testing.T, out string)
+}
+
+func need(tools ...string) func() string {
+	return func() string {
+		for _, tool := range tools {
+			if _, err := exec.LookPath(tool); err != nil {
+				return tool + " not found"
+			}
+		}
+		return ""
+	}
+}
+
+func run(t *testing.T, dir string, env []string, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+var sdks = []sdkBuild{
+	{"c", need("clang", "wasm-ld"), func(t *testing.T, out string) {
+		run(t, root, nil, "clang", "--target=wasm32", "-std=c11", "-O2", "-ffreestanding", "-nostdlib",
+			"-Wl,--no-entry", "-Wl,--strip-all", "-I", "sdk/c", "-o", out, "sdk/c/example/sizeclass.c")
+	}},
+	{"go", need("go"), func(t *testing.T, out string) {
+		run(t, root, []string{"GOOS=wasip1", "GOARCH=wasm"}, "go", "build", "-buildmode=c-shared", "-o", out, "./sdk/go/example")
+	}},
+	{"rust", need("/usr/bin/rustc"), func(t *testing.T, out string) {
+		rlib := filepath.Join(filepath.Dir(out), "libfraglab.rlib")
+		run(t, root, nil, "/usr/bin/rustc", "--edition", "2021", "--crate-type", "rlib", "--target", "wasm32-unknown-unknown",
+			"-C", "opt-level=3", "-C", "panic=abort", "--crate-name", "fraglab", "sdk/rust/fraglab/src/lib.rs", "-o", rlib)
+		run(t, root, nil, "/usr/bin/rustc", "--edition", "2021", "--crate-type", "cdylib", "--target", "wasm32-unknown-unknown",
+			"-C", "opt-level=3", "-C", "panic=abort", "-C", "link-arg=-zstack-size=65536", "-C", "strip=symbols",
+			"--extern", "fraglab="+rlib, "-o", out, "sdk/rust/example/sizeclass.rs")
+	}},
+	{"assemblyscript", need("npm", "npx"), func(t *testing.T, out string) {
+		dir := filepath.Join(root, "sdk", "assemblyscript")
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "assemblyscript")); err != nil {
+			run(t, dir, nil, "npm", "ci", "--no-audit", "--no-fund")
+		}
+		run(t, dir, nil, "npx", "asc", "assembly/sizeclass.ts", "-O3", "--runtime", "stub", "--noAssert", "--use", "abort=", "-o", out)
+	}},
+	{"wat", need("wat2wasm"), func(t *testing.T, out string) {
+		run(t, root, nil, "wat2wasm", "sdk/wat/sizeclass.wat", "-o", out)
+	}},
+}
+
+// modules builds every SDK's example once per test binary.
+func modules(t *testing.T) map[string]*wasm.Module {
+	t.Helper()
+	dir := t.TempDir()
+	out := map[string]*wasm.Module{}
+	for _, s := range sdks {
+		if why := s.missing(); why != "" {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s SDK: %s (.ci/run installs every toolchain)", s.lang, why)
+			}
+			t.Logf("skipping the %s SDK: %s", s.lang, why)
+			continue
+		}
+		path := filepath.Join(dir, s.lang+".wasm")
+		s.build(t, path)
+		bin, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := wasm.Compile(context.Background(), s.lang, bin)
+		if err != nil {
+			t.Fatalf("%s: %v", s.lang, err)
+		}
+		out[s.lang] = m
+	}
+	if len(out) < 2 && os.Getenv("CI") == "" {
+		t.Skip("fewer than two SDK toolchains here: nothing to compare (apt-get install clang lld wabt rustc libstd-rust-dev-wasm32; npm)")
+	}
+	return out
+}
+
+// reference is the sizeclass policy's rules in Go, through the same
+// host.Policy contract: the answers every SDK must give.
+type reference struct {
+	host.NoHooks
+	classes, splitMin int64
+}
+
+func (reference) Implements(h abi.Hook) bool { return h == abi.HookRoundSize || h == abi.HookSplit }
+
+func (p reference) RoundSize(size int64, _, _ int32) (int64, error) {
+	if size <= 512 {
+		return 512, nil
+	}
+	if size&(size-1) == 0 {
+		return size, nil
+	}
+	k := 63
+	for size>>k == 0 {
+		k--
+	}
+	step := max((int64(1)<<k)/p.classes, 512)
+	return (size + step - 1) / step * step, nil
+}
+
+func (p reference) Split(block, rounded int64, pool, _, _, _ int32) (int64, error) {
+	r := block - rounded
+	if pool == 0 {
+		if r >= 512 {
+			return rounded, nil
+		}
+		return block, nil
+	}
+	if r>>20 >= p.splitMin {
+		return rounded, nil
+	}
+	return block, nil
+}
+
+// outcome is everything a run decided: metrics, every device operation and
+// every allocation's block.
+type outcome struct {
+	metrics replay.Metrics
+	log     string
+}
+
+func record(t *testing.T, events []trace.Event, capacity int64, run func(r trace.Reader, dev cudadriver.Device, opts replay.Options) (*replay.Result, error)) outcome {
+	t.Helper()
+	var b bytes.Buffer
+	opts := replay.Options{
+		CheckInvariants: true,
+		OnDriverOp:      func(op host.DriverOp) { fmt.Fprintf(&b, "%+v\n", op) },
+		OnBlockOp:       func(op host.BlockOp) { fmt.Fprintf(&b, "%+v\n", op) },
+	}
+	res, err := run(synth.NewReader(events), cudadriver.NewSim(cudadriver.SimOptions{Capacity: capacity}), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Metrics.NsPerEvent = 0
+	return outcome{res.Metrics, b.String()}
+}
+
+func devlog(t *testing.T, name string) []trace.Event {
+	t.Helper()
+	r, c, err := trace.Open(filepath.Join(root, "examples", "traces", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out []trace.Event
+	for {
+		e, err := r.Next()
+		if err != nil {
+			break
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestSDKsMakeIdenticalDecisions(t *testing.T) {
+	mods := modules(t)
+	workloads := []struct {
+		name     string
+		events   []trace.Event
+		capacity int64
+	}{
+		{"devlog small then large", devlog(t, "devlog-small-then-large.jsonl"), 0},
+		{"devlog large then small", devlog(t, "devlog-large-then-small.jsonl"), 0},
+		{"mixed", synth.Mixed(11, 20000, 300), 0},
+		{"mixed at 700 MiB (OOMs)", synth.Mixed(12, 20000, 300), 700 << 20},
+	}
+	paramSets := []map[string]string{
+		nil,
+		{"classes_per_doubling": "2"},
+		{"classes_per_doubling": "16", "split_min_mb": "1"},
+		{"classes_per_doubling": "1", "split_min_mb": "64"},
+	}
+	for _, w := range workloads {
+		for _, ps := range paramSets {
+			t.Run(fmt.Sprintf("%s %v", w.name, ps), func(t *testing.T) {
+				classes, splitMin := int64(4), int64(4)
+				fmt.Sscan(ps["classes_per_doubling"], &classes)
+				fmt.Sscan(ps["split_min_mb"], &splitMin)
+				ref := reference{classes: classes, splitMin: splitMin}
+				want := record(t, w.events, w.capacity, func(r trace.Reader, dev cudadriver.Device, opts replay.Options) (*replay.Result, error) {
+					return replay.RunPolicy(context.Background(), r, ref, dev, opts)
+				})
+				for lang, m := range mods {
+					got := record(t, w.events, w.capacity, func(r trace.Reader, dev cudadriver.Device, opts replay.Options) (*replay.Result, error) {
+						opts.Params = ps
+						return replay.Run(context.Background(), r, m, dev, opts)
+					})
+					if got.metrics != want.metrics {
+						t.Errorf("%s: metrics %+v\nreference %+v", lang, got.metrics, want.metrics)
+					}
+					if got.log != want.log {
+						t.Errorf("%s: decisions differ from the reference (%d vs %d bytes of log); first difference at byte %d",
+							lang, len(got.log), len(want.log), firstDiff(got.log, want.log))
+					}
+				}
+			})
+		}
+	}
+}
+
+func firstDiff(a, b string) int {
+	for i := 0; i < min(len(a), len(b)); i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// TestSDKsReportErrorsAlike: an invalid parameter refuses the module in
+// every language with the same text, through the error_set import.
+func TestSDKsReportErrorsAlike(t *testing.T) {
+	mods := modules(t)
+	for _, tc := range []struct {
+		params map[string]string
+		want   string
+	}{
+		{map[string]string{"classes_per_doubling": "3"}, "classes_per_doubling=3: must be 1, 2, 4, 8 or 16"},
+		{map[string]string{"split_min_mb": "0"}, "split_min_mb=0: must be ≥ 1"},
+		{map[string]string{"clases_per_doubling": "4"}, "unknown parameter clases_per_doubling"},
+	} {
+		for lang, m := range mods {
+			_, err := replay.Run(context.Background(), synth.NewReader(nil), m, cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{Params: tc.params})
+			var le *wasm.LoadError
+			if !errors.As(err, &le) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s with %v: %v, want a load error containing %q", lang, tc.params, err, tc.want)
+			}
+		}
+	}
+}
+
+// TestSDKsLeaveOtherHooksToTheHost: whatever each language exports, only
+// round_size and split are asked (missing or masked hooks are defaults).
+func TestSDKsLeaveOtherHooksToTheHost(t *testing.T) {
+	mods := modules(t)
+	for lang, m := range mods {
+		res, err := replay.Run(context.Background(), synth.NewReader(synth.Mixed(3, 3000, 100)), m, cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for h := abi.Hook(0); h < abi.NumHooks; h++ {
+			asked := res.Stats.HookCalls[h] > 0
+			if asked != (h == abi.HookRoundSize || h == abi.HookSplit) {
+				t.Errorf("%s: %s asked %d times", lang, h, res.Stats.HookCalls[h])
+			}
+		}
+	}
+}

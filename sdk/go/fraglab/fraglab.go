@@ -1,0 +1,192 @@
+package fraglab
+
+import (
+	"unsafe"
+
+	"github.com/fraglab/fraglab/host/abi"
+)
+
+// ABI version this SDK builds modules for: the module exports the marker
+// fraglab_abi_v1_1 (sdk/ABI.md §1).
+const (
+	ABIMajor = 1
+	ABIMinor = 1
+)
+
+// Hook answers (sdk/ABI.md §2): a non-negative answer is the decision, a
+// negative one a status.
+const (
+	Defer = abi.Defer // use the host default for this one decision
+	None  = abi.None  // PickBlock only: take no cached block (the host grows)
+	Error = abi.Error // the policy failed; the text given to error_set explains why
+)
+
+// Sizes (sdk/ABI.md §2): every size a policy answers is a multiple of
+// BlockAlign and at most MaxSize.
+const (
+	BlockAlign = 512
+	MaxSize    = int64(1) << 48
+	KiB        = int64(1) << 10
+	MiB        = int64(1) << 20
+	GiB        = int64(1) << 30
+)
+
+// Pools (sdk/ABI.md §2): 0 is PyTorch's small pool, 1 its large pool, 2..7
+// extra pools; host defaults treat every pool but 0 as large.
+const (
+	PoolSmall = abi.PoolSmall
+	PoolLarge = abi.PoolLarge
+	MaxPools  = abi.MaxPools
+)
+
+// Search orders: answers of SearchOrder (sdk/ABI.md §3.2 step 3).
+const (
+	OrderBestFit = abi.OrderBestFit // size ascending, then address
+	OrderAddress = abi.OrderAddress // address ascending (first fit)
+	OrderLargest = abi.OrderLargest // size descending, then address
+)
+
+// Block flags: Split's flags and Candidate.Flags (sdk/ABI.md §3.2, §3.4).
+const (
+	FlagExpandable   = abi.FlagExpandable   // the block lies in an expandable segment
+	FlagWholeSegment = abi.FlagWholeSegment // the block spans its whole classic segment
+)
+
+// Merge sides: Merge's side (sdk/ABI.md §3.5).
+const (
+	SidePrev = abi.SidePrev // the free neighbour lies below the freed block
+	SideNext = abi.SideNext // the free neighbour lies above the freed block
+)
+
+// Release phases: Release's phase (sdk/ABI.md §3.3).
+const (
+	PhaseBeforeGrow = abi.PhaseBeforeGrow // no cached block fits; the host is about to grow
+	PhaseGrowFailed = abi.PhaseGrowFailed // growing failed: the device is full
+)
+
+// Release actions (sdk/ABI.md §3.3); build an answer with ReleaseAnswer.
+const (
+	ActNothing         = abi.ActNothing       // nothing (phase 1: the allocation fails with OOM)
+	ActReleaseCached   = abi.ActReleaseCached // empty_cache; arg 0
+	ActReleaseOversize = abi.ActReleaseOver   // arg = threshold T > 0
+	ActReleaseAged     = abi.ActReleaseAged   // arg = target bytes B > 0
+	ActionBits         = abi.ActionBits
+	ActionMask         = abi.ActionMask
+	MaxReleaseAttempts = abi.MaxReleaseAttempts
+)
+
+// ReleaseAnswer packs a Release answer: arg<<ActionBits | action.
+func ReleaseAnswer(action, arg int64) int64 { return arg<<ActionBits | action }
+
+// Observe kinds: Observe's kind (sdk/ABI.md §3.2 step 7).
+const (
+	ObserveAlloc      = abi.ObserveAlloc      // allocation served: id, rounded size
+	ObserveFree       = abi.ObserveFree       // block freed: id, block size
+	ObserveOOM        = abi.ObserveOOM        // allocation failed: id, rounded size
+	ObserveEmptyCache = abi.ObserveEmptyCache // empty_cache: id 0, bytes released
+)
+
+// Stat keys of Stat (sdk/ABI.md §5.3). Unknown keys answer StatUnknown.
+const (
+	StatEventIndex   = abi.StatEventIndex   // trace event index being served
+	StatReserved     = abi.StatReserved     // bytes held from the device
+	StatAllocated    = abi.StatAllocated    // bytes in allocated blocks
+	StatRequested    = abi.StatRequested    // bytes requested by live allocations
+	StatActive       = abi.StatActive       // active bytes
+	StatCapacity     = abi.StatCapacity     // device capacity, -1 when unlimited
+	StatDeviceFree   = abi.StatDeviceFree   // device bytes free
+	StatSegments     = abi.StatSegments     // classic plus expandable segments
+	StatPoolFree     = abi.StatPoolFree     // arg = pool: bytes in free blocks
+	StatPoolLargest  = abi.StatPoolLargest  // arg = pool: largest free block
+	StatPoolReserved = abi.StatPoolReserved // arg = pool: reserved bytes
+	StatOOMs         = abi.StatOOMs         // OOMs so far
+	StatGranularity  = abi.StatGranularity  // device granularity in bytes
+	StatPeakReserved = abi.StatPeakReserved // peak reserved bytes so far
+	StatLiveBlocks   = abi.StatLiveBlocks   // allocated blocks
+	StatUnknown      = abi.StatUnknown      // INT64_MIN: the answer for an unknown key
+)
+
+// Config keys of Config, callable in Init only (sdk/ABI.md §5.5). The SDK
+// sets both itself: ConfigHooks from the interfaces the policy implements,
+// ConfigCandidateWindow from Windowed.
+const (
+	ConfigCandidateWindow  = abi.ConfigCandidateWindow
+	ConfigHooks            = abi.ConfigHooks
+	DefaultCandidateWindow = abi.DefaultCandidateWindow
+	MaxCandidates          = abi.MaxCandidates
+)
+
+// Log levels of Log (sdk/ABI.md §5.1).
+const (
+	LogDebug = abi.LogDebug
+	LogInfo  = abi.LogInfo
+	LogWarn  = abi.LogWarn
+	LogError = abi.LogError
+)
+
+// Well-known tags (sdk/ABI.md §6); other names get ids from FirstCustomTag
+// on, and TagName gives their text.
+const (
+	TagUnknown     = abi.TagUnknown
+	TagWeight      = abi.TagWeight
+	TagActivation  = abi.TagActivation
+	TagGradient    = abi.TagGradient
+	TagOptimizer   = abi.TagOptimizer
+	TagKVCache     = abi.TagKVCache
+	TagWorkspace   = abi.TagWorkspace
+	FirstCustomTag = abi.FirstCustomTag
+)
+
+// Hook numbers a policy_* export; bit h of the hook mask (HookMask) says
+// hook h is implemented.
+type Hook = abi.Hook
+
+// The hooks, numbered as in sdk/ABI.md §5.5.
+const (
+	HookInit        = abi.HookInit
+	HookScratch     = abi.HookScratch
+	HookRoundSize   = abi.HookRoundSize
+	HookChoosePool  = abi.HookChoosePool
+	HookSearchOrder = abi.HookSearchOrder
+	HookPickBlock   = abi.HookPickBlock
+	HookSplit       = abi.HookSplit
+	HookMerge       = abi.HookMerge
+	HookSegmentMode = abi.HookSegmentMode
+	HookSegmentSize = abi.HookSegmentSize
+	HookExpandSize  = abi.HookExpandSize
+	HookRelease     = abi.HookRelease
+	HookObserve     = abi.HookObserve
+	NumHooks        = abi.NumHooks
+)
+
+// Candidate is one free block offered to PickBlock: a candidate record of
+// sdk/ABI.md §3.4. Its Go layout is the record's layout (wasm is
+// little-endian), so PickBlock receives the records the host wrote as a
+// []Candidate over the SDK's scratch buffer, without copying.
+type Candidate struct {
+	Size           int64  // block size
+	Addr           uint64 // block address
+	SegmentAddr    uint64 // base address of the block's segment
+	SegmentSize    int64  // segment size (expandable: its mapped bytes)
+	ExpandableSize int64  // block size plus the unmapped range right after it
+	Flags          uint32 // FlagExpandable, FlagWholeSegment
+	Stream         uint32 // stream index
+}
+
+// Expandable reports whether the block lies in an expandable segment.
+func (c *Candidate) Expandable() bool { return c.Flags&FlagExpandable != 0 }
+
+// WholeSegment reports whether the block spans its whole classic segment.
+func (c *Candidate) WholeSegment() bool { return c.Flags&FlagWholeSegment != 0 }
+
+// Compile-time checks that Candidate maps a record exactly.
+var (
+	_ [abi.RecordSize - unsafe.Sizeof(Candidate{})]struct{}
+	_ [unsafe.Sizeof(Candidate{}) - abi.RecordSize]struct{}
+	_ [abi.RecExpandableSize - unsafe.Offsetof(Candidate{}.ExpandableSize)]struct{}
+	_ [unsafe.Offsetof(Candidate{}.ExpandableSize) - abi.RecExpandableSize]struct{}
+	_ [abi.RecFlags - unsafe.Offsetof(Candidate{}.Flags)]struct{}
+	_ [unsafe.Offsetof(Candidate{}.Flags) - abi.RecFlags]struct{}
+	_ [abi.RecStream - unsafe.Offsetof(Candidate{}.Stream)]struct{}
+	_ [unsafe.Offsetof(Candidate{}.Stream) - abi.RecStream]struct{}
+)

@@ -1,0 +1,122 @@
+package fraglab
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Typed wrappers of the host imports (sdk/ABI.md §5). The raw imports are
+// host* in imports_wasip1.go (WebAssembly) and imports_stub.go (plain Go,
+// backed by FakeHost).
+
+// str passes a string's bytes to an import without copying them.
+func str(s string) (unsafe.Pointer, int32) {
+	return unsafe.Pointer(unsafe.StringData(s)), int32(len(s))
+}
+
+// ParamInt returns the run parameter name as an integer, or def when the
+// run does not set it; "true" and "false" read as 1 and 0. Call it from
+// Init: a value that does not parse refuses the module, and so does a
+// parameter the policy never read.
+func ParamInt(name string, def int64) int64 {
+	p, n := str(name)
+	return hostParamI64(p, n, def)
+}
+
+// ParamBool returns the run parameter name as a boolean (true, false, or an
+// integer, non-zero being true), or def when the run does not set it. Call
+// it from Init.
+func ParamBool(name string, def bool) bool {
+	d := int64(0)
+	if def {
+		d = 1
+	}
+	return ParamInt(name, d) != 0
+}
+
+// ParamFloat returns the run parameter name as a float, or def when the run
+// does not set it. Call it from Init.
+func ParamFloat(name string, def float64) float64 {
+	p, n := str(name)
+	return hostParamF64(p, n, def)
+}
+
+// ParamString returns the run parameter name as text, or def when the run
+// does not set it. It allocates: call it from Init.
+func ParamString(name, def string) string {
+	p, n := str(name)
+	size := hostParamStr(p, n, nil, 0)
+	if size < 0 {
+		return def
+	}
+	if size == 0 {
+		return ""
+	}
+	buf := make([]byte, size)
+	hostParamStr(p, n, unsafe.Pointer(&buf[0]), size)
+	return string(buf)
+}
+
+// Stat returns the allocator's state: key is a Stat* constant, arg the
+// pool for the per-pool keys. Unknown keys answer StatUnknown. It does not
+// allocate.
+func Stat(key, arg int32) int64 { return hostStat(key, arg) }
+
+// Log writes msg as one line of the run's log at level Log* (the host keeps
+// the first 1000 lines of a run). It does not allocate by itself, so a
+// constant message is fine in a hook.
+func Log(level int32, msg string) {
+	p, n := str(msg)
+	hostLog(level, p, n)
+}
+
+// Logf formats a line for the run's log. It allocates: keep it out of hooks
+// on the hot path.
+func Logf(level int32, format string, args ...any) {
+	Log(level, fmt.Sprintf(format, args...))
+}
+
+// Errorf sets the error text (error_set) and returns Error, so a hook can
+// fail with
+//
+//	return fraglab.Errorf("pool %d: no such pool", pool)
+//
+// It allocates, which is fine on a path that ends the run. Init returns an
+// error instead; the SDK hands its text to error_set.
+func Errorf(format string, args ...any) int64 {
+	setError(fmt.Sprintf(format, args...))
+	return Error
+}
+
+// Fail sets the error text to msg and returns Error, without allocating.
+func Fail(msg string) int64 {
+	setError(msg)
+	return Error
+}
+
+func setError(msg string) {
+	p, n := str(msg)
+	hostErrorSet(p, n)
+}
+
+// TagName returns the name of tag id, and false for an unknown id. It
+// allocates: look names up in Init or cache them.
+func TagName(id int32) (string, bool) {
+	size := hostTagName(id, nil, 0)
+	if size < 0 {
+		return "", false
+	}
+	if size == 0 {
+		return "", true
+	}
+	buf := make([]byte, size)
+	hostTagName(id, unsafe.Pointer(&buf[0]), size)
+	return string(buf), true
+}
+
+// Config sets configuration key to value and returns the value in force,
+// or Error for an unknown key or a value out of range (sdk/ABI.md §5.5).
+// It works in Init only. The SDK sets ConfigHooks and
+// ConfigCandidateWindow itself (implement Windowed for the latter); Config
+// is for keys a later ABI minor adds.
+func Config(key int32, value int64) int64 { return hostConfig(key, value) }
