@@ -289,3 +289,30 @@ func TestSDKsLeaveOtherHooksToTheHost(t *testing.T) {
 		}
 	}
 }
+
+// TestGoGuestPanic: a Go guest that panics in a hook is a trap: the run
+// stops with the event, the hook, its arguments and the Go runtime's panic
+// message from the guest's stderr.
+func TestGoGuestPanic(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "gopanic.wasm")
+	run(t, root, []string{"GOOS=wasip1", "GOARCH=wasm"}, "go", "build", "-buildmode=c-shared", "-o", out, "./sdk/conformance/testdata/gopanic")
+	bin, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := wasm.Compile(context.Background(), "gopanic", bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := []trace.Event{{Op: trace.OpAlloc, ID: 0, Size: 100}, {Op: trace.OpAlloc, ID: 1, Size: 200}, {Op: trace.OpAlloc, ID: 2, Size: 300}}
+	_, err = replay.Run(context.Background(), synth.NewReader(events), m, cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{})
+	var pe *host.PolicyError
+	if !errors.As(err, &pe) || pe.Event != 2 || pe.Hook != abi.HookRoundSize || pe.Trap == nil {
+		t.Fatalf("got %v, want a trap in policy_round_size at event 2", err)
+	}
+	for _, want := range []string{"event 2: policy_round_size(size=300, stream=0, tag=0) failed", "assignment to entry in nil map"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
