@@ -8,14 +8,12 @@ import (
 
 // PyTorch's caching-allocator constants (reference §1.1).
 const (
-	mib           = 1 << 20
-	minBlockSize  = 512       // kMinBlockSize
-	smallSize     = 1 * mib   // kSmallSize: largest small-pool request
-	smallBuffer   = 2 * mib   // kSmallBuffer: small-pool segment and page size
-	largeBuffer   = 20 * mib  // kLargeBuffer: large segment for 1–10 MiB requests, large page size
-	minLargeAlloc = 10 * mib  // kMinLargeAlloc
-	roundLarge    = 2 * mib   // kRoundLarge
-	unlimited     = int64(-1) // max_split_size when not set
+	mib          = 1 << 20
+	minBlockSize = 512       // kMinBlockSize
+	smallSize    = 1 * mib   // kSmallSize: largest small-pool request
+	smallBuffer  = 2 * mib   // kSmallBuffer: small-pool segment and page size
+	largeBuffer  = 20 * mib  // kLargeBuffer: large segment for 1–10 MiB requests, large page size
+	unlimited    = int64(-1) // max_split_size when not set
 )
 
 // Pool names of segment_type.
@@ -77,26 +75,6 @@ func roundupPower2Division(n, d int64) int64 {
 }
 
 func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }
-
-// poolOf is get_pool: rounded sizes up to 1 MiB go to the small pool.
-func poolOf(rounded int64) int32 {
-	if rounded <= smallSize {
-		return poolSmall
-	}
-	return poolLarge
-}
-
-// allocationSize is get_allocation_size (reference §1.5): the cudaMalloc size
-// for a rounded request when no cached block fits.
-func allocationSize(rounded int64) int64 {
-	switch {
-	case rounded <= smallSize:
-		return smallBuffer
-	case rounded < minLargeAlloc:
-		return largeBuffer
-	}
-	return roundUp(rounded, roundLarge)
-}
 
 // inferPool guesses the pool of a segment known only by its size: classic
 // small-pool segments are exactly 2 MiB and no large segment is; expandable

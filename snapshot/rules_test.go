@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"github.com/fraglab/fraglab/host"
 	"reflect"
 	"testing"
 )
@@ -34,8 +35,8 @@ func TestRoundSize(t *testing.T) {
 	for _, c := range []struct{ s, want int64 }{
 		{512, 2 * mib}, {mib, 2 * mib}, {mib + 512, 20 * mib}, {10*mib - 512, 20 * mib}, {10 * mib, 10 * mib}, {10*mib + 512, 12 * mib},
 	} {
-		if got := allocationSize(c.s); got != c.want {
-			t.Errorf("allocationSize(%d) = %d, want %d", c.s, got, c.want)
+		if got := host.DefaultSegmentSize(c.s); got != c.want {
+			t.Errorf("host.DefaultSegmentSize(%d) = %d, want %d", c.s, got, c.want)
 		}
 	}
 }

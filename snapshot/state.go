@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"fmt"
+	"github.com/fraglab/fraglab/host"
 	"sort"
 )
 
@@ -216,7 +217,7 @@ func (st *state) alloc(addr uint64, req int64, id int64) error {
 		return fmt.Errorf("no segment holds %#x", addr)
 	}
 	s := st.segs[i]
-	if p := poolOf(rounded); p != s.pool {
+	if p := host.DefaultPool(rounded); p != s.pool {
 		return fmt.Errorf("a %s-pool request (%d B, rounded %d) landed in a %s-pool segment at %#x", poolName(p), req, rounded, poolName(s.pool), s.addr)
 	}
 	k := s.blockAt(addr)

@@ -141,27 +141,17 @@ func compareFinal(st *state, s *Snapshot, device int) error {
 }
 
 func blocksText(bs []blk) string {
-	s := "["
-	for i, b := range bs {
-		if i > 0 {
-			s += " "
-		}
-		if i == 8 {
-			s += "…"
-			break
-		}
-		if b.live() {
-			s += fmt.Sprintf("%d*", b.size)
-		} else {
-			s += fmt.Sprintf("%d", b.size)
-		}
-	}
-	return s + "]"
+	return sizesText(len(bs), func(i int) (int64, bool) { return bs[i].size, bs[i].live() })
 }
 
 func finalBlocksText(bs []Block) string {
+	return sizesText(len(bs), func(i int) (int64, bool) { return bs[i].Size, bs[i].Live() })
+}
+
+// sizesText lists up to 8 block sizes, live ones marked with *.
+func sizesText(n int, block func(int) (int64, bool)) string {
 	s := "["
-	for i, b := range bs {
+	for i := 0; i < n; i++ {
 		if i > 0 {
 			s += " "
 		}
@@ -169,10 +159,10 @@ func finalBlocksText(bs []Block) string {
 			s += "…"
 			break
 		}
-		if b.Live() {
-			s += fmt.Sprintf("%d*", b.Size)
-		} else {
-			s += fmt.Sprintf("%d", b.Size)
+		size, live := block(i)
+		s += fmt.Sprint(size)
+		if live {
+			s += "*"
 		}
 	}
 	return s + "]"

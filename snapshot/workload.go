@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"fmt"
+	"github.com/fraglab/fraglab/host"
 	"sort"
 	"strconv"
 	"strings"
@@ -461,7 +462,7 @@ func (b *builder) classifyBurst(st *state, i, j int) bool {
 	default:
 		return false // no retried allocation follows
 	}
-	pool := poolOf(req)
+	pool := host.DefaultPool(req)
 	for k := i; k < j; k++ {
 		e := b.t[k]
 		p := inferPool(e.Size, e.Action == ActSegmentUnmap)
