@@ -23,7 +23,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(replayCmd(), fidelityCmd(), policiesCmd())
+	root.AddCommand(replayCmd(), fidelityCmd(), policiesCmd(), policyCmd())
 	return root
 }
 
