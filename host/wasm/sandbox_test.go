@@ -12,6 +12,7 @@ import (
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/replay"
 )
 
@@ -100,5 +101,25 @@ func TestHangFastMode(t *testing.T) {
 	}
 	if took > 2500*time.Millisecond { // process start and compile included
 		t.Errorf("the hang was reported after %v", took)
+	}
+}
+
+// TestMemoryGrowToCap: a policy that grows its memory without bound stops
+// at the cap (memory.grow answers -1, as the Wasm spec says), and the run
+// goes on unaffected.
+func TestMemoryGrowToCap(t *testing.T) {
+	in := instantiate(t, "grow_to_cap", wasm.Config{MemoryLimitPages: 64})
+	for i := 0; i < 3; i++ {
+		if ans, err := in.RoundSize(1000, 0, 0); ans != abi.Defer || err != nil {
+			t.Fatalf("RoundSize = %d, %v; want DEFER", ans, err)
+		}
+	}
+	if pages, failed := global(t, in, "g_pages"), global(t, in, "g_failed"); pages != 64 || failed != 3 {
+		t.Errorf("memory %d pages after %d failed grows; want the 64-page cap after 3", pages, failed)
+	}
+	res, err := replay.Run(context.Background(), jsonl(threeAllocs...), compile(t, "grow_to_cap"),
+		cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{MemoryLimitPages: 64, CheckInvariants: true})
+	if err != nil || res.Metrics.Events != 4 {
+		t.Fatalf("run at the cap: %v", err)
 	}
 }
