@@ -10,13 +10,10 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/fraglab/fraglab/cudadriver"
@@ -151,7 +148,10 @@ func loadProblems(err error) []string {
 	if !errors.As(err, &le) {
 		return []string{err.Error()}
 	}
-	return strings.Split(le.Msg, "; ")
+	if le.Problems != nil {
+		return le.Problems
+	}
+	return []string{le.Msg}
 }
 
 // inspect lists the module's markers, hooks, memory and imports, without
@@ -173,7 +173,7 @@ func (r *Report) inspect(ctx context.Context, bin []byte) {
 	var unknown []Hook
 	byHook := map[abi.Hook]Hook{}
 	for n, def := range exports {
-		got := signature(def.ParamTypes(), def.ResultTypes())
+		got := wasm.Signature(def.ParamTypes(), def.ResultTypes())
 		switch {
 		case strings.HasPrefix(n, abi.MarkerPrefix):
 			r.Markers = append(r.Markers, n)
@@ -183,7 +183,7 @@ func (r *Report) inspect(ctx context.Context, bin []byte) {
 				unknown = append(unknown, Hook{Name: n, Signature: got})
 				continue
 			}
-			want := abiSignature(abi.Hooks[h].Types, abi.Hooks[h].Results)
+			want := wasm.ABISignature(abi.Hooks[h].Types, abi.Hooks[h].Results)
 			byHook[h] = Hook{Name: n, Signature: got, Expected: want, OK: got == want}
 		}
 	}
@@ -196,13 +196,13 @@ func (r *Report) inspect(ctx context.Context, bin []byte) {
 	r.Hooks = append(r.Hooks, unknown...)
 	slices.Sort(r.Markers)
 	if len(r.Markers) == 1 {
-		if maj, min, ok := parseMarker(r.Markers[0]); ok {
+		if maj, min, ok := wasm.ParseMarker(r.Markers[0]); ok {
 			r.ABI = fmt.Sprintf("%d.%d", maj, min)
 		}
 	}
 	for _, def := range cm.ImportedFunctions() {
 		mod, n, _ := def.Import()
-		r.Imports = append(r.Imports, classify(ctx, mod, n, signature(def.ParamTypes(), def.ResultTypes())))
+		r.Imports = append(r.Imports, classify(ctx, mod, n, wasm.Signature(def.ParamTypes(), def.ResultTypes())))
 	}
 }
 
@@ -215,7 +215,7 @@ func classify(ctx context.Context, mod, name, sig string) Import {
 			if s.Name != name {
 				continue
 			}
-			if want := abiSignature(s.Params, s.Results); want != sig {
+			if want := wasm.ABISignature(s.Params, s.Results); want != sig {
 				im.Note = "wrong signature, expected " + want
 			} else {
 				im.Allowed, im.Note = true, "host import"
@@ -224,7 +224,7 @@ func classify(ctx context.Context, mod, name, sig string) Import {
 		}
 		im.Note = "the host has no such import"
 	case wasi_snapshot_preview1.ModuleName:
-		want, ok := wasiSignatures(ctx)[name]
+		want, ok := wasm.WASISignatures(ctx)[name]
 		switch {
 		case !ok:
 			im.Note = "not a WASI preview 1 function"
@@ -243,29 +243,6 @@ func classify(ctx context.Context, mod, name, sig string) Import {
 		im.Note = fmt.Sprintf("imports are allowed only from %q, %s and env.abort", abi.ImportModule, wasi_snapshot_preview1.ModuleName)
 	}
 	return im
-}
-
-var (
-	wasiOnce sync.Once
-	wasiSigs map[string]string
-)
-
-// wasiSignatures lists wazero's WASI preview 1 functions, which the host
-// provides, with their signatures.
-func wasiSignatures(ctx context.Context) map[string]string {
-	wasiOnce.Do(func() {
-		wasiSigs = map[string]string{}
-		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
-		defer rt.Close(ctx)
-		cm, err := wasi_snapshot_preview1.NewBuilder(rt).Compile(ctx)
-		if err != nil {
-			return
-		}
-		for n, def := range cm.ExportedFunctions() {
-			wasiSigs[n] = signature(def.ParamTypes(), def.ResultTypes())
-		}
-	})
-	return wasiSigs
 }
 
 // start instantiates the module as a run does (_initialize, policy_init,
@@ -461,40 +438,4 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
-}
-
-// parseMarker reads <major>_<minor> from a version marker's name.
-func parseMarker(s string) (major, minor int, ok bool) {
-	maj, min, found := strings.Cut(strings.TrimPrefix(s, abi.MarkerPrefix), "_")
-	if !found {
-		return 0, 0, false
-	}
-	a, err1 := strconv.Atoi(maj)
-	b, err2 := strconv.Atoi(min)
-	return a, b, err1 == nil && err2 == nil && a >= 0 && b >= 0
-}
-
-// signature writes a function type as the host's messages do:
-// "(i64, i32, i32) -> (i64)".
-func signature(params, results []api.ValueType) string {
-	return "(" + typeList(params) + ") -> (" + typeList(results) + ")"
-}
-
-func abiSignature(params, results []abi.ValType) string {
-	conv := func(ts []abi.ValType) []api.ValueType {
-		out := make([]api.ValueType, len(ts))
-		for i, t := range ts {
-			out[i] = api.ValueType(t)
-		}
-		return out
-	}
-	return signature(conv(params), conv(results))
-}
-
-func typeList(ts []api.ValueType) string {
-	s := make([]string, len(ts))
-	for i, t := range ts {
-		s[i] = api.ValueTypeName(t)
-	}
-	return strings.Join(s, ", ")
 }

@@ -95,7 +95,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 	in.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	fail := func(format string, a ...any) (*Instance, error) {
 		in.rt.Close(ctx)
-		return nil, &LoadError{m.Name, fmt.Sprintf(format, a...)}
+		return nil, &LoadError{Module: m.Name, Msg: fmt.Sprintf(format, a...)}
 	}
 	if err := in.hostModule(ctx); err != nil {
 		return fail("host imports: %v", err)

@@ -23,8 +23,9 @@ import (
 
 // LoadError reports a module the host refuses, before running any of it.
 type LoadError struct {
-	Module string // name or path of the module
-	Msg    string
+	Module   string   // name or path of the module
+	Msg      string   // every problem, joined with "; "
+	Problems []string // the problems one by one (Compile); nil when there is one
 }
 
 func (e *LoadError) Error() string { return fmt.Sprintf("policy %s: %s", e.Module, e.Msg) }
@@ -70,7 +71,7 @@ func Compile(ctx context.Context, name string, bin []byte) (*Module, error) {
 	defer r.Close(ctx)
 	cm, err := r.CompileModule(ctx, bin)
 	if err != nil {
-		return nil, &LoadError{name, fmt.Sprintf("not a valid WebAssembly module: %v", err)}
+		return nil, &LoadError{Module: name, Msg: fmt.Sprintf("not a valid WebAssembly module: %v", err)}
 	}
 	sum := sha256.Sum256(bin)
 	m := &Module{Name: name, Major: -1, Hash: hex.EncodeToString(sum[:]), bytes: bin}
@@ -94,7 +95,7 @@ func Compile(ctx context.Context, name string, bin []byte) (*Module, error) {
 		case strings.HasPrefix(n, abi.MarkerPrefix):
 			markers = append(markers, n)
 			if len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0 {
-				bad("version marker %s must have type () -> (), has %s", n, sig(def.ParamTypes(), def.ResultTypes()))
+				bad("version marker %s must have type () -> (), has %s", n, Signature(def.ParamTypes(), def.ResultTypes()))
 			}
 		case strings.HasPrefix(n, "policy_"):
 			h, ok := known[n]
@@ -103,7 +104,7 @@ func Compile(ctx context.Context, name string, bin []byte) (*Module, error) {
 				continue
 			}
 			spec := abi.Hooks[h]
-			want, got := sigOf(spec.Types, spec.Results), sig(def.ParamTypes(), def.ResultTypes())
+			want, got := ABISignature(spec.Types, spec.Results), Signature(def.ParamTypes(), def.ResultTypes())
 			if want != got {
 				bad("hook %s has signature %s, expected %s", n, got, want)
 				continue
@@ -115,7 +116,7 @@ func Compile(ctx context.Context, name string, bin []byte) (*Module, error) {
 	case 0:
 		bad("no ABI version marker: export an empty function %s%d_%d", abi.MarkerPrefix, abi.Major, abi.Minor)
 	case 1:
-		maj, min, ok := parseMarker(markers[0])
+		maj, min, ok := ParseMarker(markers[0])
 		switch {
 		case !ok:
 			bad("malformed ABI version marker %s (expected %s<major>_<minor>)", markers[0], abi.MarkerPrefix)
@@ -142,18 +143,18 @@ func Compile(ctx context.Context, name string, bin []byte) (*Module, error) {
 	}
 	for _, def := range cm.ImportedFunctions() {
 		mod, n, _ := def.Import()
-		got := sig(def.ParamTypes(), def.ResultTypes())
+		got := Signature(def.ParamTypes(), def.ResultTypes())
 		switch mod {
 		case abi.ImportModule:
 			s, ok := imports[n]
 			if !ok {
 				bad("imports %s.%s, which the host does not provide (it provides %s)", mod, n, strings.Join(importNames(), ", "))
-			} else if want := sigOf(s.Params, s.Results); want != got {
+			} else if want := ABISignature(s.Params, s.Results); want != got {
 				bad("imports %s.%s with signature %s, expected %s", mod, n, got, want)
 			}
 		case wasi_snapshot_preview1.ModuleName:
 			m.WASI = true
-			want, ok := wasiFunctions(ctx)[n]
+			want, ok := WASISignatures(ctx)[n]
 			if !ok {
 				bad("imports %s.%s, which is not a WASI preview 1 function", mod, n)
 			} else if want != got {
@@ -169,7 +170,7 @@ func Compile(ctx context.Context, name string, bin []byte) (*Module, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return nil, &LoadError{name, strings.Join(problems, "; ")}
+		return nil, &LoadError{Module: name, Msg: strings.Join(problems, "; "), Problems: problems}
 	}
 	return m, nil
 }
@@ -179,9 +180,9 @@ var (
 	wasiSigs map[string]string
 )
 
-// wasiFunctions lists wazero's WASI preview 1 functions with their
+// WASISignatures lists wazero's WASI preview 1 functions with their
 // signatures, so a bad WASI import is refused at load like any other.
-func wasiFunctions(ctx context.Context) map[string]string {
+func WASISignatures(ctx context.Context) map[string]string {
 	wasiOnce.Do(func() {
 		wasiSigs = map[string]string{}
 		r := wazero.NewRuntime(ctx)
@@ -191,13 +192,14 @@ func wasiFunctions(ctx context.Context) map[string]string {
 			return
 		}
 		for name, def := range cm.ExportedFunctions() {
-			wasiSigs[name] = sig(def.ParamTypes(), def.ResultTypes())
+			wasiSigs[name] = Signature(def.ParamTypes(), def.ResultTypes())
 		}
 	})
 	return wasiSigs
 }
 
-func parseMarker(s string) (major, minor int, ok bool) {
+// ParseMarker reads <major>_<minor> from a version marker export name.
+func ParseMarker(s string) (major, minor int, ok bool) {
 	maj, min, found := strings.Cut(strings.TrimPrefix(s, abi.MarkerPrefix), "_")
 	if !found {
 		return 0, 0, false
@@ -223,11 +225,14 @@ func importNames() []string {
 	return out
 }
 
-func sig(params, results []api.ValueType) string {
+// Signature writes a function type as the host's messages do:
+// "(i64, i32, i32) -> (i64)".
+func Signature(params, results []api.ValueType) string {
 	return "(" + typeList(params) + ") -> (" + typeList(results) + ")"
 }
 
-func sigOf(params, results []abi.ValType) string {
+// ABISignature is Signature for a type list of host/abi.
+func ABISignature(params, results []abi.ValType) string {
 	p := make([]api.ValueType, len(params))
 	for i, t := range params {
 		p[i] = api.ValueType(t)
@@ -236,7 +241,7 @@ func sigOf(params, results []abi.ValType) string {
 	for i, t := range results {
 		r[i] = api.ValueType(t)
 	}
-	return sig(p, r)
+	return Signature(p, r)
 }
 
 func typeList(ts []api.ValueType) string {
