@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/fraglab/fraglab/internal/kv"
 )
 
 // Experiment is a parsed, validated experiment file.
@@ -287,16 +288,7 @@ func paramSuffix(m map[string]string) string {
 	if len(m) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + m[k]
-	}
-	return "(" + strings.Join(parts, ",") + ")"
+	return "(" + kv.Format(m, ",") + ")"
 }
 
 // policyName is a built-in's name, or a .wasm path's base name without

@@ -5,10 +5,10 @@ import (
 	"io"
 	"maps"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/internal/kv"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/snapshot"
@@ -96,23 +96,10 @@ func (in *input) params(policy string, user map[string]string) map[string]string
 	}
 	out := in.snap.Settings.Params()
 	if len(out) > 0 {
-		in.notes = append(in.notes, "recorded allocator settings: "+formatParams(out))
+		in.notes = append(in.notes, "recorded allocator settings: "+kv.Format(out, " "))
 	}
 	maps.Copy(out, user)
 	return out
-}
-
-func formatParams(p map[string]string) string {
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + p[k]
-	}
-	return strings.Join(parts, " ")
 }
 
 type nopCloser struct{}
