@@ -120,6 +120,12 @@ func New(dev cudadriver.Device, pol Policy, opts Options) *Allocator {
 // operations and policy errors name it.
 func (a *Allocator) SetEvent(i int64) { a.event = i }
 
+// Bytes returns the reserved, allocated and requested bytes now, without
+// copying all the statistics.
+func (a *Allocator) Bytes() (reserved, allocated, requested int64) {
+	return a.stats.Reserved, a.stats.Allocated, a.stats.Requested
+}
+
 // Stats returns the statistics so far.
 func (a *Allocator) Stats() Stats { return a.stats }
 

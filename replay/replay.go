@@ -52,6 +52,9 @@ type Options struct {
 	Safe bool
 	// OnHang replaces the fast-mode report-and-exit (tests).
 	OnHang func(msg string)
+	// Timeline, when > 0, keeps about that many points of reserved,
+	// allocated and requested bytes over event index (Result.Timeline).
+	Timeline int
 }
 
 // Result is what a run produced.
@@ -64,6 +67,8 @@ type Result struct {
 	// PolicyFailure is the policy's first failure when Fallback kept the
 	// run going; nil otherwise.
 	PolicyFailure *host.PolicyError
+	// Timeline is set when Options.Timeline asked for it.
+	Timeline *Timeline
 }
 
 // PolicyInfo identifies the policy of a run.
@@ -143,6 +148,10 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 		}
 	}
 	placer, _ := dev.(interface{ PlaceNext(uint64) })
+	var tl *timeline
+	if opts.Timeline > 0 {
+		tl = newTimeline(opts.Timeline)
+	}
 	var wd *watchdog
 	if opts.HangTimeout >= 0 && len(info.Hooks) > 0 {
 		timeout := opts.HangTimeout
@@ -198,6 +207,10 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 			if placed {
 				placer.PlaceNext(0) // a placement the event did not use must not reach a later one
 			}
+			if tl != nil {
+				r, al, rq := a.Bytes()
+				tl.add(n, r, al, rq)
+			}
 			if err == nil && opts.CheckInvariants {
 				if cerr := a.Check(); cerr != nil {
 					err = fmt.Errorf("event %d: allocator invariant broken: %w", n, cerr)
@@ -227,6 +240,9 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 		}
 	}
 	res.PolicyFailure = a.PolicyFailure()
+	if tl != nil {
+		res.Timeline = tl.result()
+	}
 	res.Stats = a.Stats()
 	res.Counters = dev.Counters()
 	res.Metrics = metricsOf(res.Stats, n, busy)

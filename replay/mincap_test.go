@@ -1,0 +1,63 @@
+package replay
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/internal/synth"
+	"github.com/fraglab/fraglab/trace"
+)
+
+func TestMinCapacity(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want int64
+	}{
+		// 8×16 MiB then 4×32 MiB needs 256 MiB unlimited, but at 128 MiB
+		// the free 16 MiB segments are released and the 32 MiB ones fit.
+		{"devlog-small-then-large.jsonl", 128 * MiB},
+		{"devlog-large-then-small.jsonl", 128 * MiB},
+	} {
+		open := func() (trace.Reader, error) {
+			r, _, err := trace.Open(filepath.Join("..", "examples", "traces", tc.file))
+			return r, err
+		}
+		got, err := MinCapacity(context.Background(), open, builtin(t, "pytorch"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: min capacity %d MiB, want %d MiB", tc.file, got/MiB, tc.want/MiB)
+		}
+		// The boundary is real: one step less OOMs.
+		r, _ := open()
+		res, err := Run(context.Background(), r, builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{Capacity: got - CapacityStep}), Options{})
+		if err != nil || res.Metrics.OOMs == 0 {
+			t.Errorf("%s: at %d MiB: %v, %d OOMs; want OOMs", tc.file, (got-CapacityStep)/MiB, err, res.Metrics.OOMs)
+		}
+	}
+}
+
+func TestTimeline(t *testing.T) {
+	events := synth.Mixed(9, 50000, 500)
+	res, err := Run(context.Background(), synth.NewReader(events), builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}), Options{Timeline: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := res.Timeline
+	if n := len(tl.Event); n < 200 || n > 402 || len(tl.Reserved) != n || len(tl.Allocated) != n || len(tl.Requested) != n {
+		t.Fatalf("%d points (series %d/%d/%d), want 200..402", n, len(tl.Reserved), len(tl.Allocated), len(tl.Requested))
+	}
+	var maxR, maxA int64
+	for i, e := range tl.Event {
+		if i > 0 && e <= tl.Event[i-1] {
+			t.Fatalf("events not increasing at %d: %d after %d", i, e, tl.Event[i-1])
+		}
+		maxR, maxA = max(maxR, tl.Reserved[i]), max(maxA, tl.Allocated[i])
+	}
+	if maxR != res.Metrics.PeakReserved || maxA != res.Metrics.PeakAllocated {
+		t.Errorf("timeline peaks %d/%d, metrics %d/%d: the peaks must be kept", maxR, maxA, res.Metrics.PeakReserved, res.Metrics.PeakAllocated)
+	}
+}
