@@ -5,6 +5,7 @@ package runrecord
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/fraglab/fraglab/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,20 +59,7 @@ func Write(dir string, r *Record) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+r.ID+"-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, FileName(r.ID)))
+	return atomicfile.Write(filepath.Join(dir, FileName(r.ID)), append(b, '\n'))
 }
 
 // ReadDir loads every record of a runs directory, sorted by ID. A file

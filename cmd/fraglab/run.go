@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/fraglab/fraglab/experiment"
+	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/report"
+	"github.com/fraglab/fraglab/runner"
+	"github.com/fraglab/fraglab/runrecord"
+)
+
+// workerOptions configure this binary when it is started as a run worker
+// (tests set hooks here).
+var workerOptions runner.WorkerOptions
+
+// The binary is its own run worker: `fraglab run` re-executes it with the
+// go-plugin magic cookie in the environment, and then it serves one run
+// and exits instead of running the CLI.
+func init() {
+	if runner.IsWorker() {
+		runner.Serve(workerOptions)
+	}
+}
+
+func runCmd() *cobra.Command {
+	var (
+		out        string
+		parallel   int
+		only       string
+		runTimeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "run EXPERIMENT.yaml",
+		Short: "Run an experiment's matrix of workloads × policies",
+		Long: `Run every run of an experiment file (docs/experiments.md), each in its own
+worker process (this binary, re-executed), --parallel at a time.
+
+Each run's record is written to OUT/runs/<id>.json as soon as it ends. Running
+again skips the runs already recorded with status ok and retries the failed
+ones, so an interrupted sweep loses nothing. A run whose worker crashes,
+hangs or is killed, or that exceeds --run-timeout, is recorded as failed with
+the reason; the other runs go on. At the end a summary table is printed, and
+the exit status is 1 if any run failed.
+
+--only FILTER keeps the runs whose "WORKLOAD/POLICY-LABEL" contains FILTER as
+a substring, e.g. "devlog-small-then-large/" (one workload), "/pytorch" (the
+policies whose label starts with pytorch) or "/pytorch(max_split_size_mb=128)".
+A generator workload's name is "NAME#SEED".`,
+		Example: `  fraglab run experiments/quickstart.yaml
+  fraglab run exp.yaml --out /tmp/results --parallel 4 --only /pytorch`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := experiment.Load(args[0])
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(ctxOf(cmd), os.Interrupt)
+			defer stop()
+			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			p := &progress{w: stderr, tty: isTerminal(stderr)}
+			sum, err := runner.Run(ctx, e, runner.Options{Out: out, Parallel: parallel, Only: only, RunTimeout: runTimeout,
+				OnStart: p.start, OnDone: p.done})
+			p.finish()
+			if sum == nil {
+				return err
+			}
+			printSummary(stdout, sum)
+			if err != nil {
+				return err
+			}
+			outDir := filepath.Dir(sum.RunsDir)
+			if err := report.Write(outDir, sum.Records); err != nil {
+				return fmt.Errorf("writing the reports: %w", err)
+			}
+			fmt.Fprintf(stdout, "reports in %s\n", outDir)
+			if sum.Failed > 0 {
+				fmt.Fprintf(stderr, "fraglab: %d of %d runs failed (records in %s; run again to retry them)\n", sum.Failed, sum.Ran, sum.RunsDir)
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "", "results directory; records go to OUT/runs (default: the experiment's output)")
+	f.IntVar(&parallel, "parallel", runtime.NumCPU(), "how many runs at once")
+	f.StringVar(&only, "only", "", `run only the runs whose "workload/policy-label" contains FILTER`)
+	f.DurationVar(&runTimeout, "run-timeout", runner.DefaultRunTimeout, "wall-clock limit of one run; its worker is killed past it")
+	return cmd
+}
+
+func ctxOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progress reports runs as they end: a bar on a terminal, else one line
+// per run.
+type progress struct {
+	w                io.Writer
+	tty              bool
+	bar              *progressbar.ProgressBar
+	total, n, failed int
+}
+
+func (p *progress) start(total, skipped int) {
+	p.total = total
+	if skipped > 0 {
+		fmt.Fprintf(p.w, "%d runs already recorded ok, skipped\n", skipped)
+	}
+	if p.tty && total > 0 {
+		p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.w), progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionSetDescription("runs"), progressbar.OptionClearOnFinish())
+	}
+}
+
+func (p *progress) done(r *runrecord.Record) {
+	p.n++
+	if r.Status != runrecord.StatusOK {
+		p.failed++
+	}
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("runs (%d failed)", p.failed))
+		_ = p.bar.Add(1)
+		return
+	}
+	detail := ""
+	if r.Metrics != nil {
+		detail = "peak_reserved=" + units.Format(r.Metrics.PeakReserved)
+	} else {
+		detail = r.Error
+	}
+	fmt.Fprintf(p.w, "[%d/%d] %-6s %s/%s  %s  %.1fs\n", p.n, p.total, r.Status, r.Workload, r.Policy, detail, r.ElapsedSeconds)
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+// printSummary prints one row per run, in matrix order.
+func printSummary(w io.Writer, s *runner.Summary) {
+	if len(s.Records) == 0 {
+		fmt.Fprintln(w, "no runs")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKLOAD\tPOLICY\tCAPACITY\tSTATUS\tPEAK_RESERVED\tFRAG_RATIO\tOOMS")
+	for _, r := range s.Records {
+		capacity := "unlimited"
+		if r.Capacity > 0 {
+			capacity = units.Format(r.Capacity)
+		}
+		peak, frag, ooms := "-", "-", "-"
+		if m := r.Metrics; m != nil {
+			peak, frag, ooms = units.Format(m.PeakReserved), fmt.Sprintf("%.4f", m.FragRatio), fmt.Sprint(m.OOMs)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Workload, r.Policy, capacity, r.Status, peak, frag, ooms)
+	}
+	tw.Flush()
+	for _, r := range s.Records {
+		if r.Status != runrecord.StatusOK {
+			fmt.Fprintf(w, "failed %s %s/%s: %s\n", r.ID, r.Workload, r.Policy, r.Error)
+		}
+	}
+	fmt.Fprintf(w, "%d runs: %d ran, %d skipped (already ok), %d failed; records in %s\n",
+		len(s.Records), s.Ran, s.Skipped, s.Failed, s.RunsDir)
+}

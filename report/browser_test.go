@@ -1,0 +1,109 @@
+package report
+
+import (
+	"context"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// chromium finds a headless-capable Chromium, or skips the test. CI installs
+// the Debian package "chromium" (with "fonts-liberation" for text).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("chromium not found: install the Debian package `chromium` to run the headless-browser report test")
+	return ""
+}
+
+func runChromium(t *testing.T, bin string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir=" + t.TempDir()}
+	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+	}
+	return out
+}
+
+func hexRGB(s string) (r, g, b int) {
+	v, _ := strconv.ParseUint(strings.TrimPrefix(s, "#"), 16, 32)
+	return int(v >> 16), int(v >> 8 & 0xff), int(v & 0xff)
+}
+
+func TestHTMLInHeadlessChromium(t *testing.T) {
+	bin := chromium(t)
+	dir := writeTest(t)
+	page := "file://" + filepath.Join(dir, HTMLFile)
+
+	// The DOM after rendering has every series and bar.
+	dom := string(runChromium(t, bin, "--dump-dom", page))
+	if n := strings.Count(dom, `<path class="series"`); n != 8 {
+		t.Errorf("rendered DOM has %d timeline series, want 8", n)
+	}
+	for _, want := range []string{
+		`data-workload="wl-a" data-policy="expandable" data-series="reserved"`,
+		`data-workload="wl-b" data-policy="pytorch" data-series="allocated"`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered DOM lacks %s", want)
+		}
+	}
+	if n := strings.Count(dom, `<rect class="bar"`); n != 10 {
+		t.Errorf("rendered DOM has %d bars, want 10", n)
+	}
+
+	// The screenshot has pixels of each plotted policy's colour.
+	shot := filepath.Join(t.TempDir(), "report.png")
+	runChromium(t, bin, "--screenshot="+shot, "--window-size=1200,2000", "--hide-scrollbars", page)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	colors := policyColors(testRecords())
+	for _, policy := range []string{"expandable", "pytorch"} {
+		cr, cg, cb := hexRGB(colors[policy])
+		n := 0
+		bnd := img.Bounds()
+		for y := bnd.Min.Y; y < bnd.Max.Y; y++ {
+			for x := bnd.Min.X; x < bnd.Max.X; x++ {
+				r, g, b, _ := img.At(x, y).RGBA()
+				if abs(int(r>>8)-cr) <= 12 && abs(int(g>>8)-cg) <= 12 && abs(int(b>>8)-cb) <= 12 {
+					n++
+				}
+			}
+		}
+		t.Logf("%s (%s): %d pixels", policy, colors[policy], n)
+		if n < 500 {
+			t.Errorf("screenshot has %d pixels of %s's colour %s, want at least 500: charts not drawn", n, policy, colors[policy])
+		}
+	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

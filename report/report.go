@@ -1,0 +1,276 @@
+// Package report turns run records (runrecord.Record) into result files:
+// results.json, results.csv, results.md and a self-contained report.html
+// with inline SVG charts, and compares two result sets.
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"github.com/fraglab/fraglab/internal/atomicfile"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/runrecord"
+)
+
+// Output file names written by Write.
+const (
+	JSONFile     = "results.json"
+	CSVFile      = "results.csv"
+	MarkdownFile = "results.md"
+	HTMLFile     = "report.html"
+)
+
+// Baseline is the policy label that other policies are compared against.
+const Baseline = "pytorch"
+
+// Metric kinds decide formatting and whether lower is better.
+type kind int
+
+const (
+	kindBytes kind = iota
+	kindRatio
+	kindCount
+	kindIndex
+	kindNs
+)
+
+// metric is one key of replay.Metrics (docs/metrics.md).
+type metric struct {
+	Key  string
+	Kind kind
+	// Best: lower is better and the markdown table bolds the lowest value.
+	Best bool
+	// InTable: shown as a column of results.md (not timings: they differ
+	// between reruns, and committed tables must reproduce).
+	InTable bool
+	get     func(m *replay.Metrics) float64
+}
+
+// metrics lists every key of replay.Metrics, in its JSON order.
+var metrics = []metric{
+	{"peak_reserved", kindBytes, true, true, func(m *replay.Metrics) float64 { return float64(m.PeakReserved) }},
+	{"peak_allocated", kindBytes, true, true, func(m *replay.Metrics) float64 { return float64(m.PeakAllocated) }},
+	{"peak_requested", kindBytes, false, false, func(m *replay.Metrics) float64 { return float64(m.PeakRequested) }},
+	{"frag_ratio", kindRatio, true, true, func(m *replay.Metrics) float64 { return m.FragRatio }},
+	{"waste", kindBytes, true, true, func(m *replay.Metrics) float64 { return float64(m.Waste) }},
+	{"ext_frag", kindRatio, true, true, func(m *replay.Metrics) float64 { return m.ExtFrag }},
+	{"ooms", kindCount, true, true, func(m *replay.Metrics) float64 { return float64(m.OOMs) }},
+	{"first_oom", kindIndex, false, false, func(m *replay.Metrics) float64 { return float64(m.FirstOOM) }},
+	{"segment_allocs", kindCount, false, true, func(m *replay.Metrics) float64 { return float64(m.SegmentAllocs) }},
+	{"segment_frees", kindCount, false, false, func(m *replay.Metrics) float64 { return float64(m.SegmentFrees) }},
+	{"segment_maps", kindCount, false, true, func(m *replay.Metrics) float64 { return float64(m.SegmentMaps) }},
+	{"segment_unmaps", kindCount, false, false, func(m *replay.Metrics) float64 { return float64(m.SegmentUnmaps) }},
+	{"events", kindCount, false, false, func(m *replay.Metrics) float64 { return float64(m.Events) }},
+	{"ns_per_event", kindNs, true, false, func(m *replay.Metrics) float64 { return m.NsPerEvent }},
+}
+
+// minCapacity is the pseudo-metric of Record.MinCapacity (bytes, lower is better).
+var minCapacity = metric{Key: "min_capacity", Kind: kindBytes, Best: true, InTable: true}
+
+// MetricKeys returns every metric column name, in output order
+// (the replay.Metrics keys, then min_capacity).
+func MetricKeys() []string {
+	var out []string
+	for _, m := range metrics {
+		out = append(out, m.Key)
+	}
+	return append(out, minCapacity.Key)
+}
+
+// value returns metric m of r, false when r has none.
+func value(r *runrecord.Record, m metric) (float64, bool) {
+	if m.Key == minCapacity.Key {
+		if r.MinCapacity == nil {
+			return 0, false
+		}
+		return float64(*r.MinCapacity), true
+	}
+	if r.Metrics == nil {
+		return 0, false
+	}
+	return m.get(r.Metrics), true
+}
+
+// Sorted returns recs ordered by workload, policy, capacity, repeat, then ID.
+// recs itself is not modified.
+func Sorted(recs []*runrecord.Record) []*runrecord.Record {
+	out := append([]*runrecord.Record(nil), recs...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Workload != b.Workload {
+			return a.Workload < b.Workload
+		}
+		if a.Policy != b.Policy {
+			return a.Policy < b.Policy
+		}
+		if a.Capacity != b.Capacity {
+			return a.Capacity < b.Capacity
+		}
+		if a.Repeat != b.Repeat {
+			return a.Repeat < b.Repeat
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
+
+// Result is one flattened row of results.json: the record's identity,
+// every metric key as a top-level field (absent for failed runs), and
+// min_capacity when present. ElapsedSeconds is a timing field: readers
+// comparing result sets must ignore it.
+type Result struct {
+	ID           string            `json:"id"`
+	Experiment   string            `json:"experiment"`
+	Workload     string            `json:"workload"`
+	Policy       string            `json:"policy"`
+	PolicyModule string            `json:"policy_module"`
+	PolicyHash   string            `json:"policy_hash"`
+	Params       map[string]string `json:"params"`
+	Device       string            `json:"device"`
+	Capacity     int64             `json:"capacity"`
+	Repeat       int               `json:"repeat"`
+	Status       string            `json:"status"`
+	Error        string            `json:"error,omitempty"`
+	Shard        string            `json:"shard,omitempty"`
+	*replay.Metrics
+	MinCapacity    *int64  `json:"min_capacity,omitempty"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+}
+
+// Flatten returns the rows of results.json, sorted as Sorted.
+func Flatten(recs []*runrecord.Record) []Result {
+	var out []Result
+	for _, r := range Sorted(recs) {
+		params := r.Params
+		if params == nil {
+			params = map[string]string{}
+		}
+		out = append(out, Result{
+			ID: r.ID, Experiment: r.Experiment, Workload: r.Workload, Policy: r.Policy,
+			PolicyModule: r.PolicyModule, PolicyHash: r.PolicyHash, Params: params,
+			Device: r.Device, Capacity: r.Capacity, Repeat: r.Repeat, Status: r.Status,
+			Error: r.Error, Shard: r.Shard, Metrics: r.Metrics, MinCapacity: r.MinCapacity,
+			ElapsedSeconds: r.ElapsedSeconds,
+		})
+	}
+	if out == nil {
+		out = []Result{}
+	}
+	return out
+}
+
+// Write writes results.json, results.csv, results.md and report.html for
+// recs into outDir (created if needed). The same records always give the
+// same bytes.
+func Write(outDir string, recs []*runrecord.Record) error {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		gen  func([]*runrecord.Record) ([]byte, error)
+	}{
+		{JSONFile, JSON},
+		{CSVFile, CSV},
+		{MarkdownFile, func(r []*runrecord.Record) ([]byte, error) { return []byte(Markdown(r)), nil }},
+		{HTMLFile, HTML},
+	}
+	for _, f := range files {
+		b, err := f.gen(recs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		if err := atomicfile.Write(filepath.Join(outDir, f.name), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// JSON returns the bytes of results.json.
+func JSON(recs []*runrecord.Record) ([]byte, error) {
+	b, err := json.MarshalIndent(Flatten(recs), "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// CSVHeader is the header row of results.csv: the results.json fields, in
+// order; params is "k=v" pairs sorted by key and joined by ";".
+func CSVHeader() []string {
+	h := []string{"id", "experiment", "workload", "policy", "policy_module", "policy_hash", "params",
+		"device", "capacity", "repeat", "status", "error", "shard"}
+	h = append(h, MetricKeys()...)
+	return append(h, "elapsed_seconds")
+}
+
+// CSV returns the bytes of results.csv.
+func CSV(recs []*runrecord.Record) ([]byte, error) {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	if err := w.Write(CSVHeader()); err != nil {
+		return nil, err
+	}
+	for _, r := range Sorted(recs) {
+		row := []string{r.ID, r.Experiment, r.Workload, r.Policy, r.PolicyModule, r.PolicyHash,
+			joinParams(r.Params), r.Device, strconv.FormatInt(r.Capacity, 10), strconv.Itoa(r.Repeat),
+			r.Status, r.Error, r.Shard}
+		for _, m := range append(append([]metric(nil), metrics...), minCapacity) {
+			v, ok := value(r, m)
+			switch {
+			case !ok:
+				row = append(row, "")
+			case m.Kind == kindRatio || m.Kind == kindNs:
+				row = append(row, strconv.FormatFloat(v, 'g', -1, 64))
+			default:
+				row = append(row, strconv.FormatInt(int64(v), 10))
+			}
+		}
+		row = append(row, strconv.FormatFloat(r.ElapsedSeconds, 'g', -1, 64))
+		if err := w.Write(row); err != nil {
+			return nil, err
+		}
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+func joinParams(p map[string]string) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, k+"="+p[k])
+	}
+	return strings.Join(parts, ";")
+}
+
+// formatValue prints v of metric m for a human.
+func formatValue(m metric, v float64) string {
+	switch m.Kind {
+	case kindBytes:
+		return units.Format(int64(math.Round(v)))
+	case kindRatio:
+		return strconv.FormatFloat(v, 'f', 4, 64)
+	case kindNs:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		if v == math.Trunc(v) {
+			return strconv.FormatInt(int64(v), 10)
+		}
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+}

@@ -1,0 +1,247 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/runrecord"
+)
+
+// table is one comparison table: the runs of one workload at one capacity,
+// one row per policy (the mean over its ok repeats).
+type table struct {
+	Workload string
+	Capacity int64
+	ShowCap  bool // the workload has runs at several capacities
+	Columns  []metric
+	Rows     []tableRow
+	Failed   []*runrecord.Record
+}
+
+type tableRow struct {
+	Policy string
+	N      int // ok repeats averaged
+	Cells  []cell
+}
+
+type cell struct {
+	Has   bool
+	V     float64
+	Best  bool    // the best value of its column (ties all best)
+	Ratio float64 // V / baseline's V; 0 when none
+}
+
+// Title names the table.
+func (t *table) Title() string {
+	if t.ShowCap {
+		return fmt.Sprintf("%s (capacity %s)", t.Workload, capText(t.Capacity))
+	}
+	return t.Workload
+}
+
+func capText(c int64) string {
+	if c == 0 {
+		return "unlimited"
+	}
+	return units.Format(c)
+}
+
+// Text is the cell's value, formatted for metric m.
+func (c cell) Text(m metric) string {
+	if !c.Has {
+		return "–"
+	}
+	return formatValue(m, c.V)
+}
+
+// RatioText is "0.93×" or "".
+func (c cell) RatioText() string {
+	if c.Ratio == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f×", c.Ratio)
+}
+
+// tables groups recs into tables, by workload then capacity.
+func tables(recs []*runrecord.Record) []*table {
+	type key struct {
+		w string
+		c int64
+	}
+	groups := map[key][]*runrecord.Record{}
+	caps := map[string]map[int64]bool{}
+	var keys []key
+	for _, r := range Sorted(recs) {
+		k := key{r.Workload, r.Capacity}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], r)
+		if caps[r.Workload] == nil {
+			caps[r.Workload] = map[int64]bool{}
+		}
+		caps[r.Workload][r.Capacity] = true
+	}
+	var out []*table
+	for _, k := range keys {
+		out = append(out, buildTable(k.w, k.c, len(caps[k.w]) > 1, groups[k]))
+	}
+	return out
+}
+
+func buildTable(workload string, capacity int64, showCap bool, recs []*runrecord.Record) *table {
+	t := &table{Workload: workload, Capacity: capacity, ShowCap: showCap}
+	hasMin := false
+	for _, r := range recs {
+		if r.MinCapacity != nil {
+			hasMin = true
+		}
+	}
+	for _, m := range metrics {
+		if m.InTable {
+			t.Columns = append(t.Columns, m)
+		}
+	}
+	if hasMin {
+		t.Columns = append(t.Columns, minCapacity)
+	}
+	byPolicy := map[string][]*runrecord.Record{}
+	var policies []string
+	for _, r := range recs {
+		if r.Status != runrecord.StatusOK {
+			t.Failed = append(t.Failed, r)
+			continue
+		}
+		if _, ok := byPolicy[r.Policy]; !ok {
+			policies = append(policies, r.Policy)
+		}
+		byPolicy[r.Policy] = append(byPolicy[r.Policy], r)
+	}
+	sort.Strings(policies)
+	for _, p := range policies {
+		row := tableRow{Policy: p, N: len(byPolicy[p])}
+		for _, m := range t.Columns {
+			var sum float64
+			n := 0
+			for _, r := range byPolicy[p] {
+				if v, ok := value(r, m); ok {
+					sum += v
+					n++
+				}
+			}
+			c := cell{}
+			if n > 0 {
+				c = cell{Has: true, V: sum / float64(n)}
+			}
+			row.Cells = append(row.Cells, c)
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	// Best values (only meaningful with two or more rows) and baseline ratios.
+	base := -1
+	for i, row := range t.Rows {
+		if row.Policy == Baseline {
+			base = i
+		}
+	}
+	for j, m := range t.Columns {
+		if !m.Best {
+			continue
+		}
+		if len(t.Rows) > 1 {
+			best, found := 0.0, false
+			for _, row := range t.Rows {
+				if c := row.Cells[j]; c.Has && (!found || c.V < best) {
+					best, found = c.V, true
+				}
+			}
+			for i := range t.Rows {
+				if c := &t.Rows[i].Cells[j]; c.Has && c.V == best {
+					c.Best = true
+				}
+			}
+		}
+		if base >= 0 && t.Rows[base].Cells[j].Has && t.Rows[base].Cells[j].V > 0 {
+			bv := t.Rows[base].Cells[j].V
+			for i := range t.Rows {
+				if c := &t.Rows[i].Cells[j]; i != base && c.Has {
+					c.Ratio = c.V / bv
+					if c.Ratio == 0 {
+						c.Ratio = 1e-9 // keep "0.00×" visible for a zero value
+					}
+				}
+			}
+		}
+	}
+	return t
+}
+
+// Markdown returns the bytes of results.md: one table per workload (and
+// capacity), policies as rows, metrics as columns; the best value of each
+// lower-is-better column in bold, each value's ratio to the pytorch row in
+// parentheses, and failed runs listed with their error.
+func Markdown(recs []*runrecord.Record) string {
+	var b strings.Builder
+	b.WriteString("# Results\n\n")
+	ok, failed := 0, 0
+	for _, r := range recs {
+		if r.Status == runrecord.StatusOK {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	fmt.Fprintf(&b, "%d runs: %d ok, %d failed. Bold: best (lowest) value of the column. "+
+		"(×): ratio to the `%s` row. Values are means over repeats.\n", len(recs), ok, failed, Baseline)
+	for _, t := range tables(recs) {
+		fmt.Fprintf(&b, "\n## %s\n\n", mdEscape(t.Title()))
+		if len(t.Rows) > 0 {
+			b.WriteString("| policy | runs |")
+			for _, m := range t.Columns {
+				fmt.Fprintf(&b, " %s |", m.Key)
+			}
+			b.WriteString("\n| --- | ---: |")
+			for range t.Columns {
+				b.WriteString(" ---: |")
+			}
+			b.WriteString("\n")
+			for _, row := range t.Rows {
+				fmt.Fprintf(&b, "| %s | %d |", mdEscape(row.Policy), row.N)
+				for j, m := range t.Columns {
+					c := row.Cells[j]
+					s := c.Text(m)
+					if c.Best {
+						s = "**" + s + "**"
+					}
+					if r := c.RatioText(); r != "" {
+						s += " (" + r + ")"
+					}
+					fmt.Fprintf(&b, " %s |", s)
+				}
+				b.WriteString("\n")
+			}
+		}
+		if len(t.Failed) > 0 {
+			b.WriteString("\nFailed runs:\n\n")
+			for _, r := range t.Failed {
+				fmt.Fprintf(&b, "- %s (repeat %d, capacity %s, id %s): %s\n", mdEscape(r.Policy), r.Repeat,
+					capText(r.Capacity), r.ID, mdEscape(oneLine(r.Error)))
+			}
+		}
+	}
+	return b.String()
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "(no error message)"
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "*", `\*`, "_", `\_`).Replace(s)
+}

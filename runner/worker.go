@@ -1,0 +1,274 @@
+// Package runner executes an experiment's matrix: every run in its own
+// worker process, a re-execution of the current binary started through
+// hashicorp/go-plugin (net/rpc), a few at a time. Each run's
+// runrecord.Record is written to OUT/runs/<id>.json as soon as the run
+// ends, so an interrupted sweep loses nothing, and a second sweep skips the
+// runs already recorded with status ok.
+//
+// A binary that uses Run must call Serve first thing in main when
+// IsWorker reports true:
+//
+//	func main() {
+//		if runner.IsWorker() {
+//			runner.Serve(runner.WorkerOptions{})
+//			return
+//		}
+//		...
+//	}
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/rpc"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/policies"
+	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/snapshot"
+	"github.com/fraglab/fraglab/trace"
+)
+
+// The magic cookie go-plugin hands the worker in its environment. It is a
+// guard against running the worker by mistake, not a security measure.
+const (
+	CookieKey   = "FRAGLAB_RUNNER_WORKER"
+	CookieValue = "7c1f0d3e-fraglab-run-worker-v1"
+)
+
+// Handshake is the go-plugin handshake of host and worker.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  1,
+	MagicCookieKey:   CookieKey,
+	MagicCookieValue: CookieValue,
+}
+
+const pluginName = "run"
+
+// IsWorker reports whether this process was started as a run worker.
+func IsWorker() bool { return os.Getenv(CookieKey) == CookieValue }
+
+// Spec is everything a worker needs to execute one run. It crosses the
+// process boundary (gob over net/rpc) and is JSON-serialisable.
+type Spec struct {
+	ID         string `json:"id"`
+	Experiment string `json:"experiment"`
+
+	// Workload: a trace (Trace, with Device for a .pickle snapshot) or a
+	// generator (Generator, GeneratorParams, Seed).
+	Workload        string            `json:"workload"` // display name ("name#seed" for generators)
+	Trace           string            `json:"trace,omitempty"`
+	Device          *int              `json:"device,omitempty"`
+	Generator       string            `json:"generator,omitempty"`
+	GeneratorParams map[string]string `json:"generator_params,omitempty"`
+	Seed            int64             `json:"seed,omitempty"`
+
+	// Policy: a built-in name or a .wasm path (PolicyPath, resolved).
+	Policy     string            `json:"policy"`
+	PolicyPath string            `json:"policy_path,omitempty"`
+	Label      string            `json:"label"`
+	Params     map[string]string `json:"params"`
+
+	Capacity int64 `json:"capacity"` // bytes; 0 unlimited
+	Repeat   int   `json:"repeat"`
+
+	MemoryLimitPages uint32        `json:"memory_limit_pages,omitempty"`
+	HangTimeout      time.Duration `json:"hang_timeout,omitempty"` // 0: replay.DefaultHangTimeout
+	Fallback         bool          `json:"fallback,omitempty"`     // on_policy_error: fallback
+	MinCapacity      bool          `json:"min_capacity,omitempty"` // also find the smallest capacity with no OOM
+}
+
+// timelinePoints is how many points of the reserved/allocated timeline a
+// record keeps for charts.
+const timelinePoints = 300
+
+// Key is what --only filters match: "workload/policy-label".
+func (s *Spec) Key() string { return s.Workload + "/" + s.Label }
+
+// newRecord is the record of s without an outcome.
+func (s *Spec) newRecord() *runrecord.Record {
+	mod := s.Policy
+	if s.PolicyPath != "" {
+		mod = s.PolicyPath
+	}
+	return &runrecord.Record{ID: s.ID, Experiment: s.Experiment, Workload: s.Workload, Policy: s.Label,
+		PolicyModule: mod, Params: maps.Clone(s.Params), Device: "sim", Capacity: s.Capacity, Repeat: s.Repeat}
+}
+
+// Execute runs s in this process and returns its record: status ok with
+// metrics, or failed with the reason. It is what a worker does.
+func Execute(ctx context.Context, s *Spec) *runrecord.Record {
+	start := time.Now()
+	rec := s.newRecord()
+	err := execute(ctx, s, rec)
+	rec.ElapsedSeconds = time.Since(start).Seconds()
+	if err != nil {
+		rec.Status, rec.Error, rec.Metrics = runrecord.StatusFailed, err.Error(), nil
+	} else {
+		rec.Status = runrecord.StatusOK
+	}
+	return rec
+}
+
+func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
+	if s.Generator != "" {
+		return fmt.Errorf("generator %s is not implemented yet", s.Generator)
+	}
+	var bin []byte
+	if s.PolicyPath != "" {
+		b, err := os.ReadFile(s.PolicyPath)
+		if err != nil {
+			return fmt.Errorf("policy: %w", err)
+		}
+		bin = b
+	} else if b, ok := policies.Builtin(s.Policy); ok {
+		bin = b
+	} else {
+		return fmt.Errorf("unknown built-in policy %q", s.Policy)
+	}
+	mod, err := wasm.Compile(ctx, s.Policy, bin)
+	if err != nil {
+		return err
+	}
+	rec.PolicyHash = mod.Hash
+
+	params := maps.Clone(s.Params)
+	opts := replay.Options{MemoryLimitPages: s.MemoryLimitPages, HangTimeout: s.HangTimeout,
+		Fallback: s.Fallback, PolicyLog: os.Stderr}
+	var reader trace.Reader
+	var reopen func() (trace.Reader, error) // a fresh reader over the same workload
+	var opened []io.Closer
+	if isSnapshot(s.Trace) {
+		snap, err := snapshot.ReadFile(s.Trace)
+		if err != nil {
+			return err
+		}
+		dev := -1
+		if s.Device != nil {
+			dev = *s.Device
+		}
+		w, err := snap.Workload(dev)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Trace, err)
+		}
+		reader, opts.Initial = replay.SnapshotInput(w)
+		reopen = func() (trace.Reader, error) { r, _ := replay.SnapshotInput(w); return r, nil }
+		// As `fraglab replay`: the pytorch policy starts from the recorded
+		// allocator settings, under the experiment's parameters.
+		if w.Settings != nil && s.Policy == "pytorch" {
+			p := w.Settings.Params()
+			maps.Copy(p, params)
+			params = p
+		}
+	} else {
+		r, c, err := trace.Open(s.Trace)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		reader = r
+		reopen = func() (trace.Reader, error) {
+			r, c, err := trace.Open(s.Trace)
+			if err == nil {
+				opened = append(opened, c)
+			}
+			return r, err
+		}
+	}
+	defer func() {
+		for _, c := range opened {
+			c.Close()
+		}
+	}()
+	opts.Params = params
+	opts.Timeline = timelinePoints
+	dev := cudadriver.NewSim(cudadriver.SimOptions{Capacity: s.Capacity})
+	res, err := replay.Run(ctx, reader, mod, dev, opts)
+	if err != nil {
+		return err
+	}
+	m := res.Metrics
+	rec.Metrics = &m
+	rec.Timeline = res.Timeline
+	if s.MinCapacity {
+		opts.Timeline = 0
+		mc, err := replay.MinCapacity(ctx, reopen, mod, opts)
+		if err != nil {
+			return fmt.Errorf("min_capacity: %w", err)
+		}
+		rec.MinCapacity = &mc
+	}
+	if f := res.PolicyFailure; f != nil {
+		fmt.Fprintf(os.Stderr, "fraglab: the policy failed, and the rest of the run used the host defaults (on_policy_error: fallback): %v\n", f)
+	}
+	return nil
+}
+
+func isSnapshot(path string) bool {
+	n := len(path)
+	return (n > 7 && path[n-7:] == ".pickle") || (n > 4 && path[n-4:] == ".pkl")
+}
+
+// WorkerOptions configure Serve.
+type WorkerOptions struct {
+	// BeforeRun, when set, is called with each spec before it runs (tests:
+	// make the worker crash or hang for a given run).
+	BeforeRun func(*Spec)
+}
+
+// Serve makes this process a run worker: it answers the host's requests
+// until the host lets it go, then exits. Call it only when IsWorker.
+func Serve(o WorkerOptions) {
+	// go-plugin points os.Stderr at a stream that is lost when the process
+	// ends abruptly; the watchdog's hang report must reach the real stderr.
+	stderr := os.Stderr
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         plugin.PluginSet{pluginName: &workerPlugin{impl: &workerServer{opts: o, stderr: stderr}}},
+		Logger:          hclog.New(&hclog.LoggerOptions{Output: stderr, Level: hclog.Off}),
+	})
+	os.Exit(0)
+}
+
+// workerPlugin is the go-plugin glue of the net/rpc worker.
+type workerPlugin struct{ impl *workerServer }
+
+func (p *workerPlugin) Server(*plugin.MuxBroker) (any, error) { return p.impl, nil }
+func (p *workerPlugin) Client(_ *plugin.MuxBroker, c *rpc.Client) (any, error) {
+	return &workerClient{c: c}, nil
+}
+
+// workerServer is the RPC receiver in the worker process.
+type workerServer struct {
+	opts   WorkerOptions
+	stderr *os.File
+}
+
+// Run executes one spec.
+func (w *workerServer) Run(s Spec, rec *runrecord.Record) error {
+	os.Stderr = w.stderr
+	if w.opts.BeforeRun != nil {
+		w.opts.BeforeRun(&s)
+	}
+	*rec = *Execute(context.Background(), &s)
+	return nil
+}
+
+type workerClient struct{ c *rpc.Client }
+
+func (c *workerClient) run(s *Spec) (*runrecord.Record, error) {
+	var rec runrecord.Record
+	if err := c.c.Call("Plugin.Run", *s, &rec); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
