@@ -145,7 +145,7 @@ func timelineChart(workload string, recs []*runrecord.Record, colors map[string]
 		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="12" fill="#333">%s</text>`, f1(x+18), f1(chartH-6), esc(s.policy))
 		x += 30 + 7*float64(len(s.policy))
 	}
-	fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="end" font-size="11" fill="#555">solid: reserved · dashed: allocated</text>`, f1(chartW-padR), f1(chartH-6))
+	fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="end" font-size="11" fill="#555">solid: reserved · dashed: allocated</text>`, f1(chartW-padR), f1(padT-8))
 	b.WriteString(`</svg>`)
 	return b.String()
 }
