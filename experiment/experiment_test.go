@@ -111,6 +111,8 @@ func TestErrors(t *testing.T) {
 		{"neither_trace_nor_generator.yaml", `3: workloads[0]: needs a trace or a generator`},
 		{"bad_name.yaml", `1: name: invalid name "Quick Start": use lowercase letters, digits, '.', '_' and '-'`},
 		{"bad_generator.yaml", `3: workloads[0].generator: invalid generator name "Random": use lowercase letters, digits and '-'`},
+		{"unknown_generator.yaml", `3: workloads[0].generator: unknown generator "radnom" (did you mean "random"?) (generators: adversarial, devlog, random)`},
+		{"unknown_generator_param.yaml", `4: workloads[0].params.max_sise: generator random has no parameter "max_sise" (it takes: num_allocations, max_size, max_usage, alloc_percent)`},
 		{"duplicate_seed.yaml", `4: workloads[0].seeds[1]: duplicate seed 1`},
 		{"duplicate_label.yaml", `6: policies[1]: duplicate label "pytorch" (also policies[0]): set a distinct label`},
 		{"duplicate_run.yaml", `6: policies[1]: same policy and parameters as policies[0] (line 5): the runs would be identical`},
@@ -185,7 +187,7 @@ device:
 workloads:
   - trace: traces/small-then-large.jsonl
   - generator: random
-    params: {n: 10}
+    params: {num_allocations: 10}
     seeds: [7, 8]
 policies:
   - policy: pytorch
@@ -240,7 +242,7 @@ func TestRunsOrderAndCount(t *testing.T) {
 	if p := runs[0].Policy; !reflect.DeepEqual(p.Params, map[string]string{"a": "1", "b": "x", "c": "fixed"}) || p.Name != "pytorch" || p.Path != "" {
 		t.Errorf("runs[0].Policy = %+v", p)
 	}
-	if w := runs[len(runs)-1].Workload; w.Generator != "random" || w.Seed != 8 || w.Params["n"] != "10" {
+	if w := runs[len(runs)-1].Workload; w.Generator != "random" || w.Seed != 8 || w.Params["num_allocations"] != "10" {
 		t.Errorf("last workload = %+v", w)
 	}
 	ids := map[string]bool{}

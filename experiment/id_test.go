@@ -16,7 +16,7 @@ device:
 workloads:
   - trace: t.jsonl
   - generator: random
-    params: {n: 10}
+    params: {num_allocations: 10}
 policies:
   - policy: pytorch
     label: LABEL
@@ -84,8 +84,8 @@ func TestIDs(t *testing.T) {
 		{"wasm bytes", trace, wasm + "\x00", nil, []bool{false, true, false, true}},
 		{"policy param", trace, wasm, replace("max_split_size_mb: 128", "max_split_size_mb: 256"), []bool{true, false, true, false}},
 		{"built-in", trace, wasm, replace("policy: pytorch", "policy: default"), []bool{true, false, true, false}},
-		{"generator param", trace, wasm, replace("{n: 10}", "{n: 11}"), []bool{false, false, true, true}},
-		{"generator seed", trace, wasm, replace("{n: 10}", "{n: 10}\n    seeds: [2]"), []bool{false, false, true, true}},
+		{"generator param", trace, wasm, replace("{num_allocations: 10}", "{num_allocations: 11}"), []bool{false, false, true, true}},
+		{"generator seed", trace, wasm, replace("{num_allocations: 10}", "{num_allocations: 10}\n    seeds: [2]"), []bool{false, false, true, true}},
 		{"capacity", trace, wasm, replace("capacity: 1GiB", "capacity: 2GiB"), []bool{true, true, true, true}},
 		{"capacity spelling", trace, wasm, replace("capacity: 1GiB", "capacity: 1073741824"), []bool{false, false, false, false}},
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/fraglab/fraglab/generate"
 	"io"
 	"os"
 	"path/filepath"
@@ -324,13 +325,24 @@ func (p *parser) workloads(n *yaml.Node, e *Experiment) {
 			if !ok {
 				continue
 			}
-			if !generatorRE.MatchString(s) {
+			g, known := generate.Lookup(s)
+			switch {
+			case !generatorRE.MatchString(s):
 				p.errf(gen, key+".generator", "invalid generator name %q: use lowercase letters, digits and '-'", s)
+			case !known:
+				p.errf(gen, key+".generator", "unknown generator %q%s (generators: %s)", s, suggest(s, generate.Names()), strings.Join(generate.Names(), ", "))
 			}
 			w.Generator, w.Name = s, s
 			w.Params = map[string]string{}
 			if pn, ok := f["params"]; ok {
 				p.generatorParams(pn, key+".params", w.Params)
+				if known {
+					for k := range w.Params {
+						if !slices.ContainsFunc(g.Params, func(gp generate.Param) bool { return gp.Name == k }) {
+							p.errf(pn, key+".params."+k, "generator %s has no parameter %q (it takes: %s)", s, k, paramNames(g))
+						}
+					}
+				}
 			}
 			w.Seeds = []int64{1}
 			if sn, ok := f["seeds"]; ok {
@@ -764,4 +776,12 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
+}
+
+func paramNames(g *generate.Generator) string {
+	names := make([]string, len(g.Params))
+	for i, gp := range g.Params {
+		names[i] = gp.Name
+	}
+	return strings.Join(names, ", ")
 }

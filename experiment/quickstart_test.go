@@ -6,13 +6,13 @@ import (
 )
 
 // TestQuickstartParses: the README's experiment is valid and expands to
-// 3 workloads × 5 policy variants × 2 capacities.
+// 4 workloads × 5 policy variants × 2 capacities.
 func TestQuickstartParses(t *testing.T) {
 	e, err := Load(filepath.Join("..", "experiments", "quickstart.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.Runs()); n != 30 {
-		t.Errorf("%d runs, want 30", n)
+	if n := len(e.Runs()); n != 40 {
+		t.Errorf("%d runs, want 40", n)
 	}
 }

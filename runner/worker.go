@@ -30,7 +30,9 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/generate"
 	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/runrecord"
@@ -120,9 +122,6 @@ func Execute(ctx context.Context, s *Spec) *runrecord.Record {
 }
 
 func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
-	if s.Generator != "" {
-		return fmt.Errorf("generator %s is not implemented yet", s.Generator)
-	}
 	var bin []byte
 	if s.PolicyPath != "" {
 		b, err := os.ReadFile(s.PolicyPath)
@@ -147,7 +146,14 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 	var reader trace.Reader
 	var reopen func() (trace.Reader, error) // a fresh reader over the same workload
 	var opened []io.Closer
-	if isSnapshot(s.Trace) {
+	if s.Generator != "" {
+		events, tags, err := generate.Generate(s.Generator, s.GeneratorParams, s.Seed)
+		if err != nil {
+			return err
+		}
+		reader = synth.NewReaderTags(events, tags)
+		reopen = func() (trace.Reader, error) { return synth.NewReaderTags(events, tags), nil }
+	} else if isSnapshot(s.Trace) {
 		snap, err := snapshot.ReadFile(s.Trace)
 		if err != nil {
 			return err

@@ -23,7 +23,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(replayCmd(), fidelityCmd(), policiesCmd(), policyCmd(), runCmd(), reportCmd(), compareCmd())
+	root.AddCommand(replayCmd(), fidelityCmd(), policiesCmd(), policyCmd(), runCmd(), reportCmd(), compareCmd(), traceCmd())
 	return root
 }
 

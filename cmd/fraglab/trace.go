@@ -1,0 +1,125 @@
+package main
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fraglab/fraglab/generate"
+	"github.com/fraglab/fraglab/trace"
+)
+
+func traceCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "trace",
+		Short: "Make and handle workload traces",
+	}
+	c.AddCommand(traceGenCmd())
+	return c
+}
+
+func traceGenCmd() *cobra.Command {
+	var (
+		params []string
+		seed   int64
+		out    string
+		list   bool
+	)
+	c := &cobra.Command{
+		Use:   "gen KIND --seed N -o FILE [--param k=v ...]",
+		Short: "Write a synthetic workload from a generator (see --list)",
+		Long: "Writes the events of the generator KIND as a JSONL trace (gzipped when FILE ends in .gz).\n" +
+			"The same parameters and seed always give the same trace. --list prints the generators,\n" +
+			"their parameters and what they model.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if list {
+				return cobra.NoArgs(cmd, args)
+			}
+			if len(args) != 1 {
+				return fmt.Errorf("want one generator KIND (one of %s), got %d arguments", strings.Join(generate.Names(), ", "), len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if list {
+				printGenerators(cmd.OutOrStdout())
+				return nil
+			}
+			if out == "" {
+				return errors.New("-o FILE is required")
+			}
+			kv := map[string]string{}
+			for _, p := range params {
+				k, v, ok := strings.Cut(p, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--param %q: want KEY=VALUE", p)
+				}
+				kv[k] = v
+			}
+			events, tags, err := generate.Generate(args[0], kv, seed)
+			if err != nil {
+				return err
+			}
+			if err := writeTrace(out, events, tags); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d events to %s\n", len(events), out)
+			return nil
+		},
+	}
+	c.Flags().StringArrayVar(&params, "param", nil, "generator parameter KEY=VALUE (repeatable)")
+	c.Flags().Int64Var(&seed, "seed", 0, "random seed")
+	c.Flags().StringVarP(&out, "output", "o", "", "output trace file (.jsonl or .jsonl.gz)")
+	c.Flags().BoolVar(&list, "list", false, "list the generators with their parameters")
+	return c
+}
+
+func printGenerators(w io.Writer) {
+	for i, n := range generate.Names() {
+		g, _ := generate.Lookup(n)
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s\n  %s\n  parameters:\n", g.Name, g.Doc)
+		for _, p := range g.Params {
+			fmt.Fprintf(w, "    %s (default %s): %s\n", p.Name, p.Default, p.Doc)
+		}
+	}
+}
+
+// writeTrace writes events as JSONL to path, gzipped when it ends in .gz.
+func writeTrace(path string, events []trace.Event, tags *trace.Tags) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	var dst io.Writer = f
+	var gz *gzip.Writer
+	if strings.HasSuffix(strings.ToLower(path), ".gz") {
+		gz = gzip.NewWriter(f)
+		dst = gz
+	}
+	w := trace.NewJSONLWriter(dst)
+	for _, e := range events {
+		if err := w.Write(e, tags); err != nil {
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if gz != nil {
+		return gz.Close()
+	}
+	return nil
+}

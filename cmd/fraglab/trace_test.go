@@ -1,0 +1,72 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fraglab/fraglab/trace"
+)
+
+func TestTraceGen(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "stl.jsonl")
+	if _, err := fraglab(t, "trace", "gen", "devlog", "--param", "order=small-then-large", "--seed", "1", "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(out)
+	want, _ := os.ReadFile(smallThenLarge)
+	if string(got) != string(want) {
+		t.Errorf("devlog trace differs from %s:\n%s", smallThenLarge, got)
+	}
+
+	gz := filepath.Join(dir, "r.jsonl.gz")
+	if _, err := fraglab(t, "trace", "gen", "random", "--param", "num_allocations=50", "--seed", "3", "-o", gz); err != nil {
+		t.Fatal(err)
+	}
+	r, c, err := trace.Open(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n := 0
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 100 { // 50 allocs, 50 frees
+		t.Errorf("read %d events from %s, want 100", n, gz)
+	}
+
+	for _, args := range [][]string{
+		{"trace", "gen", "nope", "-o", out},
+		{"trace", "gen", "random", "--param", "bogus=1", "-o", out},
+		{"trace", "gen", "random", "--param", "noequals", "-o", out},
+		{"trace", "gen", "random"},
+		{"trace", "gen"},
+	} {
+		if _, err := fraglab(t, args...); err == nil {
+			t.Errorf("%v succeeded", args)
+		}
+	}
+}
+
+func TestTraceGenList(t *testing.T) {
+	out, err := fraglab(t, "trace", "gen", "--list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"adversarial", "devlog", "random", "num_allocations (default 1000)", "RMM", "Robson"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("--list lacks %q:\n%s", w, out)
+		}
+	}
+}
