@@ -21,4 +21,19 @@ cd "$(dirname "$0")"
 # default: WAT, no hooks.
 (cd default && wat2wasm default.wat -o default.wasm)
 
-ls -l pytorch/pytorch.wasm default/default.wasm
+# The library: C policies (no libc) and WAT policies, each built in its
+# directory from <name>.c or <name>.wat into <name>.wasm.
+for name in pytorch-expandable buddy size-class; do
+	(cd "$name" && clang --target=wasm32 -std=c11 -O2 -ffreestanding -nostdlib \
+		-Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Werror \
+		-Wl,--no-entry -Wl,--strip-all -I../../sdk/c \
+		-o "$name.wasm" "$name.c" && chmod a-x "$name.wasm")
+done
+for name in first-fit best-fit-nosplit-large; do
+	(cd "$name" && wat2wasm "$name.wat" -o "$name.wasm")
+done
+
+ls -l pytorch/pytorch.wasm default/default.wasm \
+	pytorch-expandable/pytorch-expandable.wasm buddy/buddy.wasm \
+	size-class/size-class.wasm first-fit/first-fit.wasm \
+	best-fit-nosplit-large/best-fit-nosplit-large.wasm

@@ -6,6 +6,12 @@
 //   - default: no hooks; every decision is the host default (sdk/ABI.md §4).
 //   - pytorch: PyTorch's CUDA caching allocator rules, written in C against
 //     the C SDK (sdk/c/fraglab.h).
+//   - pytorch-expandable: PyTorch with expandable_segments on, as a preset (C).
+//   - first-fit: address-ordered first fit (WAT).
+//   - best-fit-nosplit-large: best fit that never splits blocks outside the
+//     small pool (WAT).
+//   - buddy: binary buddy, power-of-two sizes, halving splits (C).
+//   - size-class: size classes per power of two, RMM arena style (C).
 package policies
 
 import (
@@ -20,10 +26,31 @@ var defaultWasm []byte
 //go:embed pytorch/pytorch.wasm
 var pytorchWasm []byte
 
+//go:embed pytorch-expandable/pytorch-expandable.wasm
+var pytorchExpandableWasm []byte
+
+//go:embed first-fit/first-fit.wasm
+var firstFitWasm []byte
+
+//go:embed best-fit-nosplit-large/best-fit-nosplit-large.wasm
+var bestFitNosplitLargeWasm []byte
+
+//go:embed buddy/buddy.wasm
+var buddyWasm []byte
+
+//go:embed size-class/size-class.wasm
+var sizeClassWasm []byte
+
 // builtins maps each built-in's name to its module.
 var builtins = map[string][]byte{
 	"default": defaultWasm,
 	"pytorch": pytorchWasm,
+
+	"pytorch-expandable":     pytorchExpandableWasm,
+	"first-fit":              firstFitWasm,
+	"best-fit-nosplit-large": bestFitNosplitLargeWasm,
+	"buddy":                  buddyWasm,
+	"size-class":             sizeClassWasm,
 }
 
 // Builtin returns the WebAssembly module of the built-in policy name, and

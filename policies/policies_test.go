@@ -122,7 +122,8 @@ func clangMajor(t *testing.T) string {
 }
 
 func TestNamesAndBuiltin(t *testing.T) {
-	if got, want := Names(), []string{"default", "pytorch"}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{"best-fit-nosplit-large", "buddy", "default", "first-fit", "pytorch",
+		"pytorch-expandable", "size-class"}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	for _, name := range Names() {
@@ -145,6 +146,11 @@ var wantHooks = map[string][]string{
 	"default": nil,
 	"pytorch": {"policy_choose_pool", "policy_init", "policy_pick_block", "policy_release",
 		"policy_round_size", "policy_scratch", "policy_segment_mode", "policy_segment_size", "policy_split"},
+	"pytorch-expandable":     {"policy_segment_mode", "policy_split"},
+	"first-fit":              {"policy_search_order"},
+	"best-fit-nosplit-large": {"policy_split"},
+	"buddy":                  {"policy_merge", "policy_round_size", "policy_segment_size", "policy_split"},
+	"size-class":             {"policy_init", "policy_round_size", "policy_split"},
 }
 
 // TestModuleShape checks each embedded module against ABI §1 and §5: a

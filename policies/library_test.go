@@ -1,0 +1,302 @@
+package policies
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/internal/synth"
+	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/trace"
+)
+
+// The library: the built-ins past default and pytorch, with their source
+// language (build.sh builds <name>/<name>.c or <name>/<name>.wat).
+var library = []struct{ name, lang string }{
+	{"pytorch-expandable", "c"},
+	{"first-fit", "wat"},
+	{"best-fit-nosplit-large", "wat"},
+	{"buddy", "c"},
+	{"size-class", "c"},
+}
+
+// libRun is one replay of a built-in through the real host: its result
+// and every allocation's block, by id.
+type libRun struct {
+	res    *replay.Result
+	blocks map[int64]host.BlockOp
+	ops    []host.BlockOp
+}
+
+// replayBuiltin replays r under built-in name with params on an unlimited
+// sim device, checking the allocator's invariants after every event.
+func replayBuiltin(t *testing.T, name string, r trace.Reader, params map[string]string) libRun {
+	t.Helper()
+	ctx := context.Background()
+	bin, ok := Builtin(name)
+	if !ok {
+		t.Fatalf("no built-in %q", name)
+	}
+	mod, err := wasm.Compile(ctx, name, bin)
+	if err != nil {
+		t.Fatalf("compile %s: %v", name, err)
+	}
+	run := libRun{blocks: map[int64]host.BlockOp{}}
+	res, err := replay.Run(ctx, r, mod, cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{
+		Params:          params,
+		CheckInvariants: true,
+		OnBlockOp: func(op host.BlockOp) {
+			run.ops = append(run.ops, op)
+			if op.Action == host.ActionAlloc {
+				run.blocks[op.ID] = op
+			}
+		},
+	})
+	if err != nil {
+		t.Fatalf("replay under %s with %v: %v", name, params, err)
+	}
+	run.res = res
+	return run
+}
+
+func jsonl(lines ...string) trace.Reader {
+	return trace.NewJSONLReader(strings.NewReader(strings.Join(lines, "\n")+"\n"), "test.jsonl")
+}
+
+func devlogReader(t *testing.T, file string) trace.Reader {
+	return synth.NewReader(readTrace(t, filepath.Join("..", "examples", "traces", file)))
+}
+
+// metricsOnly drops the timing, the one metric that is not deterministic.
+func metricsOnly(m replay.Metrics) replay.Metrics {
+	m.NsPerEvent = 0
+	return m
+}
+
+// TestLibraryRebuildIsIdentical rebuilds each library policy with the
+// commands of build.sh and compares with the committed, embedded module.
+func TestLibraryRebuildIsIdentical(t *testing.T) {
+	for _, p := range library {
+		t.Run(p.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), p.name+".wasm")
+			if p.lang == "wat" {
+				if _, err := exec.LookPath("wat2wasm"); err != nil {
+					t.Skip("wat2wasm not found; to rebuild the WAT policies: apt-get install wabt")
+				}
+				run(t, p.name, "wat2wasm", p.name+".wat", "-o", out)
+				if !compareBuilt(t, p.name, out) {
+					t.Fatalf("%s/%s.wasm is not what %s.wat builds to: run policies/build.sh", p.name, p.name, p.name)
+				}
+				return
+			}
+			for _, tool := range []string{"clang", "wasm-ld"} {
+				if _, err := exec.LookPath(tool); err != nil {
+					t.Skipf("%s not found; to rebuild the C policies: apt-get install clang lld", tool)
+				}
+			}
+			args := clangArgs(out)
+			args[len(args)-1] = p.name + ".c" // clangArgs names pytorch.c last
+			run(t, p.name, "clang", args...)
+			if !compareBuilt(t, p.name, out) {
+				if v := clangMajor(t); v != committedClangMajor {
+					t.Skipf("%s.wasm differs, but the committed module was built with clang %s and this is clang %s",
+						p.name, committedClangMajor, v)
+				}
+				t.Fatalf("%s/%s.wasm is not what %s.c builds to: run policies/build.sh", p.name, p.name, p.name)
+			}
+		})
+	}
+}
+
+// TestLibraryMixed runs every library policy on a mixed synthetic workload
+// with the invariant checker on.
+func TestLibraryMixed(t *testing.T) {
+	events := synth.Mixed(1, 5000, 200)
+	for _, p := range library {
+		t.Run(p.name, func(t *testing.T) {
+			r := replayBuiltin(t, p.name, synth.NewReader(events), nil)
+			if m := r.res.Metrics; m.Events != int64(len(events)) || m.OOMs != 0 || m.PeakReserved < m.PeakAllocated {
+				t.Errorf("events %d of %d, %d OOMs, peak reserved %d < peak allocated %d?",
+					m.Events, len(events), m.OOMs, m.PeakReserved, m.PeakAllocated)
+			}
+		})
+	}
+}
+
+// TestPytorchExpandablePreset checks that the preset runs exactly as the
+// pytorch built-in with expandable_segments=true: same metrics, same blocks.
+func TestPytorchExpandablePreset(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		reader func() trace.Reader
+	}{
+		{"devlog small then large", func() trace.Reader { return devlogReader(t, "devlog-small-then-large.jsonl") }},
+		{"devlog large then small", func() trace.Reader { return devlogReader(t, "devlog-large-then-small.jsonl") }},
+		{"mixed", func() trace.Reader { return synth.NewReader(synth.Mixed(2, 3000, 150)) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := replayBuiltin(t, "pytorch-expandable", c.reader(), nil)
+			want := replayBuiltin(t, "pytorch", c.reader(), map[string]string{"expandable_segments": "true"})
+			if g, w := metricsOnly(got.res.Metrics), metricsOnly(want.res.Metrics); g != w {
+				t.Errorf("metrics\n got %+v\nwant %+v", g, w)
+			}
+			if len(got.ops) != len(want.ops) {
+				t.Fatalf("%d block operations, pytorch has %d", len(got.ops), len(want.ops))
+			}
+			for i := range got.ops {
+				if got.ops[i] != want.ops[i] {
+					t.Fatalf("block operation %d: %+v, pytorch: %+v", i, got.ops[i], want.ops[i])
+				}
+			}
+		})
+	}
+	// The devlog walkthrough: one expandable segment of seven 20 MiB pages.
+	m := replayBuiltin(t, "pytorch-expandable", devlogReader(t, "devlog-small-then-large.jsonl"), nil).res.Metrics
+	if m.PeakReserved != 140*mib || m.SegmentMaps != 7 || m.SegmentAllocs != 0 {
+		t.Errorf("small then large: peak reserved %d MiB, %d maps, %d segment allocs; want 140 MiB, 7, 0",
+			m.PeakReserved/mib, m.SegmentMaps, m.SegmentAllocs)
+	}
+}
+
+// A hand-made trace for the placement tests: in one 2 MiB small-pool
+// segment, a 1 KiB hole at the lowest address (id 0) and a 512-byte hole
+// above it (id 2); then a 512-byte request (id 4). Best fit takes the
+// 512-byte hole, first fit the lower one.
+var holesTrace = []string{
+	`{"op":"alloc","id":0,"size":1024}`,
+	`{"op":"alloc","id":1,"size":1024}`,
+	`{"op":"alloc","id":2,"size":512}`,
+	`{"op":"alloc","id":3,"size":1024}`,
+	`{"op":"free","id":0}`,
+	`{"op":"free","id":2}`,
+	`{"op":"alloc","id":4,"size":512}`,
+}
+
+func TestFirstFit(t *testing.T) {
+	for _, c := range []struct {
+		policy string
+		landOn int64 // the id whose former address id 4 takes
+	}{
+		{"first-fit", 0},
+		{"default", 2},
+	} {
+		t.Run(c.policy, func(t *testing.T) {
+			r := replayBuiltin(t, c.policy, jsonl(holesTrace...), nil)
+			got, want := r.blocks[4], r.blocks[c.landOn]
+			if got.Addr != want.Addr || got.Size != 512 {
+				t.Errorf("512 bytes landed at %#x (%d bytes); want id %d's address %#x (ids: 0 at %#x, 2 at %#x)",
+					got.Addr, got.Size, c.landOn, want.Addr, r.blocks[0].Addr, r.blocks[2].Addr)
+			}
+			if r.blocks[0].Addr >= r.blocks[2].Addr {
+				t.Fatalf("id 0 at %#x is not below id 2 at %#x", r.blocks[0].Addr, r.blocks[2].Addr)
+			}
+		})
+	}
+}
+
+func TestBestFitNoSplitLarge(t *testing.T) {
+	for _, c := range []struct {
+		policy    string
+		largeSize int64 // block of 2 MiB served from the free 20 MiB block
+		smallSize int64 // block of 512 bytes served from a 2 MiB segment
+	}{
+		{"best-fit-nosplit-large", 20 * mib, 512},
+		{"default", 2 * mib, 512},
+	} {
+		t.Run(c.policy, func(t *testing.T) {
+			r := replayBuiltin(t, c.policy, jsonl(
+				`{"op":"alloc","id":0,"size":20971520}`,
+				`{"op":"free","id":0}`,
+				`{"op":"alloc","id":1,"size":2097152}`,
+				`{"op":"alloc","id":2,"size":512}`,
+				`{"op":"alloc","id":3,"size":512}`,
+			), nil)
+			if b := r.blocks[1]; b.Size != c.largeSize || b.Addr != r.blocks[0].Addr {
+				t.Errorf("2 MiB request: block of %d bytes at %#x; want %d at %#x", b.Size, b.Addr, c.largeSize, r.blocks[0].Addr)
+			}
+			// Pool 0 still splits: both 512-byte requests share a segment.
+			if b2, b3 := r.blocks[2], r.blocks[3]; b2.Size != c.smallSize || b3.Addr != b2.Addr+512 {
+				t.Errorf("small pool: blocks %d at %#x and %d at %#x; want 512 bytes, adjacent", b2.Size, b2.Addr, b3.Size, b3.Addr)
+			}
+			if m := r.res.Metrics; m.PeakReserved != 22*mib {
+				t.Errorf("peak reserved %d MiB, want 22", m.PeakReserved/mib)
+			}
+		})
+	}
+}
+
+func TestBuddy(t *testing.T) {
+	const kib = 1 << 10
+	r := replayBuiltin(t, "buddy", jsonl(
+		`{"op":"alloc","id":0,"size":3072}`,    // 3 KiB -> 4 KiB, halving a 2 MiB segment down to 4 KiB
+		`{"op":"alloc","id":1,"size":4096}`,    // its buddy, the 4 KiB left beside it
+		`{"op":"alloc","id":2,"size":5000}`,    // -> 8 KiB, the 8 KiB buddy above
+		`{"op":"free","id":2}`,                 // 8 KiB: neighbours 4 KiB (id 1, allocated) and 16 KiB free: no merge
+		`{"op":"free","id":0}`,                 // 4 KiB: neighbour id 1 allocated: no merge
+		`{"op":"free","id":1}`,                 // 4 KiB + 4 KiB below -> 8 KiB, + 8 KiB above -> 16 KiB
+		`{"op":"alloc","id":3,"size":16384}`,   // best fit: the merged 16 KiB at the segment's base
+		`{"op":"alloc","id":4,"size":3145728}`, // 3 MiB -> 4 MiB, in a 4 MiB segment of its own
+	), nil)
+	b := r.blocks
+	base := b[0].Addr
+	for _, c := range []struct {
+		id         int64
+		size, offs int64
+	}{
+		{0, 4 * kib, 0},
+		{1, 4 * kib, 4 * kib},
+		{2, 8 * kib, 8 * kib},
+		{3, 16 * kib, 0},
+	} {
+		if b[c.id].Size != c.size || b[c.id].Addr != base+uint64(c.offs) {
+			t.Errorf("id %d: %d bytes at base+%d; want %d at base+%d",
+				c.id, b[c.id].Size, int64(b[c.id].Addr-base), c.size, c.offs)
+		}
+	}
+	if b[4].Size != 4*mib {
+		t.Errorf("3 MiB request: block of %d bytes, want 4 MiB", b[4].Size)
+	}
+	if m := r.res.Metrics; m.PeakReserved != 6*mib || m.SegmentAllocs != 2 {
+		t.Errorf("peak reserved %d MiB in %d segments; want 6 MiB in 2 (2 MiB + 4 MiB)", m.PeakReserved/mib, m.SegmentAllocs)
+	}
+}
+
+func TestSizeClass(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		params map[string]string
+		size   int64 // request
+		prior  int64 // size of a block allocated and freed first (0: none)
+		want   int64 // block size served
+	}{
+		{"1000 bytes", nil, 1000, 0, 1024},
+		{"3 KiB is a class", nil, 3 << 10, 0, 3 << 10},
+		{"power of two", nil, 4 * mib, 0, 4 * mib},
+		{"2 MiB + 1: quarter steps", nil, 2*mib + 1, 0, 2*mib + mib/2},
+		{"5 MiB + 1: quarter steps", nil, 5*mib + 1, 0, 6 * mib},
+		{"5 MiB + 1, 1 class", map[string]string{"classes_per_doubling": "1"}, 5*mib + 1, 0, 8 * mib},
+		{"5 MiB + 1, 16 classes", map[string]string{"classes_per_doubling": "16"}, 5*mib + 1, 0, 5*mib + mib/4},
+		{"remainder 4 MiB splits", nil, 14*mib + 1, 20 * mib, 16 * mib},
+		{"remainder 4 MiB < split_min_mb 5", map[string]string{"split_min_mb": "5"}, 14*mib + 1, 20 * mib, 20 * mib},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var lines []string
+			if c.prior > 0 {
+				lines = append(lines, `{"op":"alloc","id":0,"size":`+itoa(c.prior)+`}`, `{"op":"free","id":0}`)
+			}
+			lines = append(lines, `{"op":"alloc","id":1,"size":`+itoa(c.size)+`}`)
+			r := replayBuiltin(t, "size-class", jsonl(lines...), c.params)
+			if got := r.blocks[1].Size; got != c.want {
+				t.Errorf("request %d: block of %d bytes, want %d", c.size, got, c.want)
+			}
+		})
+	}
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
