@@ -111,7 +111,7 @@ func TestErrors(t *testing.T) {
 		{"neither_trace_nor_generator.yaml", `3: workloads[0]: needs a trace or a generator`},
 		{"bad_name.yaml", `1: name: invalid name "Quick Start": use lowercase letters, digits, '.', '_' and '-'`},
 		{"bad_generator.yaml", `3: workloads[0].generator: invalid generator name "Random": use lowercase letters, digits and '-'`},
-		{"unknown_generator.yaml", `3: workloads[0].generator: unknown generator "radnom" (did you mean "random"?) (generators: adversarial, devlog, random)`},
+		{"unknown_generator.yaml", `3: workloads[0].generator: unknown generator "radnom" (did you mean "random"?) (generators: adversarial, devlog, llm-serving, random, training)`},
 		{"unknown_generator_param.yaml", `4: workloads[0].params.max_sise: generator random has no parameter "max_sise" (it takes: num_allocations, max_size, max_usage, alloc_percent)`},
 		{"duplicate_seed.yaml", `4: workloads[0].seeds[1]: duplicate seed 1`},
 		{"duplicate_label.yaml", `6: policies[1]: duplicate label "pytorch" (also policies[0]): set a distinct label`},

@@ -21,10 +21,12 @@ var small = map[string]map[string]string{
 	"devlog":      nil,
 	"random":      {"num_allocations": "500", "max_size": "8MiB"},
 	"adversarial": {"min_size": "2MiB", "max_size": "16MiB", "live_bytes": "256MiB"},
+	"llm-serving": {"requests": "50"},
+	"training":    {"steps": "5"},
 }
 
 func TestNamesAndDocs(t *testing.T) {
-	if got, want := Names(), []string{"adversarial", "devlog", "random"}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{"adversarial", "devlog", "llm-serving", "random", "training"}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	for _, n := range Names() {
@@ -108,7 +110,7 @@ func TestErrors(t *testing.T) {
 		params map[string]string
 		want   []string
 	}{
-		{"nope", nil, []string{`unknown generator "nope"`, "adversarial, devlog, random"}},
+		{"nope", nil, []string{`unknown generator "nope"`, "adversarial, devlog, llm-serving, random, training"}},
 		{"random", map[string]string{"size": "1"}, []string{`unknown parameter "size"`, "num_allocations"}},
 		{"random", map[string]string{"num_allocations": "0"}, []string{"num_allocations", "[1, 10000000]"}},
 		{"random", map[string]string{"num_allocations": "x"}, []string{"num_allocations", "integer"}},
