@@ -23,7 +23,8 @@ cd "$(dirname "$0")"
 
 # The library: C policies (no libc) and WAT policies, each built in its
 # directory from <name>.c or <name>.wat into <name>.wasm.
-for name in pytorch-expandable buddy size-class; do
+for name in pytorch-expandable buddy size-class lifetime-aware rmm-pool \
+	prealloc-arena; do
 	(cd "$name" && clang --target=wasm32 -std=c11 -O2 -ffreestanding -nostdlib \
 		-Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Werror \
 		-Wl,--no-entry -Wl,--strip-all -I../../sdk/c \
@@ -35,5 +36,7 @@ done
 
 ls -l pytorch/pytorch.wasm default/default.wasm \
 	pytorch-expandable/pytorch-expandable.wasm buddy/buddy.wasm \
-	size-class/size-class.wasm first-fit/first-fit.wasm \
+	size-class/size-class.wasm lifetime-aware/lifetime-aware.wasm \
+	rmm-pool/rmm-pool.wasm prealloc-arena/prealloc-arena.wasm \
+	first-fit/first-fit.wasm \
 	best-fit-nosplit-large/best-fit-nosplit-large.wasm

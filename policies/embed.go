@@ -12,6 +12,9 @@
 //     small pool (WAT).
 //   - buddy: binary buddy, power-of-two sizes, halving splits (C).
 //   - size-class: size classes per power of two, RMM arena style (C).
+//   - lifetime-aware: long-lived tags in a pool of their own (C).
+//   - rmm-pool: RMM pool growth, doubling, never releasing (C).
+//   - prealloc-arena: one big arena at the first growth (C).
 package policies
 
 import (
@@ -41,6 +44,15 @@ var buddyWasm []byte
 //go:embed size-class/size-class.wasm
 var sizeClassWasm []byte
 
+//go:embed lifetime-aware/lifetime-aware.wasm
+var lifetimeAwareWasm []byte
+
+//go:embed rmm-pool/rmm-pool.wasm
+var rmmPoolWasm []byte
+
+//go:embed prealloc-arena/prealloc-arena.wasm
+var preallocArenaWasm []byte
+
 // builtins maps each built-in's name to its module.
 var builtins = map[string][]byte{
 	"default": defaultWasm,
@@ -51,6 +63,9 @@ var builtins = map[string][]byte{
 	"best-fit-nosplit-large": bestFitNosplitLargeWasm,
 	"buddy":                  buddyWasm,
 	"size-class":             sizeClassWasm,
+	"lifetime-aware":         lifetimeAwareWasm,
+	"rmm-pool":               rmmPoolWasm,
+	"prealloc-arena":         preallocArenaWasm,
 }
 
 // Builtin returns the WebAssembly module of the built-in policy name, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,6 +25,9 @@ var library = []struct{ name, lang string }{
 	{"best-fit-nosplit-large", "wat"},
 	{"buddy", "c"},
 	{"size-class", "c"},
+	{"lifetime-aware", "c"},
+	{"rmm-pool", "c"},
+	{"prealloc-arena", "c"},
 }
 
 // libRun is one replay of a built-in through the real host: its result
@@ -300,3 +304,184 @@ func TestSizeClass(t *testing.T) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// replayDevice replays r under built-in name with params on a sim device of
+// capacity bytes (0: unlimited), with the invariant checker on, and returns
+// the run with every device operation.
+func replayDevice(t *testing.T, name string, r trace.Reader, params map[string]string, capacity int64) (libRun, []host.DriverOp, error) {
+	t.Helper()
+	ctx := context.Background()
+	bin, ok := Builtin(name)
+	if !ok {
+		t.Fatalf("no built-in %q", name)
+	}
+	mod, err := wasm.Compile(ctx, name, bin)
+	if err != nil {
+		t.Fatalf("compile %s: %v", name, err)
+	}
+	run := libRun{blocks: map[int64]host.BlockOp{}}
+	var dev []host.DriverOp
+	res, err := replay.Run(ctx, r, mod, cudadriver.NewSim(cudadriver.SimOptions{Capacity: capacity}), replay.Options{
+		Params:          params,
+		CheckInvariants: true,
+		OnDriverOp:      func(op host.DriverOp) { dev = append(dev, op) },
+		OnBlockOp: func(op host.BlockOp) {
+			run.ops = append(run.ops, op)
+			if op.Action == host.ActionAlloc {
+				run.blocks[op.ID] = op
+			}
+		},
+	})
+	run.res = res
+	return run, dev, err
+}
+
+// segmentAllocs returns the sizes and pools of the segment_alloc operations.
+func segmentAllocs(dev []host.DriverOp) (sizes []int64, pools []int32) {
+	for _, op := range dev {
+		if op.Action == host.ActionSegmentAlloc {
+			sizes = append(sizes, op.Size)
+			pools = append(pools, op.Pool)
+		}
+	}
+	return sizes, pools
+}
+
+func TestLifetimeAware(t *testing.T) {
+	lines := []string{
+		`{"op":"alloc","id":0,"size":3145728,"tag":"activation"}`, // 3 MiB: a 20 MiB segment of pool 1
+		`{"op":"alloc","id":1,"size":3145728,"tag":"weight"}`,     // pytorch: beside id 0; lifetime-aware: pool 2
+		`{"op":"alloc","id":2,"size":2097152,"tag":"optimizer"}`,  // pool 2, beside the weight
+		`{"op":"alloc","id":3,"size":2097152,"tag":"kv_cache"}`,   // pool 2
+		`{"op":"alloc","id":4,"size":2097152,"tag":"gradient"}`,   // pool 1, beside id 0
+		`{"op":"alloc","id":5,"size":1000,"tag":"weight"}`,        // small: pool 0 under both
+		`{"op":"free","id":0}`,
+		`{"op":"free","id":4}`,
+	}
+	for _, c := range []struct {
+		policy   string
+		pools    []int32 // pool of ids 0..5
+		segments []int32 // pools of the segment_allocs, in order
+	}{
+		{"pytorch", []int32{1, 1, 1, 1, 1, 0}, []int32{1, 0}},
+		{"lifetime-aware", []int32{1, 2, 2, 2, 1, 0}, []int32{1, 2, 0}},
+	} {
+		t.Run(c.policy, func(t *testing.T) {
+			r, dev, err := replayDevice(t, c.policy, jsonl(lines...), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for id, want := range c.pools {
+				if got := r.blocks[int64(id)].Pool; got != want {
+					t.Errorf("id %d in pool %d, want %d", id, got, want)
+				}
+			}
+			if _, pools := segmentAllocs(dev); !slices.Equal(pools, c.segments) {
+				t.Errorf("segments allocated in pools %v, want %v", pools, c.segments)
+			}
+			// The weight shares id 0's segment under pytorch only.
+			w, a := r.blocks[1], r.blocks[0]
+			shared := w.Addr >= a.Addr && w.Addr < a.Addr+20*mib
+			if want := c.policy == "pytorch"; shared != want {
+				t.Errorf("weight at %#x, activation at %#x: shared segment %v, want %v", w.Addr, a.Addr, shared, want)
+			}
+		})
+	}
+}
+
+func TestRMMPool(t *testing.T) {
+	// Segment sizes double: max(rounded, reserved) rounded up to 2 MiB.
+	const five = `5242880`
+	r, dev, err := replayDevice(t, "rmm-pool", jsonl(
+		`{"op":"alloc","id":0,"size":`+five+`}`, // reserved 0: 6 MiB, remainder 1 MiB kept whole
+		`{"op":"alloc","id":1,"size":`+five+`}`, // reserved 6 MiB: 6 MiB
+		`{"op":"alloc","id":2,"size":`+five+`}`, // reserved 12 MiB: 12 MiB, split, 7 MiB free
+		`{"op":"alloc","id":3,"size":`+five+`}`, // from the 7 MiB free: 2 MiB left
+		`{"op":"alloc","id":4,"size":`+five+`}`, // reserved 24 MiB: 24 MiB
+	), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sizes, _ := segmentAllocs(dev); !slices.Equal(sizes, []int64{6 * mib, 6 * mib, 12 * mib, 24 * mib}) {
+		t.Errorf("segment sizes %v, want 6, 6, 12, 24 MiB", sizes)
+	}
+	if m := r.res.Metrics; m.PeakReserved != 48*mib {
+		t.Errorf("peak reserved %d MiB, want 48", m.PeakReserved/mib)
+	}
+
+	// On a full device nothing is released: where pytorch releases the free
+	// 20 MiB segment and serves 30 MiB, rmm-pool counts an OOM.
+	oomTrace := []string{
+		`{"op":"alloc","id":0,"size":20971520}`,
+		`{"op":"free","id":0}`,
+		`{"op":"alloc","id":1,"size":31457280}`,
+	}
+	for _, c := range []struct {
+		policy      string
+		ooms, frees int64
+	}{
+		{"pytorch", 0, 1},
+		{"rmm-pool", 1, 0},
+	} {
+		r, _, err := replayDevice(t, c.policy, jsonl(oomTrace...), nil, 40*mib)
+		if err != nil {
+			t.Fatalf("%s: %v", c.policy, err)
+		}
+		if m := r.res.Metrics; m.OOMs != c.ooms || m.SegmentFrees != c.frees {
+			t.Errorf("%s: %d OOMs, %d segment frees; want %d, %d", c.policy, m.OOMs, m.SegmentFrees, c.ooms, c.frees)
+		}
+	}
+
+	// The trace's empty_cache is the host's, not a policy decision: it
+	// still releases the free segment.
+	r, _, err = replayDevice(t, "rmm-pool", jsonl(append(oomTrace[:2:2], `{"op":"empty_cache"}`, oomTrace[2])...), nil, 40*mib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := r.res.Metrics; m.OOMs != 0 || m.SegmentFrees != 1 {
+		t.Errorf("with empty_cache: %d OOMs, %d segment frees; want 0, 1", m.OOMs, m.SegmentFrees)
+	}
+}
+
+func TestPreallocArena(t *testing.T) {
+	lines := []string{
+		`{"op":"alloc","id":0,"size":1000}`,
+		`{"op":"alloc","id":1,"size":5242880}`,
+		`{"op":"alloc","id":2,"size":31457280}`,
+		`{"op":"free","id":1}`,
+		`{"op":"alloc","id":3,"size":104857600}`,
+	}
+	// The default arena (4 GiB) holds everything, small requests included.
+	r, dev, err := replayDevice(t, "prealloc-arena", jsonl(lines...), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sizes, _ := segmentAllocs(dev); r.res.Metrics.SegmentAllocs != 1 || !slices.Equal(sizes, []int64{4096 * mib}) {
+		t.Errorf("%d segment allocs %v, want 1 of 4 GiB", r.res.Metrics.SegmentAllocs, sizes)
+	}
+	for id, b := range r.blocks {
+		if b.Pool != 1 {
+			t.Errorf("id %d in pool %d, want 1", id, b.Pool)
+		}
+	}
+	if b0, b1 := r.blocks[0], r.blocks[1]; b0.Size != 1024 || b1.Addr != b0.Addr+1024 {
+		t.Errorf("1000 bytes: %d bytes at %#x, then 5 MiB at %#x; want 1024 bytes, adjacent", b0.Size, b0.Addr, b1.Addr)
+	}
+
+	// A 64 MiB arena: later growths take the request's own size, rounded
+	// up to 2 MiB.
+	r, dev, err = replayDevice(t, "prealloc-arena", jsonl(lines...), map[string]string{"arena_mb": "64"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sizes, _ := segmentAllocs(dev); !slices.Equal(sizes, []int64{64 * mib, 100 * mib}) {
+		t.Errorf("segment sizes %v, want 64 MiB then 100 MiB", sizes)
+	}
+
+	for _, bad := range []string{"0", "268435457"} {
+		_, _, err := replayDevice(t, "prealloc-arena", jsonl(lines...), map[string]string{"arena_mb": bad}, 0)
+		if err == nil || !strings.Contains(err.Error(), "arena_mb="+bad) {
+			t.Errorf("arena_mb=%s: error %v, want one naming arena_mb=%s", bad, err, bad)
+		}
+	}
+}

@@ -122,8 +122,8 @@ func clangMajor(t *testing.T) string {
 }
 
 func TestNamesAndBuiltin(t *testing.T) {
-	if got, want := Names(), []string{"best-fit-nosplit-large", "buddy", "default", "first-fit", "pytorch",
-		"pytorch-expandable", "size-class"}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{"best-fit-nosplit-large", "buddy", "default", "first-fit", "lifetime-aware",
+		"prealloc-arena", "pytorch", "pytorch-expandable", "rmm-pool", "size-class"}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	for _, name := range Names() {
@@ -151,6 +151,9 @@ var wantHooks = map[string][]string{
 	"best-fit-nosplit-large": {"policy_split"},
 	"buddy":                  {"policy_merge", "policy_round_size", "policy_segment_size", "policy_split"},
 	"size-class":             {"policy_init", "policy_round_size", "policy_split"},
+	"lifetime-aware":         {"policy_choose_pool"},
+	"rmm-pool":               {"policy_release", "policy_segment_size"},
+	"prealloc-arena":         {"policy_choose_pool", "policy_init", "policy_segment_size", "policy_split"},
 }
 
 // TestModuleShape checks each embedded module against ABI §1 and §5: a
