@@ -12,6 +12,8 @@ import (
 	"github.com/fraglab/fraglab/snapshot"
 )
 
+func init() { addCommands(fidelityCmd) }
+
 func fidelityCmd() *cobra.Command {
 	var (
 		device   int

@@ -23,9 +23,18 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(replayCmd(), fidelityCmd(), policiesCmd(), policyCmd(), runCmd(), reportCmd(), compareCmd(), traceCmd())
+	for _, c := range commands {
+		root.AddCommand(c())
+	}
 	return root
 }
+
+// commands are the subcommands; each file adds its own in an init function
+// (cobra lists them sorted by name).
+var commands []func() *cobra.Command
+
+// addCommands registers subcommands.
+func addCommands(cs ...func() *cobra.Command) { commands = append(commands, cs...) }
 
 func main() {
 	if err := newRoot().Execute(); err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/fraglab/fraglab/policies"
 )
 
+func init() { addCommands(policiesCmd) }
+
 func policiesCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "policies",

@@ -13,6 +13,8 @@ import (
 	"github.com/fraglab/fraglab/policytool"
 )
 
+func init() { addCommands(policyCmd) }
+
 func policyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",

@@ -17,6 +17,8 @@ import (
 	"github.com/fraglab/fraglab/replay"
 )
 
+func init() { addCommands(replayCmd) }
+
 func replayCmd() *cobra.Command {
 	var (
 		tracePath, policy, capacity, driverLog string

@@ -34,6 +34,8 @@ func readRuns(dir string) ([]*runrecord.Record, error) {
 	return recs, nil
 }
 
+func init() { addCommands(reportCmd, compareCmd) }
+
 func reportCmd() *cobra.Command {
 	var out string
 	cmd := &cobra.Command{

@@ -35,6 +35,8 @@ func init() {
 	}
 }
 
+func init() { addCommands(runCmd) }
+
 func runCmd() *cobra.Command {
 	var (
 		out        string

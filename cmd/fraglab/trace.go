@@ -14,6 +14,8 @@ import (
 	"github.com/fraglab/fraglab/trace"
 )
 
+func init() { addCommands(traceCmd) }
+
 func traceCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "trace",
