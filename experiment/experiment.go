@@ -34,6 +34,9 @@ type Experiment struct {
 	OnPolicyError string
 	// Output is the results directory, resolved against Dir.
 	Output string
+	// Notes are what a reader of the results should know about the file
+	// (a traces glob that matched nothing).
+	Notes []string
 }
 
 // Device is the device every run uses.

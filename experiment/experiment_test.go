@@ -107,8 +107,8 @@ func TestErrors(t *testing.T) {
 		{"missing_wasm.yaml", `5: policies[0].policy: policy module "./nope.wasm" does not exist`},
 		{"unknown_builtin.yaml", `5: policies[0].policy: unknown built-in policy "pytorh" (did you mean "pytorch"?) (a policy module's path ends in .wasm)`},
 		{"empty_sweep.yaml", `7: policies[0].params.max_split_size_mb: empty sweep list: give at least one value`},
-		{"trace_and_generator.yaml", `3: workloads[0]: has both trace and generator: give exactly one`},
-		{"neither_trace_nor_generator.yaml", `3: workloads[0]: needs a trace or a generator`},
+		{"trace_and_generator.yaml", `3: workloads[0]: has more than one of trace, traces and generator: give exactly one`},
+		{"neither_trace_nor_generator.yaml", `3: workloads[0]: needs a trace, a traces glob or a generator`},
 		{"bad_name.yaml", `1: name: invalid name "Quick Start": use lowercase letters, digits, '.', '_' and '-'`},
 		{"bad_generator.yaml", `3: workloads[0].generator: invalid generator name "Random": use lowercase letters, digits and '-'`},
 		{"unknown_generator.yaml", `3: workloads[0].generator: unknown generator "radnom" (did you mean "random"?) (generators: adversarial, devlog, llm-serving, random, training)`},
@@ -122,6 +122,9 @@ func TestErrors(t *testing.T) {
 		{"bad_on_policy_error.yaml", `6: on_policy_error: must be abort or fallback, got "retry"`},
 		{"zero_repeats.yaml", `6: repeats: must be between 1 and 1000000, got 0`},
 		{"device_on_generator.yaml", `4: workloads[0].device: applies only to a trace workload`},
+		{"traces_with_name.yaml", `5: workloads[0].name: does not apply to a traces glob (each match is named after its file)`},
+		{"traces_bad_glob.yaml", `4: workloads[1].traces: malformed glob "../traces/[a-": syntax error in pattern`},
+		{"traces_name_taken.yaml", `4: workloads[1]: the traces glob matches "testdata/traces/small-then-large.jsonl", whose workload name "small-then-large" is taken (workloads[0])`},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -150,6 +153,51 @@ func TestErrors(t *testing.T) {
 			t.Errorf("fixture %s has no case", f)
 		}
 	}
+}
+
+func TestTracesGlob(t *testing.T) {
+	cases := []struct {
+		glob      string
+		workloads []string
+		notes     int
+	}{
+		{"traces/*.jsonl", []string{"small-then-large"}, 0},
+		{"traces/*.pickle", nil, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.glob, func(t *testing.T) {
+			dir := t.TempDir()
+			src := "name: g\nworkloads:\n  - traces: " + filepath.Join(mustAbs(t, "testdata"), c.glob) +
+				"\n  - generator: devlog\npolicies:\n  - policy: pytorch\n"
+			path := filepath.Join(dir, "g.yaml")
+			if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range e.Workloads[:len(e.Workloads)-1] {
+				if w.digest == "" || w.Trace == "" {
+					t.Errorf("workload %+v has no trace or digest", w)
+				}
+				got = append(got, w.Name)
+			}
+			if !reflect.DeepEqual(got, c.workloads) || len(e.Notes) != c.notes {
+				t.Errorf("workloads %v, notes %q; want %v and %d notes", got, e.Notes, c.workloads, c.notes)
+			}
+		})
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func TestErrorsAllReported(t *testing.T) {

@@ -265,7 +265,7 @@ func (p *parser) capacity(n *yaml.Node, key string) (int64, bool) {
 	return p.size(n, key)
 }
 
-var workloadKeys = []string{"name", "trace", "device", "generator", "params", "seeds"}
+var workloadKeys = []string{"name", "trace", "traces", "device", "generator", "params", "seeds"}
 
 func (p *parser) workloads(n *yaml.Node, e *Experiment) {
 	items, ok := p.list(n, "workloads")
@@ -282,12 +282,23 @@ func (p *parser) workloads(n *yaml.Node, e *Experiment) {
 		w := Workload{Line: item.Line}
 		tr, hasTrace := f["trace"]
 		gen, hasGen := f["generator"]
-		switch {
-		case hasTrace && hasGen:
-			p.errf(item, key, "has both trace and generator: give exactly one")
+		glob, hasGlob := f["traces"]
+		switch given := btoi(hasTrace) + btoi(hasGen) + btoi(hasGlob); {
+		case given > 1:
+			p.errf(item, key, "has more than one of trace, traces and generator: give exactly one")
 			continue
-		case !hasTrace && !hasGen:
-			p.errf(item, key, "needs a trace or a generator")
+		case given == 0:
+			p.errf(item, key, "needs a trace, a traces glob or a generator")
+			continue
+		case hasGlob:
+			for _, w := range p.traceGlob(glob, f, key, item.Line, e) {
+				if j, dup := names[w.Name]; dup {
+					p.errf(item, key, "the traces glob matches %q, whose workload name %q is taken (workloads[%d])", w.Trace, w.Name, j)
+					continue
+				}
+				names[w.Name] = i
+				e.Workloads = append(e.Workloads, w)
+			}
 			continue
 		case hasTrace:
 			for _, k := range []string{"params", "seeds"} {
@@ -307,16 +318,7 @@ func (p *parser) workloads(n *yaml.Node, e *Experiment) {
 				continue
 			}
 			w.digest = d
-			if dn, ok := f["device"]; ok {
-				if v, ok := p.integer(dn, key+".device"); ok {
-					if v < 0 || v > 1<<20 {
-						p.errf(dn, key+".device", "must be a device index ≥ 0, got %d", v)
-					} else {
-						d := int(v)
-						w.Device = &d
-					}
-				}
-			}
+			w.Device = p.snapshotDevice(f, key)
 		default:
 			if n, ok := f["device"]; ok {
 				p.errf(n, key+".device", "applies only to a trace workload")
@@ -361,6 +363,67 @@ func (p *parser) workloads(n *yaml.Node, e *Experiment) {
 		}
 		e.Workloads = append(e.Workloads, w)
 	}
+}
+
+// snapshotDevice is a trace workload's device key, nil when absent.
+func (p *parser) snapshotDevice(f map[string]*yaml.Node, key string) *int {
+	dn, ok := f["device"]
+	if !ok {
+		return nil
+	}
+	v, ok := p.integer(dn, key+".device")
+	if !ok {
+		return nil
+	}
+	if v < 0 || v > 1<<20 {
+		p.errf(dn, key+".device", "must be a device index ≥ 0, got %d", v)
+		return nil
+	}
+	d := int(v)
+	return &d
+}
+
+// traceGlob expands a workload's traces key: one trace workload per
+// matching file, in name order. A glob that matches nothing is not an
+// error (the files may live outside the repository, as the shared
+// snapshots do); it is said in e.Notes.
+func (p *parser) traceGlob(n *yaml.Node, f map[string]*yaml.Node, key string, line int, e *Experiment) []Workload {
+	for _, k := range []string{"name", "params", "seeds"} {
+		if kn, ok := f[k]; ok {
+			p.errf(kn, key+"."+k, "does not apply to a traces glob (each match is named after its file)")
+		}
+	}
+	pattern, ok := p.str(n, key+".traces")
+	if !ok {
+		return nil
+	}
+	matches, err := filepath.Glob(p.resolve(pattern))
+	if err != nil {
+		p.errf(n, key+".traces", "malformed glob %q: %v", pattern, err)
+		return nil
+	}
+	if len(matches) == 0 {
+		e.Notes = append(e.Notes, fmt.Sprintf("%s (line %d): traces %q matches no file; no workload from it", key, line, pattern))
+		return nil
+	}
+	device := p.snapshotDevice(f, key)
+	var out []Workload
+	for _, m := range matches {
+		d, err := p.digest(m)
+		if err != nil {
+			p.errf(n, key+".traces", "trace file %q %s", m, err)
+			continue
+		}
+		out = append(out, Workload{Name: traceName(m), Trace: m, Device: device, Line: line, digest: d})
+	}
+	return out
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (p *parser) generatorParams(n *yaml.Node, key string, out map[string]string) {

@@ -1,11 +1,17 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/fraglab/fraglab/host/abi"
 )
+
+// ErrNoRoomForInitial is returned (wrapped) when the device cannot hold the
+// state a trace starts from: its capacity is below what the trace recorded
+// as already reserved.
+var ErrNoRoomForInitial = errors.New("the device has no room for it")
 
 // InitialSegment is a segment that exists before the first event, as a
 // trace that starts mid-run recorded it: a classic segment, or one mapped
@@ -96,7 +102,7 @@ func (a *Allocator) adoptClassic(is InitialSegment) error {
 		return err
 	}
 	if b == nil {
-		return fmt.Errorf("initial segment %#x of %d bytes: the device has no room for it", is.Addr, is.Size)
+		return fmt.Errorf("initial segment %#x of %d bytes: %w", is.Addr, is.Size, ErrNoRoomForInitial)
 	}
 	b.seg.Event = -1
 	a.adoptBlocks(b, is.Blocks)
@@ -171,7 +177,7 @@ func (a *Allocator) adoptExpandable(pool int32, stream int64, runs []InitialSegm
 			return err
 		}
 		if b == nil {
-			return fmt.Errorf("initial expandable run %#x of %d bytes: the device has no room for it", r.Addr, r.Size)
+			return fmt.Errorf("initial expandable run %#x of %d bytes: %w", r.Addr, r.Size, ErrNoRoomForInitial)
 		}
 		a.unindex(b)
 		a.adoptBlocks(b, r.Blocks)

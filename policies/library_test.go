@@ -478,10 +478,32 @@ func TestPreallocArena(t *testing.T) {
 		t.Errorf("segment sizes %v, want 64 MiB then 100 MiB", sizes)
 	}
 
-	for _, bad := range []string{"0", "268435457"} {
-		_, _, err := replayDevice(t, "prealloc-arena", jsonl(lines...), map[string]string{"arena_mb": bad}, 0)
-		if err == nil || !strings.Contains(err.Error(), "arena_mb="+bad) {
-			t.Errorf("arena_mb=%s: error %v, want one naming arena_mb=%s", bad, err, bad)
+	// On a device with a capacity the arena is utilization × capacity,
+	// rounded down to 2 MiB (vLLM's gpu_memory_utilization): 0.9 × 1 GiB
+	// = 921.6 MiB → 920 MiB; 0.5 → 512 MiB. arena_mb still wins.
+	for _, c := range []struct {
+		params map[string]string
+		want   int64
+	}{
+		{nil, 920 * mib},
+		{map[string]string{"utilization": "0.5"}, 512 * mib},
+		{map[string]string{"utilization": "0.5", "arena_mb": "64"}, 64 * mib},
+	} {
+		_, dev, err := replayDevice(t, "prealloc-arena", jsonl(lines...), c.params, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sizes, _ := segmentAllocs(dev); len(sizes) == 0 || sizes[0] != c.want {
+			t.Errorf("capacity 1 GiB, %v: segment sizes %v, want the first %d MiB", c.params, sizes, c.want/mib)
+		}
+	}
+
+	for _, bad := range []struct{ key, value string }{
+		{"arena_mb", "0"}, {"arena_mb", "268435457"}, {"utilization", "0"}, {"utilization", "1.5"},
+	} {
+		_, _, err := replayDevice(t, "prealloc-arena", jsonl(lines...), map[string]string{bad.key: bad.value}, 0)
+		if err == nil || !strings.Contains(err.Error(), bad.key) {
+			t.Errorf("%s=%s: error %v, want one naming %s", bad.key, bad.value, err, bad.key)
 		}
 	}
 }

@@ -2,9 +2,11 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/trace"
 )
@@ -18,7 +20,8 @@ const CapacityStep = 2 << 20
 // Bisection assumes that more capacity never causes an OOM; allocators are
 // not strictly monotonic (a smaller device releases cached segments
 // earlier), so the answer is the boundary bisection finds. It costs about
-// log2(peak/2 MiB) replays.
+// log2(peak/2 MiB) replays. A capacity too small for the state a snapshot
+// starts from (its initial segments) counts as failing.
 func MinCapacity(ctx context.Context, open func() (trace.Reader, error), mod *wasm.Module, opts Options) (int64, error) {
 	opts.DriverLog, opts.SnapshotOut, opts.OnDriverOp, opts.OnBlockOp, opts.Timeline = nil, nil, nil, nil, 0
 	ooms := func(capacity int64) (int64, *Result, error) {
@@ -27,6 +30,9 @@ func MinCapacity(ctx context.Context, open func() (trace.Reader, error), mod *wa
 			return 0, nil, err
 		}
 		res, err := Run(ctx, r, mod, cudadriver.NewSim(cudadriver.SimOptions{Capacity: capacity}), opts)
+		if capacity > 0 && errors.Is(err, host.ErrNoRoomForInitial) {
+			return 1, nil, nil // too small even for the state the trace starts from
+		}
 		if err != nil {
 			return 0, nil, err
 		}

@@ -2,10 +2,12 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/trace"
 )
@@ -37,6 +39,34 @@ func TestMinCapacity(t *testing.T) {
 		if err != nil || res.Metrics.OOMs == 0 {
 			t.Errorf("%s: at %d MiB: %v, %d OOMs; want OOMs", tc.file, (got-CapacityStep)/MiB, err, res.Metrics.OOMs)
 		}
+	}
+}
+
+// TestMinCapacityInitialState: a trace that starts mid-run (a snapshot)
+// holds its initial segments before the first event; capacities below them
+// count as failing, not as errors.
+func TestMinCapacityInitialState(t *testing.T) {
+	initial := []host.InitialSegment{{Size: 100 * MiB, Pool: 1, Blocks: []host.AdoptedBlock{
+		{Size: 60 * MiB, ID: 1, Requested: 60 * MiB}, {Size: 40 * MiB, ID: -1},
+	}}}
+	events := []trace.Event{
+		{Op: trace.OpAlloc, ID: 2, Size: 30 * MiB}, // fits the cached 40 MiB block
+		{Op: trace.OpFree, ID: 2},
+		{Op: trace.OpFree, ID: 1},
+	}
+	open := func() (trace.Reader, error) { return synth.NewReader(events), nil }
+	got, err := MinCapacity(context.Background(), open, builtin(t, "pytorch"), Options{Initial: initial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 100*MiB {
+		t.Errorf("min capacity %d MiB, want 100 MiB (the initial segment)", got/MiB)
+	}
+	// Below it, a plain run says why it cannot start.
+	_, err = Run(context.Background(), synth.NewReader(events), builtin(t, "pytorch"),
+		cudadriver.NewSim(cudadriver.SimOptions{Capacity: 98 * MiB}), Options{Initial: initial})
+	if !errors.Is(err, host.ErrNoRoomForInitial) {
+		t.Errorf("run at 98 MiB: %v, want ErrNoRoomForInitial", err)
 	}
 }
 

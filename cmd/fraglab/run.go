@@ -72,6 +72,9 @@ A generator workload's name is "NAME#SEED".`,
 			ctx, stop := signal.NotifyContext(ctxOf(cmd), os.Interrupt)
 			defer stop()
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			for _, n := range e.Notes {
+				fmt.Fprintln(stderr, "note:", n)
+			}
 			p := &progress{w: stderr, tty: isTerminal(stderr)}
 			sum, err := runner.Run(ctx, e, runner.Options{Out: out, Parallel: parallel, Only: only, RunTimeout: runTimeout,
 				OnStart: p.start, OnDone: p.done})
