@@ -87,6 +87,9 @@ type Spec struct {
 	HangTimeout      time.Duration `json:"hang_timeout,omitempty"` // 0: replay.DefaultHangTimeout
 	Fallback         bool          `json:"fallback,omitempty"`     // on_policy_error: fallback
 	MinCapacity      bool          `json:"min_capacity,omitempty"` // also find the smallest capacity with no OOM
+	// CheckEvery > 0 runs the allocator's invariant checker after every
+	// CheckEvery-th event and after the last (tests; replay.Options).
+	CheckEvery int64 `json:"check_every,omitempty"`
 }
 
 // timelinePoints is how many points of the reserved/allocated timeline a
@@ -142,7 +145,7 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 
 	params := maps.Clone(s.Params)
 	opts := replay.Options{MemoryLimitPages: s.MemoryLimitPages, HangTimeout: s.HangTimeout,
-		Fallback: s.Fallback, PolicyLog: os.Stderr}
+		Fallback: s.Fallback, PolicyLog: os.Stderr, CheckInvariants: s.CheckEvery > 0, CheckEvery: s.CheckEvery}
 	var reader trace.Reader
 	var reopen func() (trace.Reader, error) // a fresh reader over the same workload
 	var opened []io.Closer

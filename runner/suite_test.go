@@ -1,0 +1,82 @@
+package runner
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fraglab/fraglab/experiment"
+	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/runrecord"
+)
+
+// suiteCheckEvery is the stride of the invariant checker in
+// TestSuiteInvariants: the checker recounts every block and segment, so
+// checking after every event of every pair would take tens of minutes;
+// every 97th event (and the last) still crosses every phase of every
+// workload, a few hundred checks per run.
+const suiteCheckEvery = 97
+
+// TestSuiteInvariants runs every policy × workload pair of
+// experiments/suite.yaml in this process with the allocator's invariant
+// checker on: once on an unlimited device, and once on a device of 3/4 of
+// that run's peak reserved bytes (more for a snapshot whose initial state
+// needs it), so the release-and-retry and OOM paths are
+// checked too. The shared PyTorch snapshots are part of the suite only
+// when ../shared/traces/pytorch is present.
+func TestSuiteInvariants(t *testing.T) {
+	e, err := experiment.Load(filepath.Join("..", "experiments", "suite.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range e.Notes {
+		t.Log("note:", n)
+	}
+	specs := Specs(e)
+	if len(specs) == 0 {
+		t.Fatal("the suite has no runs")
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 2)
+	for i := range specs {
+		s := specs[i]
+		s.MinCapacity, s.CheckEvery = false, suiteCheckEvery
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			rec := Execute(context.Background(), &s)
+			if !ok(t, rec, "unlimited") {
+				return
+			}
+			// A snapshot that starts mid-run may hold more than 3/4 of its
+			// peak before its first event: move towards the peak until the
+			// initial state fits.
+			const step = replay.CapacityStep
+			peak := (rec.Metrics.PeakReserved + step - 1) / step * step
+			for s.Capacity = max(peak*3/4/step*step, step); ; {
+				rec = Execute(context.Background(), &s)
+				if rec.Status == runrecord.StatusOK || !strings.Contains(rec.Error, host.ErrNoRoomForInitial.Error()) || s.Capacity >= peak {
+					break
+				}
+				if s.Capacity += (peak - s.Capacity) / 2 / step * step; peak-s.Capacity < 4*step {
+					s.Capacity = peak
+				}
+			}
+			ok(t, rec, units.Format(s.Capacity))
+		}()
+	}
+	wg.Wait()
+}
+
+func ok(t *testing.T, rec *runrecord.Record, device string) bool {
+	if rec.Status != runrecord.StatusOK {
+		t.Errorf("%s/%s on a device of %s: %s", rec.Workload, rec.Policy, device, rec.Error)
+		return false
+	}
+	return true
+}
