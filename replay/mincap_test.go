@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/trace"
 )
@@ -59,5 +60,33 @@ func TestTimeline(t *testing.T) {
 	}
 	if maxR != res.Metrics.PeakReserved || maxA != res.Metrics.PeakAllocated {
 		t.Errorf("timeline peaks %d/%d, metrics %d/%d: the peaks must be kept", maxR, maxA, res.Metrics.PeakReserved, res.Metrics.PeakAllocated)
+	}
+}
+
+// A workload that starts mid-run holds its initial segments from the
+// start: bisection must not try capacities that cannot adopt them (that
+// is an error of the run, not an OOM).
+func TestMinCapacityInitialState(t *testing.T) {
+	initial := []host.InitialSegment{{Addr: 1 << 32, Size: 64 * MiB, Pool: 1,
+		Blocks: []host.AdoptedBlock{{Size: 32 * MiB, ID: 100, Requested: 32 * MiB}, {Size: 32 * MiB, ID: -1}}}}
+	events := []trace.Event{
+		{Op: trace.OpAlloc, ID: 1, Size: 16 * MiB},
+		{Op: trace.OpFree, ID: 100},
+		{Op: trace.OpAlloc, ID: 2, Size: 40 * MiB},
+	}
+	open := func() (trace.Reader, error) { return synth.NewReader(events), nil }
+	got, err := MinCapacity(context.Background(), open, builtin(t, "pytorch"), Options{Initial: initial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 16 MiB fits in the free half; 40 MiB needs the freed 64 MiB segment
+	// released (the 16 MiB block lives in it) or a new segment: 64 + 40.
+	if got < 64*MiB {
+		t.Errorf("min capacity %d MiB, below the 64 MiB initial state", got/MiB)
+	}
+	r, _ := open()
+	res, err := Run(context.Background(), r, builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{Capacity: got}), Options{Initial: initial})
+	if err != nil || res.Metrics.OOMs != 0 {
+		t.Errorf("at the answer %d MiB: %v, %v OOMs; want a clean run", got/MiB, err, res)
 	}
 }
