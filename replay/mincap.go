@@ -22,7 +22,7 @@ const CapacityStep = 2 << 20
 // log2(peak/2 MiB) replays. With an initial state (Options.Initial) the
 // search starts at the bytes it holds: less cannot even adopt it.
 func MinCapacity(ctx context.Context, open func() (trace.Reader, error), mod *wasm.Module, opts Options) (int64, error) {
-	opts.DriverLog, opts.SnapshotOut, opts.OnDriverOp, opts.OnBlockOp, opts.Timeline = nil, nil, nil, nil, 0
+	opts.DriverLog, opts.SnapshotOut, opts.OnDriverOp, opts.OnBlockOp, opts.Timeline, opts.AfterEvent = nil, nil, nil, nil, 0, nil
 	ooms := func(capacity int64) (int64, *Result, error) {
 		r, err := open()
 		if err != nil {
