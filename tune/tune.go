@@ -215,9 +215,9 @@ func Run(ctx context.Context, in Input, o Options) (*Report, error) {
 	}
 
 	rep := &Report{Trace: in.Trace, Capacity: in.Capacity, Objective: objective(in.Capacity), Baseline: baseline,
-		Settings: s.ranked(true), Runs: s.runs}
+		Settings: s.ranked(true), Policies: []*Setting{}, Flags: []string{}, Runs: s.runs}
 	sortSettings(others, func(a, b *Setting) bool { return s.less(a, b, true) })
-	rep.Policies = others
+	rep.Policies = append(rep.Policies, others...)
 	s.flag(baseline)
 	for _, st := range rep.Settings {
 		for _, f := range st.Flags {

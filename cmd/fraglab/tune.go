@@ -160,8 +160,12 @@ func printTune(w io.Writer, path string, notes []string, rep *tune.Report) {
 	fmt.Fprintln(w, "\nSettings (pytorch policy; a setting change), best first:")
 	table(w, rep.Settings, true)
 	if len(rep.Flags) > 0 {
-		fmt.Fprintln(w, "\nFlagged:")
-		for _, f := range rep.Flags {
+		fmt.Fprintln(w, "\nFlagged (from the replays):")
+		for i, f := range rep.Flags {
+			if i == maxFlags {
+				fmt.Fprintf(w, "  … and %d more (--json lists them all)\n", len(rep.Flags)-maxFlags)
+				break
+			}
 			fmt.Fprintf(w, "  - %s\n", f)
 		}
 	}
@@ -170,6 +174,9 @@ func printTune(w io.Writer, path string, notes []string, rep *tune.Report) {
 		table(w, rep.Policies, false)
 	}
 }
+
+// maxFlags is how many flags the text report prints.
+const maxFlags = 10
 
 func table(w io.Writer, rows []*tune.Setting, stage bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

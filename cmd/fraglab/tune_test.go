@@ -153,3 +153,38 @@ func TestTuneText(t *testing.T) {
 		}
 	}
 }
+
+// --json: one object with the documented keys; the recommendation has the
+// 14 metrics of `replay --json`, params, conf and min_capacity.
+func TestTuneJSONKeys(t *testing.T) {
+	out, err := fraglab(t, "tune", "../../tune/testdata/max-split-wins.pickle", "--json", "--capacity", "300MiB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &top); err != nil {
+		t.Fatalf("not one JSON object: %v", err)
+	}
+	var keys []string
+	for k := range top {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if want := []string{"baseline", "capacity", "flags", "objective", "policies", "recommendation", "runs", "settings", "trace"}; !slices.Equal(keys, want) {
+		t.Errorf("keys %v, want %v", keys, want)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(top["recommendation"], &rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"peak_reserved", "peak_allocated", "peak_requested", "frag_ratio", "waste", "ext_frag",
+		"ooms", "first_oom", "segment_allocs", "segment_frees", "segment_maps", "segment_unmaps", "events", "ns_per_event",
+		"params", "conf", "min_capacity", "driver_calls", "is_baseline", "summary", "reasons", "changes"} {
+		if _, ok := rec[k]; !ok {
+			t.Errorf("recommendation lacks %q", k)
+		}
+	}
+	if rec["conf"] != "max_split_size_mb:31" {
+		t.Errorf("conf %v, want max_split_size_mb:31", rec["conf"])
+	}
+}
