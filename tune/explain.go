@@ -102,9 +102,6 @@ func growth(tl *replay.Timeline) growthInfo {
 // summary is the predicted saving: "peak reserved A → B, min capacity
 // C → D, 0 OOMs at CAP (baseline N)".
 func summary(base, rec *Setting, capacity int64) string {
-	change := func(what string, a, b int64) string {
-		return fmt.Sprintf("%s %s → %s (%s%s)", what, units.Format(a), units.Format(b), map[bool]string{true: "+", false: ""}[b >= a], units.Format(b-a))
-	}
 	parts := []string{change("peak reserved", base.PeakReserved, rec.PeakReserved)}
 	if base.MinCapacity != nil && rec.MinCapacity != nil {
 		parts = append(parts, change("min capacity", *base.MinCapacity, *rec.MinCapacity))
@@ -114,6 +111,15 @@ func summary(base, rec *Setting, capacity int64) string {
 	}
 	parts = append(parts, fmt.Sprintf("driver calls %d → %d", *base.DriverCalls, *rec.DriverCalls))
 	return strings.Join(parts, ", ")
+}
+
+// change is "what A → B (±D)" in bytes.
+func change(what string, a, b int64) string {
+	sign := ""
+	if b >= a {
+		sign = "+"
+	}
+	return fmt.Sprintf("%s %s → %s (%s%s)", what, units.Format(a), units.Format(b), sign, units.Format(b-a))
 }
 
 // mechanism says how a knob changes the allocator (PyTorch's rule), to

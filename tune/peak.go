@@ -186,8 +186,14 @@ func (s *search) reasons(ctx context.Context, baseline *Setting, rec *Recommenda
 		if i == 0 {
 			lead = "the knob that mattered most"
 		}
-		out = append(out, fmt.Sprintf("%s: %s; alone, it takes peak reserved %s → %s and OOMs %d → %d: %s",
-			lead, e.st.Name, units.Format(baseline.PeakReserved), units.Format(e.st.PeakReserved), baseline.OOMs, e.st.OOMs, mechanism[e.knob]))
+		alone := change("peak reserved", baseline.PeakReserved, e.st.PeakReserved)
+		if e.st.MinCapacity != nil && baseline.MinCapacity != nil {
+			alone += ", " + change("min capacity", *baseline.MinCapacity, *e.st.MinCapacity)
+		}
+		if s.in.Capacity > 0 {
+			alone += fmt.Sprintf(", OOMs %d → %d", baseline.OOMs, e.st.OOMs)
+		}
+		out = append(out, fmt.Sprintf("%s: %s; alone: %s; %s", lead, e.st.Name, alone, mechanism[e.knob]))
 	}
 	if len(effects) == 0 {
 		out = append(out, "no single knob of it beats the recorded settings alone: only the combination "+rec.Name+" does")

@@ -170,8 +170,8 @@ func printTune(w io.Writer, path string, notes []string, rep *tune.Report) {
 		}
 	}
 	if len(rep.Policies) > 0 {
-		fmt.Fprintln(w, "\nWhat a custom allocator could reach (fraglab's other built-in policies, not a setting change):")
-		table(w, rep.Policies, false)
+		fmt.Fprintln(w, "\nWhat a custom allocator could reach (fraglab's other built-in policies, not a setting change; baseline for reference):")
+		table(w, append([]*tune.Setting{rep.Baseline}, rep.Policies...), false)
 	}
 }
 
