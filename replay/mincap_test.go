@@ -90,3 +90,24 @@ func TestMinCapacityInitialState(t *testing.T) {
 		t.Errorf("at the answer %d MiB: %v, %v OOMs; want a clean run", got/MiB, err, res)
 	}
 }
+
+// AfterEvent sees every event, in order, with the allocator after it.
+func TestAfterEvent(t *testing.T) {
+	events := synth.Mixed(3, 2000, 100)
+	var n, peak int64
+	res, err := Run(context.Background(), synth.NewReader(events), builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}),
+		Options{AfterEvent: func(i int64, a *host.Allocator) {
+			if i != n {
+				t.Fatalf("called for event %d, want %d", i, n)
+			}
+			n++
+			r, _, _ := a.Bytes()
+			peak = max(peak, r)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(events)) || peak != res.Metrics.PeakReserved {
+		t.Errorf("%d calls, peak %d; want %d calls, peak %d", n, peak, len(events), res.Metrics.PeakReserved)
+	}
+}
