@@ -20,10 +20,11 @@ const CapacityStep = 2 << 20
 // Bisection assumes that more capacity never causes an OOM; allocators are
 // not strictly monotonic (a smaller device releases cached segments
 // earlier), so the answer is the boundary bisection finds. It costs about
-// log2(peak/2 MiB) replays. A capacity too small for the state a snapshot
-// starts from (its initial segments) counts as failing.
+// log2(peak/2 MiB) replays. With an initial state (Options.Initial) the
+// search starts at the bytes it holds, and a capacity too small to adopt it
+// (granularity rounding) counts as failing.
 func MinCapacity(ctx context.Context, open func() (trace.Reader, error), mod *wasm.Module, opts Options) (int64, error) {
-	opts.DriverLog, opts.SnapshotOut, opts.OnDriverOp, opts.OnBlockOp, opts.Timeline = nil, nil, nil, nil, 0
+	opts.DriverLog, opts.SnapshotOut, opts.OnDriverOp, opts.OnBlockOp, opts.Timeline, opts.AfterEvent = nil, nil, nil, nil, 0, nil
 	ooms := func(capacity int64) (int64, *Result, error) {
 		r, err := open()
 		if err != nil {
@@ -56,7 +57,12 @@ func MinCapacity(ctx context.Context, open func() (trace.Reader, error), mod *wa
 		}
 		hi *= 2 // footprints rounded to the granularity can exceed the reserved peak
 	}
-	lo := int64(0) // capacity lo fails (or is zero)
+	// Capacity lo fails (or is zero). A capacity below the bytes of the
+	// initial state (a snapshot that starts mid-run) cannot even adopt it.
+	lo := int64(0)
+	if init := initialBytes(opts.Initial); init > 0 {
+		lo = min((init-1)/CapacityStep*CapacityStep, hi-CapacityStep)
+	}
 	for hi-lo > CapacityStep {
 		mid := lo + (hi-lo)/2/CapacityStep*CapacityStep
 		n, _, err := ooms(mid)
@@ -70,6 +76,15 @@ func MinCapacity(ctx context.Context, open func() (trace.Reader, error), mod *wa
 		}
 	}
 	return hi, nil
+}
+
+// initialBytes is what the initial state holds from the device.
+func initialBytes(segs []host.InitialSegment) int64 {
+	var n int64
+	for _, s := range segs {
+		n += s.Size
+	}
+	return n
 }
 
 func roundUpStep(n int64) int64 {

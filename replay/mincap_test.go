@@ -45,7 +45,7 @@ func TestMinCapacity(t *testing.T) {
 // TestMinCapacityInitialState: a trace that starts mid-run (a snapshot)
 // holds its initial segments before the first event; capacities below them
 // count as failing, not as errors.
-func TestMinCapacityInitialState(t *testing.T) {
+func TestMinCapacityInitialStateTooSmall(t *testing.T) {
 	initial := []host.InitialSegment{{Size: 100 * MiB, Pool: 1, Blocks: []host.AdoptedBlock{
 		{Size: 60 * MiB, ID: 1, Requested: 60 * MiB}, {Size: 40 * MiB, ID: -1},
 	}}}
@@ -89,5 +89,54 @@ func TestTimeline(t *testing.T) {
 	}
 	if maxR != res.Metrics.PeakReserved || maxA != res.Metrics.PeakAllocated {
 		t.Errorf("timeline peaks %d/%d, metrics %d/%d: the peaks must be kept", maxR, maxA, res.Metrics.PeakReserved, res.Metrics.PeakAllocated)
+	}
+}
+
+// A workload that starts mid-run holds its initial segments from the
+// start: bisection must not try capacities that cannot adopt them (that
+// is an error of the run, not an OOM).
+func TestMinCapacityInitialState(t *testing.T) {
+	initial := []host.InitialSegment{{Addr: 1 << 32, Size: 64 * MiB, Pool: 1,
+		Blocks: []host.AdoptedBlock{{Size: 32 * MiB, ID: 100, Requested: 32 * MiB}, {Size: 32 * MiB, ID: -1}}}}
+	events := []trace.Event{
+		{Op: trace.OpAlloc, ID: 1, Size: 16 * MiB},
+		{Op: trace.OpFree, ID: 100},
+		{Op: trace.OpAlloc, ID: 2, Size: 40 * MiB},
+	}
+	open := func() (trace.Reader, error) { return synth.NewReader(events), nil }
+	got, err := MinCapacity(context.Background(), open, builtin(t, "pytorch"), Options{Initial: initial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 16 MiB fits in the free half; 40 MiB needs the freed 64 MiB segment
+	// released (the 16 MiB block lives in it) or a new segment: 64 + 40.
+	if got < 64*MiB {
+		t.Errorf("min capacity %d MiB, below the 64 MiB initial state", got/MiB)
+	}
+	r, _ := open()
+	res, err := Run(context.Background(), r, builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{Capacity: got}), Options{Initial: initial})
+	if err != nil || res.Metrics.OOMs != 0 {
+		t.Errorf("at the answer %d MiB: %v, %v OOMs; want a clean run", got/MiB, err, res)
+	}
+}
+
+// AfterEvent sees every event, in order, with the allocator after it.
+func TestAfterEvent(t *testing.T) {
+	events := synth.Mixed(3, 2000, 100)
+	var n, peak int64
+	res, err := Run(context.Background(), synth.NewReader(events), builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}),
+		Options{AfterEvent: func(i int64, a *host.Allocator) {
+			if i != n {
+				t.Fatalf("called for event %d, want %d", i, n)
+			}
+			n++
+			r, _, _ := a.Bytes()
+			peak = max(peak, r)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(events)) || peak != res.Metrics.PeakReserved {
+		t.Errorf("%d calls, peak %d; want %d calls, peak %d", n, peak, len(events), res.Metrics.PeakReserved)
 	}
 }

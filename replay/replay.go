@@ -59,6 +59,10 @@ type Options struct {
 	// Timeline, when > 0, keeps about that many points of reserved,
 	// allocated and requested bytes over event index (Result.Timeline).
 	Timeline int
+	// AfterEvent, when set, is called after each event with its index and
+	// the allocator, to inspect its state (segments, blocks); it must not
+	// change it.
+	AfterEvent func(event int64, a *host.Allocator)
 }
 
 // Result is what a run produced.
@@ -214,6 +218,9 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 			if tl != nil {
 				r, al, rq := a.Bytes()
 				tl.add(n, r, al, rq)
+			}
+			if opts.AfterEvent != nil {
+				opts.AfterEvent(n, a)
 			}
 			if err == nil && opts.CheckInvariants && (opts.CheckEvery <= 1 || (n+1)%opts.CheckEvery == 0) {
 				if cerr := a.Check(); cerr != nil {

@@ -36,7 +36,6 @@ import (
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/runrecord"
-	"github.com/fraglab/fraglab/snapshot"
 	"github.com/fraglab/fraglab/trace"
 )
 
@@ -157,7 +156,7 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 		reader = synth.NewReaderTags(events, tags)
 		reopen = func() (trace.Reader, error) { return synth.NewReaderTags(events, tags), nil }
 	} else if isSnapshot(s.Trace) {
-		snap, err := snapshot.ReadFile(s.Trace)
+		snap, err := readSnapshot(s.Trace) // cached: a pooled worker serves many runs
 		if err != nil {
 			return err
 		}

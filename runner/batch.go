@@ -1,0 +1,216 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/snapshot"
+)
+
+// RunSpecs executes specs in worker processes that each serve many runs:
+// min(o.Parallel, len(specs)) workers are started once and take the next
+// spec as they finish one, so the start-up of a process and the reading of
+// a snapshot (cached per worker) are paid once per worker, not once per
+// run. It is for sweeps of many short runs over one workload (fraglab
+// tune); Run keeps one process per run.
+//
+// Records come back in spec order and are not written anywhere. A run that
+// fails, or whose worker crashes, hangs or passes o.RunTimeout, gives a
+// failed record; its worker is replaced and the other runs go on. o.OnDone
+// is called, one call at a time, as each run ends; o.Out, o.Only and
+// o.OnStart are not used. When ctx ends, RunSpecs kills its workers and
+// returns ctx's error.
+func RunSpecs(ctx context.Context, specs []Spec, o Options) ([]*runrecord.Record, error) {
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.NumCPU()
+	}
+	if o.RunTimeout <= 0 {
+		o.RunTimeout = DefaultRunTimeout
+	}
+	if o.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding the worker binary: %w", err)
+		}
+		o.Executable = exe
+	}
+	recs := make([]*runrecord.Record, len(specs))
+	jobs := make(chan int)
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for range min(o.Parallel, max(len(specs), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &pooledWorker{o: &o}
+			defer w.stop()
+			for i := range jobs {
+				rec := w.run(ctx, &specs[i])
+				if rec == nil { // interrupted
+					continue
+				}
+				mu.Lock()
+				recs[i] = rec
+				if o.OnDone != nil {
+					o.OnDone(rec)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for i := range specs {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return recs, err
+	}
+	return recs, nil
+}
+
+// pooledWorker is one worker process that serves runs one after another;
+// it is started on its first run and after a failure that ended it.
+type pooledWorker struct {
+	o      *Options
+	client *plugin.Client
+	cmd    *exec.Cmd
+	rpc    *workerClient
+	tail   *stderrTail
+}
+
+// start launches the worker process and connects to it.
+func (w *pooledWorker) start() error {
+	w.tail = &stderrTail{}
+	w.cmd = exec.Command(w.o.Executable, w.o.Args...)
+	w.cmd.Env = os.Environ()
+	w.client = plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          plugin.PluginSet{pluginName: &workerPlugin{}},
+		Cmd:              w.cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
+		Stderr:           w.tail,
+		SyncStderr:       w.tail,
+		Logger:           hclog.NewNullLogger(),
+		StartTimeout:     time.Minute,
+	})
+	proto, err := w.client.Client()
+	if err == nil {
+		var raw any
+		if raw, err = proto.Dispense(pluginName); err == nil {
+			w.rpc = raw.(*workerClient)
+			return nil
+		}
+	}
+	reason := exitReason(w.client, w.cmd, err, w.tail)
+	w.stop()
+	return errors.New(reason)
+}
+
+// stop ends the worker process, if any.
+func (w *pooledWorker) stop() {
+	if w.client != nil {
+		w.client.Kill()
+	}
+	w.client, w.cmd, w.rpc = nil, nil, nil
+}
+
+// run executes s on the worker (starting it if needed) and returns its
+// record, or nil when ctx ended first.
+func (w *pooledWorker) run(ctx context.Context, s *Spec) *runrecord.Record {
+	start := time.Now()
+	fail := func(format string, args ...any) *runrecord.Record {
+		rec := s.newRecord()
+		rec.Status, rec.Error = runrecord.StatusFailed, fmt.Sprintf(format, args...)
+		rec.ElapsedSeconds = time.Since(start).Seconds()
+		return rec
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if w.rpc == nil {
+		if err := w.start(); err != nil {
+			return fail("starting the worker: %v", err)
+		}
+	}
+	type result struct {
+		rec *runrecord.Record
+		err error
+	}
+	done := make(chan result, 1)
+	rpc := w.rpc
+	go func() {
+		rec, err := rpc.run(s)
+		done <- result{rec, err}
+	}()
+	timer := time.NewTimer(w.o.RunTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err == nil {
+			r.rec.ElapsedSeconds = time.Since(start).Seconds()
+			return r.rec
+		}
+		reason := exitReason(w.client, w.cmd, r.err, w.tail)
+		w.stop()
+		return fail("%s", reason)
+	case <-timer.C:
+		killWorker(w.cmd)
+		tail := tailSuffix(w.tail)
+		w.stop()
+		return fail("run timed out after %s: worker killed%s", w.o.RunTimeout, tail)
+	case <-ctx.Done():
+		w.stop()
+		return nil
+	}
+}
+
+// snapshotCache keeps the snapshots a worker process has read, by path, so
+// that a worker serving many runs of one snapshot parses it once. A file
+// that changed (size or modification time) is read again.
+var snapshotCache = struct {
+	sync.Mutex
+	m map[string]cachedSnapshot
+}{m: map[string]cachedSnapshot{}}
+
+type cachedSnapshot struct {
+	size int64
+	mod  time.Time
+	snap *snapshot.Snapshot
+}
+
+// readSnapshot is snapshot.ReadFile with snapshotCache in front.
+func readSnapshot(path string) (*snapshot.Snapshot, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return snapshot.ReadFile(path) // its error names the file
+	}
+	snapshotCache.Lock()
+	defer snapshotCache.Unlock()
+	if c, ok := snapshotCache.m[path]; ok && c.size == st.Size() && c.mod.Equal(st.ModTime()) {
+		return c.snap, nil
+	}
+	s, err := snapshot.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	snapshotCache.m[path] = cachedSnapshot{size: st.Size(), mod: st.ModTime(), snap: s}
+	return s, nil
+}
