@@ -21,7 +21,7 @@ func traceCmd() *cobra.Command {
 		Use:   "trace",
 		Short: "Make and handle workload traces",
 	}
-	c.AddCommand(traceGenCmd())
+	c.AddCommand(traceGenCmd(), traceConvertCmd(), traceStatsCmd())
 	return c
 }
 
