@@ -27,7 +27,7 @@ func WriteText(w io.Writer, s *Stats, name string) error {
 	p("peak live    %s (%d bytes, %s allocations) %s\n", units.Format(s.PeakLiveBytes), s.PeakLiveBytes, count(s.PeakLiveCount), at)
 	p("live at end  %s allocations, %s\n", count(s.LiveAtEnd), units.Format(s.LiveBytesAtEnd))
 	if s.Failures > 0 {
-		p("failures     %s recorded by the trace (allocate failure):\n", count(s.Failures))
+		p("failures     %s failed allocations recorded by the trace (RMM allocate failure, snapshot oom):\n", count(s.Failures))
 		for _, f := range s.FailureList {
 			line := ""
 			if f.Line > 0 {
