@@ -22,7 +22,7 @@ func init() { addCommands(replayCmd) }
 func replayCmd() *cobra.Command {
 	var (
 		tracePath, policy, capacity, driverLog string
-		snapOut                                string
+		snapOut, tagRules                      string
 		params                                 []string
 		asJSON, check                          bool
 		device                                 int
@@ -53,7 +53,11 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if err != nil {
 				return err
 			}
-			in, err := openInput(tracePath, device, capacity)
+			rules, err := loadTagRules(tagRules)
+			if err != nil {
+				return err
+			}
+			in, err := openInputRules(tracePath, device, capacity, rules)
 			if err != nil {
 				return err
 			}
@@ -98,7 +102,8 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&tracePath, "trace", "", "workload: a trace (.jsonl, .jsonl.gz) or a PyTorch memory snapshot (.pickle)")
+	f.StringVar(&tracePath, "trace", "", "workload: a trace (.jsonl, .fltr, RMM log .csv; each optionally .gz) or a PyTorch memory snapshot (.pickle)")
+	f.StringVar(&tagRules, "tag-rules", "", "YAML rules mapping a snapshot's stack frames to tags (default: the built-in rules; see docs/tags.md)")
 	f.StringVar(&policy, "policy", "pytorch", "built-in policy name ("+strings.Join(policies.Names(), ", ")+") or path to a .wasm module")
 	f.StringArrayVar(&params, "param", nil, "policy parameter key=value (repeatable)")
 	f.StringVar(&capacity, "capacity", "", "device capacity SIZE, or from-trace for a PyTorch snapshot (default unlimited)")
