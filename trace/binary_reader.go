@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -59,9 +58,14 @@ func (e *ByteError) Error() string {
 // every record as the JSONL reader validates lines (live ids, positive
 // sizes) and reports problems with their byte offset.
 type BinaryReader struct {
-	r      *bufio.Reader
+	in     io.Reader
+	buf    []byte
+	pos    int   // next byte of buf to decode
+	end    int   // bytes of buf filled
+	base   int64 // file offset of buf[0]
+	rerr   error // the error that ended the input (io.EOF at its end)
 	file   string
-	off    int64 // bytes consumed
+	off    int64 // bytes consumed: base + pos, kept for messages
 	tags   *Tags
 	fileID map[uint64]int32 // custom tag id in the file -> id in tags
 	live   map[int64]int64  // live id -> offset of its alloc record
@@ -76,18 +80,62 @@ type BinaryReader struct {
 // NewBinaryReader checks the header of the binary trace in r and returns a
 // reader of its events. file names the trace in error messages.
 func NewBinaryReader(r io.Reader, file string) (*BinaryReader, error) {
-	br := &BinaryReader{r: bufio.NewReaderSize(r, 64<<10), file: file, tags: NewTags(),
+	br := &BinaryReader{in: r, buf: make([]byte, 64<<10), file: file, tags: NewTags(),
 		fileID: map[uint64]int32{}, live: map[int64]int64{}, prevAlloc: -1, prevFree: -1}
 	head := make([]byte, len(BinaryMagic)+1)
-	n, err := io.ReadFull(br.r, head)
-	br.off = int64(n)
-	if err != nil || string(head[:len(BinaryMagic)]) != BinaryMagic {
+	n := 0
+	for ; n < len(head); n++ {
+		b, ok := br.readByte()
+		if !ok {
+			break
+		}
+		head[n] = b
+	}
+	if n < len(head) || string(head[:len(BinaryMagic)]) != BinaryMagic {
+		if br.rerr != nil && br.rerr != io.EOF {
+			return nil, fmt.Errorf("%s: reading the header: %w", br.name(), br.rerr)
+		}
 		return nil, &ByteError{File: file, Offset: 0, Msg: fmt.Sprintf("not a fraglab binary trace: expected the header %q and a version byte, got %q", BinaryMagic, head[:n])}
 	}
 	if v := head[len(BinaryMagic)]; v != BinaryVersion {
 		return nil, &ByteError{File: file, Offset: int64(len(BinaryMagic)), Msg: fmt.Sprintf("binary trace version %d: this fraglab reads version %d", v, BinaryVersion)}
 	}
 	return br, nil
+}
+
+// fill moves the undecoded bytes to the front of buf and reads more; it
+// reports whether any byte is left to decode.
+func (r *BinaryReader) fill() bool {
+	if r.rerr != nil {
+		return r.pos < r.end
+	}
+	n := copy(r.buf, r.buf[r.pos:r.end])
+	r.base += int64(r.pos)
+	r.pos, r.end = 0, n
+	for r.end < len(r.buf) && r.rerr == nil {
+		k, err := r.in.Read(r.buf[r.end:])
+		r.end += k
+		if err != nil {
+			r.rerr = err
+		} else if k == 0 {
+			continue
+		} else if r.end-r.pos >= binary.MaxVarintLen64 {
+			break
+		}
+	}
+	return r.pos < r.end
+}
+
+// readByte returns the next byte, and false at the end of the input or on
+// a read error (in rerr).
+func (r *BinaryReader) readByte() (byte, bool) {
+	if r.pos == r.end && !r.fill() {
+		return 0, false
+	}
+	b := r.buf[r.pos]
+	r.pos++
+	r.off = r.base + int64(r.pos)
+	return b, true
 }
 
 // Tags returns the registry naming the Tag ids of the events read so far.
@@ -116,14 +164,13 @@ func (r *BinaryReader) fail(at int64, format string, args ...any) error {
 func (r *BinaryReader) next() (Event, error) {
 	for {
 		at := r.off
-		b, err := r.r.ReadByte()
-		if err != nil {
-			return Event{}, r.truncated(at, err, "a record")
+		b, ok := r.readByte()
+		if !ok {
+			return Event{}, r.truncated(at, "a record")
 		}
-		r.off++
 		switch {
 		case b == recEnd:
-			return Event{}, r.end(at)
+			return Event{}, r.endRecord(at)
 		case b == recEmpty:
 			r.events++
 			return Event{Op: OpEmptyCache}, nil
@@ -141,12 +188,13 @@ func (r *BinaryReader) next() (Event, error) {
 	}
 }
 
-// truncated turns a read error at offset at into a message.
-func (r *BinaryReader) truncated(at int64, err error, what string) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+// truncated reports the end of the input (or a read error) at offset at,
+// where what was expected.
+func (r *BinaryReader) truncated(at int64, what string) error {
+	if r.rerr == nil || errors.Is(r.rerr, io.EOF) || errors.Is(r.rerr, io.ErrUnexpectedEOF) {
 		return r.fail(at, "truncated file: expected %s, found the end of the file (a complete trace ends with an end record)", what)
 	}
-	return fmt.Errorf("%s: reading byte %d: %w", r.name(), at, err)
+	return fmt.Errorf("%s: reading byte %d: %w", r.name(), r.base+int64(r.end), r.rerr)
 }
 
 func (r *BinaryReader) name() string {
@@ -158,14 +206,22 @@ func (r *BinaryReader) name() string {
 
 func (r *BinaryReader) uvarint(what string) (uint64, error) {
 	at := r.off
+	if r.end-r.pos >= binary.MaxVarintLen64 { // fast path: the whole varint is buffered
+		x, n := binary.Uvarint(r.buf[r.pos:r.end])
+		if n > 0 {
+			r.pos += n
+			r.off = r.base + int64(r.pos)
+			return x, nil
+		}
+		return 0, r.fail(at, "%s: varint overflows 64 bits", what)
+	}
 	var x uint64
 	var s uint
 	for i := 0; ; i++ {
-		b, err := r.r.ReadByte()
-		if err != nil {
-			return 0, r.truncated(at, err, what)
+		b, ok := r.readByte()
+		if !ok {
+			return 0, r.truncated(at, what)
 		}
-		r.off++
 		if i == binary.MaxVarintLen64-1 && b > 1 {
 			return 0, r.fail(at, "%s: varint overflows 64 bits", what)
 		}
@@ -186,7 +242,7 @@ func (r *BinaryReader) varint(what string) (int64, error) {
 	return x, err
 }
 
-func (r *BinaryReader) end(at int64) error {
+func (r *BinaryReader) endRecord(at int64) error {
 	n, err := r.uvarint("the event count of the end record")
 	if err != nil {
 		return err
@@ -194,8 +250,11 @@ func (r *BinaryReader) end(at int64) error {
 	if int64(n) != r.events {
 		return r.fail(at, "end record counts %d events, but the file holds %d", n, r.events)
 	}
-	if _, err := r.r.ReadByte(); err == nil {
-		return r.fail(r.off, "data after the end record")
+	if _, ok := r.readByte(); ok {
+		return r.fail(r.off-1, "data after the end record")
+	}
+	if r.rerr != nil && r.rerr != io.EOF {
+		return fmt.Errorf("%s: reading byte %d: %w", r.name(), r.off, r.rerr)
 	}
 	return io.EOF
 }
@@ -219,10 +278,13 @@ func (r *BinaryReader) tagDef(at int64) error {
 		return r.fail(at, "tag name of %d bytes: expected 1 to %d", n, MaxTagNameBytes)
 	}
 	name := make([]byte, n)
-	if _, err := io.ReadFull(r.r, name); err != nil {
-		return r.truncated(r.off, err, fmt.Sprintf("a tag name of %d bytes", n))
+	for i := range name {
+		b, ok := r.readByte()
+		if !ok {
+			return r.truncated(r.off, fmt.Sprintf("a tag name of %d bytes", n))
+		}
+		name[i] = b
 	}
-	r.off += int64(n)
 	if !utf8.Valid(name) {
 		return r.fail(at, "tag name %q is not UTF-8", name)
 	}
