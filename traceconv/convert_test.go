@@ -43,9 +43,6 @@ func writeGenerated(t *testing.T, dir, kind string, params map[string]string) st
 
 func doConvert(t *testing.T, in, out string, o Options) *Report {
 	t.Helper()
-	if o.Device == 0 {
-		o.Device = -1
-	}
 	rep, err := Convert(context.Background(), in, out, o)
 	if err != nil {
 		t.Fatalf("Convert(%s, %s): %v", in, out, err)
@@ -55,7 +52,7 @@ func doConvert(t *testing.T, in, out string, o Options) *Report {
 
 func readEvents(t *testing.T, path string) []trace.Event {
 	t.Helper()
-	src, err := Open(path, OpenOptions{Device: -1})
+	src, err := Open(path, OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +178,7 @@ func TestRMMLossless(t *testing.T) {
 func TestSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join("..", "snapshot", "testdata", "synthetic.pickle")
-	src, err := Open(in, OpenOptions{Device: -1})
+	src, err := Open(in, OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +241,7 @@ func TestSnapshot(t *testing.T) {
 
 // readTags returns the tag name of every alloc of a snapshot under rules.
 func readTags(t *testing.T, path string, rules []snapshot.TagRule) []string {
-	src, err := Open(path, OpenOptions{Device: -1, TagRules: rules})
+	src, err := Open(path, OpenOptions{TagRules: rules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,6 +269,7 @@ func TestConvertErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("FLTRACE\x01\x30"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	one := 1
 	tests := []struct {
 		in, out string
 		o       Options
@@ -282,12 +280,9 @@ func TestConvertErrors(t *testing.T) {
 		{in, in, Options{}, "input and output are the same file"},
 		{in, filepath.Join(dir, "o.pickle.gz"), Options{}, "gzipped snapshots are not supported"},
 		{bad, filepath.Join(dir, "o.jsonl"), Options{}, "bad.fltr: byte 9: truncated file: expected an alloc size"},
-		{in, filepath.Join(dir, "o.jsonl"), Options{OpenOptions: OpenOptions{Device: 1}}, "--device applies to PyTorch snapshots"},
+		{in, filepath.Join(dir, "o.jsonl"), Options{OpenOptions: OpenOptions{Device: &one}}, "--device applies to PyTorch snapshots"},
 	}
 	for _, tt := range tests {
-		if tt.o.Device == 0 {
-			tt.o.Device = -1
-		}
 		_, err := Convert(context.Background(), tt.in, tt.out, tt.o)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Convert(%s, %s): error %v, want %q", filepath.Base(tt.in), filepath.Base(tt.out), err, tt.want)

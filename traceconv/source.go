@@ -101,7 +101,7 @@ type Source struct {
 // OpenOptions configures Open.
 type OpenOptions struct {
 	Format   Format             // "": by extension
-	Device   int                // snapshot device; negative: the first with events
+	Device   *int               // snapshot device; nil: the first with trace entries
 	TagRules []snapshot.TagRule // snapshot tag rules; nil: snapshot.DefaultTagRules
 }
 
@@ -123,7 +123,11 @@ func Open(path string, o OpenOptions) (*Source, error) {
 		if rules == nil {
 			rules = snapshot.DefaultTagRules()
 		}
-		w, err := snap.WorkloadWithRules(o.Device, rules)
+		device := -1
+		if o.Device != nil {
+			device = *o.Device
+		}
+		w, err := snap.WorkloadWithRules(device, rules)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -137,7 +141,7 @@ func Open(path string, o OpenOptions) (*Source, error) {
 		}
 		return s, nil
 	}
-	if o.Device >= 0 {
+	if o.Device != nil {
 		return nil, fmt.Errorf("--device applies to PyTorch snapshots, not %s", path)
 	}
 	r, c, err := openAs(path, f, gz)

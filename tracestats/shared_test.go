@@ -26,7 +26,7 @@ func TestSharedSnapshotsPeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		src, err := traceconv.Open(f, traceconv.OpenOptions{Device: -1})
+		src, err := traceconv.Open(f, traceconv.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

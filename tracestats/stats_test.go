@@ -15,7 +15,7 @@ import (
 
 func statsOf(t *testing.T, path string) *Stats {
 	t.Helper()
-	src, err := traceconv.Open(path, traceconv.OpenOptions{Device: -1})
+	src, err := traceconv.Open(path, traceconv.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

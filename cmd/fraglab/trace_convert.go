@@ -42,7 +42,9 @@ simulated device: the snapshot's addresses and segments are that replay's.`,
 					return fmt.Errorf("--to: %w", err)
 				}
 			}
-			o.Device = device
+			if cmd.Flags().Changed("device") {
+				o.Device = &device
+			}
 			if o.TagRules, err = loadTagRules(tagRules); err != nil {
 				return err
 			}

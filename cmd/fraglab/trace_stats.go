@@ -32,7 +32,10 @@ oom entries). FILE is any format trace convert reads. docs/trace-stats.md define
   fraglab trace stats rmm_log.csv --svg rmm.svg`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o := traceconv.OpenOptions{Device: device}
+			var o traceconv.OpenOptions
+			if cmd.Flags().Changed("device") {
+				o.Device = &device
+			}
 			var err error
 			if from != "" {
 				if o.Format, err = traceconv.ParseFormat(from); err != nil {
