@@ -50,24 +50,36 @@ func Convert(ctx context.Context, in, out string, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer src.Close()
-	to, gz, err := FormatOf(out)
-	if o.To != "" {
-		to, gz = o.To, strings.HasSuffix(strings.ToLower(out), ".gz")
+	if abs(in) == abs(out) {
+		return nil, fmt.Errorf("%s: input and output are the same file", out)
+	}
+	return writeFile(ctx, src, out, o.To, o.Progress)
+}
+
+// WriteEvents writes events (tags names their tags) to path in the format
+// to, or the one its extension names when to is "", as Convert writes.
+func WriteEvents(ctx context.Context, path string, to Format, events []trace.Event, tags *trace.Tags) (*Report, error) {
+	src := &Source{Path: "(events)", Format: JSONL, Reader: synth.NewReaderTags(events, tags), closer: nopCloser{}}
+	return writeFile(ctx, src, path, to, nil)
+}
+
+// writeFile writes src to out through a temporary file.
+func writeFile(ctx context.Context, src *Source, out string, to Format, progress func(int64)) (*Report, error) {
+	f, gz, err := FormatOf(out)
+	if to != "" {
+		f, gz = to, strings.HasSuffix(strings.ToLower(out), ".gz")
 	} else if err != nil {
 		return nil, err
 	}
-	if to == Snapshot && gz {
+	if f == Snapshot && gz {
 		return nil, fmt.Errorf("%s: gzipped snapshots are not supported", out)
-	}
-	if abs(in) == abs(out) {
-		return nil, fmt.Errorf("%s: input and output are the same file", out)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".tmp-"+filepath.Base(out)+"-*")
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(tmp.Name()) // after the rename, a no-op
-	rep, err := convert(ctx, src, tmp, to, gz, o.Progress)
+	rep, err := convert(ctx, src, tmp, f, gz, progress)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

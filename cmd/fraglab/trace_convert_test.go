@@ -129,3 +129,33 @@ func TestTagRulesKeepPytorchExact(t *testing.T) {
 		t.Errorf("stats with all-weight rules: %v\n%s", err, st)
 	}
 }
+
+// TestTraceGenFormats: trace gen writes the format -o names; the binary and
+// RMM outputs hold the events of the JSONL one.
+func TestTraceGenFormats(t *testing.T) {
+	dir := t.TempDir()
+	gen := func(out string) {
+		t.Helper()
+		if _, err := fraglab(t, "trace", "gen", "random", "--param", "num_allocations=300", "--seed", "5", "-o", out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j, f, c := filepath.Join(dir, "r.jsonl"), filepath.Join(dir, "r.fltr"), filepath.Join(dir, "r.csv")
+	gen(j)
+	gen(f)
+	gen(c)
+	for _, p := range []string{f, c} {
+		back := p + ".jsonl"
+		if _, err := fraglab(t, "trace", "convert", p, back); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := os.ReadFile(j)
+		b, _ := os.ReadFile(back)
+		if string(a) != string(b) {
+			t.Errorf("trace gen -o %s, converted back, differs from trace gen -o r.jsonl", filepath.Base(p))
+		}
+	}
+	if _, err := fraglab(t, "trace", "gen", "random", "-o", filepath.Join(dir, "r.txt")); err == nil || !strings.Contains(err.Error(), "cannot tell the trace format") {
+		t.Errorf("-o r.txt: %v", err)
+	}
+}
