@@ -15,6 +15,7 @@ import (
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/trace"
 )
 
 func init() { addCommands(replayCmd) }
@@ -98,6 +99,11 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 				fmt.Fprintln(cmd.OutOrStdout(), n)
 			}
 			printResult(cmd.OutOrStdout(), tracePath, res)
+			if rr, ok := in.reader.(*trace.RMMReader); ok && len(rr.Failures()) > 0 {
+				f := rr.Failures()
+				fmt.Fprintf(cmd.OutOrStdout(), "the RMM log recorded %d allocate failures (its own OOMs; the first before event %d, line %d); this replay had %d OOMs\n",
+					len(f), f[0].Event, f[0].Line, res.Metrics.OOMs)
+			}
 			return nil
 		},
 	}

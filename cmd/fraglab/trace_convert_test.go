@@ -39,6 +39,11 @@ func TestTraceConvertAndStats(t *testing.T) {
 		t.Errorf("replay of the binary trace differs:\n%s\n%s", j1, j2)
 	}
 
+	out, err = fraglab(t, "replay", "--trace", rmmLog)
+	if err != nil || !strings.Contains(out, "the RMM log recorded 2 allocate failures (its own OOMs; the first before event 4, line 6); this replay had 0 OOMs") {
+		t.Errorf("replay of an RMM log: %v\n%s", err, out)
+	}
+
 	svg := filepath.Join(dir, "rmm.svg")
 	out, err = fraglab(t, "trace", "stats", rmmLog, "--svg", svg)
 	if err != nil {
