@@ -47,11 +47,12 @@ func containsFold(s, substr string) bool {
 	return strings.Contains(strings.ToLower(s), substr)
 }
 
-// DefaultTagRules returns the rule table Workload uses, in priority order:
-// the first rule with a matching frame anywhere in an allocation's stack
-// names its tag; an allocation no rule matches (or without frames) is
-// "unknown". The table is deliberately small: stacks say where an
-// allocation was made, not what it holds, so these tags are a hint.
+// DefaultTagRules returns the rule table Workload uses, in priority order,
+// parsed from the embedded tagrules.yaml (DefaultTagRulesYAML): the first
+// rule with a matching frame anywhere in an allocation's stack names its
+// tag; an allocation no rule matches (or without frames) is "unknown". The
+// table is deliberately small: stacks say where an allocation was made, not
+// what it holds, so these tags are a hint.
 //
 //	workspace   a frame name containing "workspace" (cuBLAS/cuBLASLt/cuDNN workspaces)
 //	optimizer   any frame in torch/optim/; step, _init_group or zero_grad in a
@@ -66,22 +67,11 @@ func containsFold(s, substr string) bool {
 //	            name containing "parameter" (reset_parameters, …)
 //	activation  forward, _call_impl or _wrapped_call_impl (module calls)
 func DefaultTagRules() []TagRule {
-	return []TagRule{
-		{Tag: "workspace", NameContains: "workspace"},
-		{Tag: "optimizer", File: "torch/optim/"},
-		{Tag: "optimizer", File: "optim", Names: []string{"step", "_init_group", "zero_grad"}},
-		{Tag: "optimizer", NameContains: "exp_avg"},
-		{Tag: "gradient", Names: []string{"backward", "_engine_run_backward"}},
-		{Tag: "gradient", NameContains: "autograd::engine"},
-		{Tag: "kv_cache", NameContains: "kv_cache"},
-		{Tag: "kv_cache", NameContains: "kvcache"},
-		{Tag: "kv_cache", NameContains: "past_key_value"},
-		{Tag: "kv_cache", File: "cache_utils.py"},
-		{Tag: "weight", File: "nn/modules/module.py", Names: []string{"_apply", "convert", "to", "cuda", "load_state_dict", "_load_from_state_dict"}},
-		{Tag: "weight", File: "nn/modules/", Names: []string{"__init__"}},
-		{Tag: "weight", NameContains: "parameter"},
-		{Tag: "activation", Names: []string{"forward", "_call_impl", "_wrapped_call_impl"}},
+	rules, err := parsedDefault()
+	if err != nil {
+		panic("snapshot: the embedded tag rules do not parse: " + err.Error()) // a build defect; TestDefaultTagRulesParse catches it
 	}
+	return append([]TagRule(nil), rules...)
 }
 
 // Classify returns the tag of an allocation made with frames under rules,

@@ -52,6 +52,22 @@ func Open(path string) (Reader, io.Closer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return openWith(path, open, gz)
+}
+
+// OpenAs opens the trace file at path with the reader registered for ext
+// (such as ".csv"), whatever the file's name; gz gunzips it.
+func OpenAs(path, ext string, gz bool) (Reader, io.Closer, error) {
+	formatsMu.RLock()
+	open := formats[strings.ToLower(ext)]
+	formatsMu.RUnlock()
+	if open == nil {
+		return nil, nil, fmt.Errorf("unsupported trace format %s", ext)
+	}
+	return openWith(path, open, gz)
+}
+
+func openWith(path string, open OpenFunc, gz bool) (Reader, io.Closer, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err

@@ -31,9 +31,9 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct{ path, want string }{
-		{"trace.xyz", "unsupported trace format .xyz: expected .jsonl or .jsonl.gz"},
-		{"trace.xyz.gz", "unsupported trace format .xyz.gz: expected .jsonl or .jsonl.gz"},
-		{"trace", "unsupported trace format (no extension): expected .jsonl or .jsonl.gz"},
+		{"trace.xyz", "unsupported trace format .xyz: expected .csv, .csv.gz, .fltr, .fltr.gz, .jsonl or .jsonl.gz"},
+		{"trace.xyz.gz", "unsupported trace format .xyz.gz: expected .csv, .csv.gz, .fltr, .fltr.gz, .jsonl or .jsonl.gz"},
+		{"trace", "unsupported trace format (no extension): expected .csv, .csv.gz, .fltr, .fltr.gz, .jsonl or .jsonl.gz"},
 		{filepath.Join(dir, "missing.jsonl"), "no such file"},
 		{notGzip, "not a gzip file"},
 	}
@@ -72,7 +72,7 @@ func TestRegister(t *testing.T) {
 		t.Errorf("Next = %v, %v", e, err)
 	}
 	_, _, err = Open("trace.xyz")
-	if want := "expected .jsonl, .jsonl.gz, .test.csv or .test.csv.gz"; err == nil || !strings.Contains(err.Error(), want) {
+	if want := "expected .csv, .csv.gz, .fltr, .fltr.gz, .jsonl, .jsonl.gz, .test.csv or .test.csv.gz"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want %q", err, want)
 	}
 	for _, bad := range []string{"csv", ".jsonl", ".x.gz", "."} {

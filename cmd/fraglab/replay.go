@@ -15,6 +15,7 @@ import (
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/trace"
 )
 
 func init() { addCommands(replayCmd) }
@@ -22,7 +23,7 @@ func init() { addCommands(replayCmd) }
 func replayCmd() *cobra.Command {
 	var (
 		tracePath, policy, capacity, driverLog string
-		snapOut                                string
+		snapOut, tagRules                      string
 		params                                 []string
 		asJSON, check                          bool
 		device                                 int
@@ -53,7 +54,11 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if err != nil {
 				return err
 			}
-			in, err := openInput(tracePath, device, capacity)
+			rules, err := loadTagRules(tagRules)
+			if err != nil {
+				return err
+			}
+			in, err := openInputRules(tracePath, device, capacity, rules)
 			if err != nil {
 				return err
 			}
@@ -94,11 +99,17 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 				fmt.Fprintln(cmd.OutOrStdout(), n)
 			}
 			printResult(cmd.OutOrStdout(), tracePath, res)
+			if rr, ok := in.reader.(*trace.RMMReader); ok && len(rr.Failures()) > 0 {
+				f := rr.Failures()
+				fmt.Fprintf(cmd.OutOrStdout(), "the RMM log recorded %d allocate failures (its own OOMs; the first before event %d, line %d); this replay had %d OOMs\n",
+					len(f), f[0].Event, f[0].Line, res.Metrics.OOMs)
+			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&tracePath, "trace", "", "workload: a trace (.jsonl, .jsonl.gz) or a PyTorch memory snapshot (.pickle)")
+	f.StringVar(&tracePath, "trace", "", "workload: a trace (.jsonl, .fltr, RMM log .csv; each optionally .gz) or a PyTorch memory snapshot (.pickle)")
+	f.StringVar(&tagRules, "tag-rules", "", "YAML rules mapping a snapshot's stack frames to tags (default: the built-in rules; see docs/tags.md)")
 	f.StringVar(&policy, "policy", "pytorch", "built-in policy name ("+strings.Join(policies.Names(), ", ")+") or path to a .wasm module")
 	f.StringArrayVar(&params, "param", nil, "policy parameter key=value (repeatable)")
 	f.StringVar(&capacity, "capacity", "", "device capacity SIZE, or from-trace for a PyTorch snapshot (default unlimited)")

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fraglab/fraglab/generate"
-	"github.com/fraglab/fraglab/trace"
+	"github.com/fraglab/fraglab/traceconv"
 )
 
 func init() { addCommands(traceCmd) }
@@ -21,7 +19,7 @@ func traceCmd() *cobra.Command {
 		Use:   "trace",
 		Short: "Make and handle workload traces",
 	}
-	c.AddCommand(traceGenCmd())
+	c.AddCommand(traceGenCmd(), traceConvertCmd(), traceStatsCmd())
 	return c
 }
 
@@ -35,7 +33,8 @@ func traceGenCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "gen KIND --seed N -o FILE [--param k=v ...]",
 		Short: "Write a synthetic workload from a generator (see --list)",
-		Long: "Writes the events of the generator KIND as a JSONL trace (gzipped when FILE ends in .gz).\n" +
+		Long: "Writes the events of the generator KIND to FILE in the format its extension names\n" +
+			"(.jsonl, .fltr, .csv, each optionally .gz, or .pickle; see trace convert).\n" +
 			"The same parameters and seed always give the same trace. --list prints the generators,\n" +
 			"their parameters and what they model.",
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -67,16 +66,18 @@ func traceGenCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writeTrace(out, events, tags); err != nil {
+			rep, err := traceconv.WriteEvents(cmd.Context(), out, "", events, tags)
+			if err != nil {
 				return err
 			}
+			printDropped(cmd.ErrOrStderr(), rep)
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d events to %s\n", len(events), out)
 			return nil
 		},
 	}
 	c.Flags().StringArrayVar(&params, "param", nil, "generator parameter KEY=VALUE (repeatable)")
 	c.Flags().Int64Var(&seed, "seed", 0, "random seed")
-	c.Flags().StringVarP(&out, "output", "o", "", "output trace file (.jsonl or .jsonl.gz)")
+	c.Flags().StringVarP(&out, "output", "o", "", "output trace file (.jsonl, .fltr, .csv, each optionally .gz, or .pickle)")
 	c.Flags().BoolVar(&list, "list", false, "list the generators with their parameters")
 	return c
 }
@@ -92,36 +93,4 @@ func printGenerators(w io.Writer) {
 			fmt.Fprintf(w, "    %s (default %s): %s\n", p.Name, p.Default, p.Doc)
 		}
 	}
-}
-
-// writeTrace writes events as JSONL to path, gzipped when it ends in .gz.
-func writeTrace(path string, events []trace.Event, tags *trace.Tags) (err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	var dst io.Writer = f
-	var gz *gzip.Writer
-	if strings.HasSuffix(strings.ToLower(path), ".gz") {
-		gz = gzip.NewWriter(f)
-		dst = gz
-	}
-	w := trace.NewJSONLWriter(dst)
-	for _, e := range events {
-		if err := w.Write(e, tags); err != nil {
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if gz != nil {
-		return gz.Close()
-	}
-	return nil
 }

@@ -32,9 +32,18 @@ func isSnapshot(path string) bool {
 
 // openInput opens a workload. device picks a snapshot's device (-1: the
 // first with events); capacity is a SIZE, "from-trace" (snapshots only) or
-// empty for unlimited.
+// empty for unlimited. A snapshot's frames become tags by the default rules.
 func openInput(path string, device int, capacity string) (*input, error) {
+	return openInputRules(path, device, capacity, nil)
+}
+
+// openInputRules is openInput with a snapshot's tag rules (nil: the
+// defaults).
+func openInputRules(path string, device int, capacity string, rules []snapshot.TagRule) (*input, error) {
 	in := &input{}
+	if rules == nil {
+		rules = snapshot.DefaultTagRules()
+	}
 	if !isSnapshot(path) {
 		if device >= 0 {
 			return nil, fmt.Errorf("--device applies to PyTorch snapshots (.pickle), not %s", path)
@@ -53,7 +62,7 @@ func openInput(path string, device int, capacity string) (*input, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := snap.Workload(device)
+	w, err := snap.WorkloadWithRules(device, rules)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

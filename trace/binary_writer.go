@@ -1,0 +1,132 @@
+package trace
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/fraglab/fraglab/host/abi"
+)
+
+// BinaryWriter writes events in the compact binary format. Call Close to
+// write the end record and flush; Close does not close the underlying
+// writer.
+type BinaryWriter struct {
+	w       *bufio.Writer
+	buf     []byte
+	defined map[int32]bool // custom tag ids already defined in the file
+	events  int64
+	closed  bool
+
+	prevAlloc, prevFree int64
+	stream              int64
+	tag                 int32
+}
+
+// NewBinaryWriter writes the header to w and returns a writer of events.
+func NewBinaryWriter(w io.Writer) (*BinaryWriter, error) {
+	bw := &BinaryWriter{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 64),
+		defined: map[int32]bool{}, prevAlloc: -1, prevFree: -1}
+	if _, err := bw.w.WriteString(BinaryMagic); err != nil {
+		return nil, err
+	}
+	if err := bw.w.WriteByte(BinaryVersion); err != nil {
+		return nil, err
+	}
+	return bw, nil
+}
+
+// Write appends e. tags names e.Tag (nil: the well-known tags only); a
+// custom tag is defined in the file before its first use. Events a reader
+// would reject are refused, as by JSONLWriter.
+func (w *BinaryWriter) Write(e Event, tags *Tags) error {
+	if w.closed {
+		return fmt.Errorf("trace: write after Close")
+	}
+	if e.ID < 0 {
+		return fmt.Errorf("trace: cannot write %s of id %d: ids must be non-negative", e.Op, e.ID)
+	}
+	b := w.buf[:0]
+	switch e.Op {
+	case OpAlloc:
+		if e.Size <= 0 {
+			return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
+		}
+		if e.Tag != w.tag && e.Tag >= abi.FirstCustomTag && !w.defined[e.Tag] {
+			if tags == nil {
+				tags = wellKnown
+			}
+			name, ok := tags.Name(e.Tag)
+			if !ok {
+				return fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
+			}
+			if len(name) > MaxTagNameBytes {
+				return fmt.Errorf("trace: cannot write tag %.40q...: names are at most %d bytes", name, MaxTagNameBytes)
+			}
+			b = append(b, recTagDef)
+			b = binary.AppendUvarint(b, uint64(e.Tag))
+			b = binary.AppendUvarint(b, uint64(len(name)))
+			b = append(b, name...)
+			w.defined[e.Tag] = true
+		} else if e.Tag != w.tag && e.Tag < abi.FirstCustomTag {
+			if _, ok := wellKnown.Name(e.Tag); !ok {
+				return fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
+			}
+		}
+		head := len(b)
+		flags := byte(recAlloc)
+		b = append(b, 0)
+		if e.ID == w.prevAlloc+1 {
+			flags |= flagNextID
+		} else {
+			b = binary.AppendVarint(b, e.ID-w.prevAlloc)
+		}
+		if e.Size%512 == 0 {
+			flags |= flagSize512
+			b = binary.AppendUvarint(b, uint64(e.Size/512))
+		} else {
+			b = binary.AppendUvarint(b, uint64(e.Size))
+		}
+		if e.Stream != w.stream {
+			flags |= flagStream
+			b = binary.AppendVarint(b, e.Stream)
+		}
+		if e.Tag != w.tag {
+			flags |= flagTag
+			b = binary.AppendUvarint(b, uint64(e.Tag))
+		}
+		b[head] = flags
+		w.prevAlloc, w.stream, w.tag = e.ID, e.Stream, e.Tag
+	case OpFree:
+		if e.ID == w.prevFree+1 {
+			b = append(b, recFree|flagNextID)
+		} else {
+			b = append(b, recFree)
+			b = binary.AppendVarint(b, e.ID-w.prevAlloc)
+		}
+		w.prevFree = e.ID
+	case OpEmptyCache:
+		b = append(b, recEmpty)
+	default:
+		return fmt.Errorf("trace: cannot write event with unknown %s", e.Op)
+	}
+	w.buf = b
+	w.events++
+	_, err := w.w.Write(b)
+	return err
+}
+
+// Close writes the end record (with the event count) and flushes.
+func (w *BinaryWriter) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	b := append(w.buf[:0], recEnd)
+	b = binary.AppendUvarint(b, uint64(w.events))
+	if _, err := w.w.Write(b); err != nil {
+		return err
+	}
+	return w.w.Flush()
+}

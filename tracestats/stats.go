@@ -1,0 +1,425 @@
+// Package tracestats summarises a workload trace: event counts, the curve of
+// live requested bytes (with its peak), a log-spaced size histogram with
+// PyTorch's pool and segment boundaries, lifetimes (in events) per size
+// class and per tag, the share of bytes in 1–10 MiB requests, and streams.
+// It renders the summary as text and as a small SVG. docs/trace-stats.md
+// describes every number.
+package tracestats
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+
+	"github.com/fraglab/fraglab/trace"
+)
+
+// PyTorch's caching-allocator constants (c10/cuda/CUDACachingAllocator.cpp)
+// that the histogram marks.
+const (
+	MinBlockSize  = 512      // kMinBlockSize: every request is rounded up to 512 B
+	SmallSize     = 1 << 20  // kSmallSize: requests up to 1 MiB use the small pool (2 MiB segments)
+	MinLargeAlloc = 10 << 20 // kMinLargeAlloc: requests from 10 MiB get their own segment
+	LargeBuffer   = 20 << 20 // kLargeBuffer: requests between 1 and 10 MiB share 20 MiB segments
+)
+
+// Boundary is a size PyTorch's allocator treats specially.
+type Boundary struct {
+	Bytes int64  `json:"bytes"`
+	Name  string `json:"name"`
+}
+
+// Boundaries are the sizes marked on the histogram.
+var Boundaries = []Boundary{
+	{MinBlockSize, "512 B rounding"},
+	{SmallSize, "1 MiB small/large pool"},
+	{MinLargeAlloc, "10 MiB own segment"},
+	{LargeBuffer, "20 MiB segment"},
+}
+
+// Size classes of the lifetime table, by PyTorch's pool rules.
+const (
+	ClassSmall  = "<=1MiB"  // small pool
+	ClassMedium = "1-10MiB" // large pool, carved out of shared 20 MiB segments
+	ClassLarge  = ">=10MiB" // large pool, a segment of their own
+	classCount  = 3
+	maxCurve    = 1024 // most points kept of the live-bytes curve
+	topFailures = 10   // failures listed in Stats (all are counted)
+)
+
+// SizeClass returns the size class of a request of n bytes.
+func SizeClass(n int64) string { return classNames[classOf(n)] }
+
+var classNames = [classCount]string{ClassSmall, ClassMedium, ClassLarge}
+
+func classOf(n int64) int {
+	switch {
+	case n <= SmallSize:
+		return 0
+	case n < MinLargeAlloc:
+		return 1
+	}
+	return 2
+}
+
+// Stats is the summary of a trace.
+type Stats struct {
+	Events     int64 `json:"events"`
+	Allocs     int64 `json:"allocs"`
+	Frees      int64 `json:"frees"`
+	EmptyCache int64 `json:"empty_cache"`
+	// InitialLive and InitialBytes are the allocations live before the
+	// first event (a snapshot that starts mid-run).
+	InitialLive  int64 `json:"initial_live"`
+	InitialBytes int64 `json:"initial_bytes"`
+	// AllocatedBytes is the sum of all alloc sizes.
+	AllocatedBytes int64 `json:"allocated_bytes"`
+	// PeakLiveBytes is the most requested bytes live at once (initial
+	// allocations included) and PeakEvent the index of the event that first
+	// reached it (-1: before the first event).
+	PeakLiveBytes int64 `json:"peak_live_bytes"`
+	PeakEvent     int64 `json:"peak_event"`
+	PeakLiveCount int64 `json:"peak_live_count"`
+	// LiveAtEnd and LiveBytesAtEnd are what is never freed.
+	LiveAtEnd      int64 `json:"live_at_end"`
+	LiveBytesAtEnd int64 `json:"live_bytes_at_end"`
+	// Curve is the live-bytes curve: at most about 1024 points, each the
+	// largest live bytes over the events up to its Event since the previous
+	// point.
+	Curve []Point `json:"curve"`
+	// Sizes is the histogram of request sizes: bins from one power of two
+	// to the next, also split at the Boundaries (10 MiB, 20 MiB); empty
+	// bins are left out.
+	Sizes      []SizeBin  `json:"sizes"`
+	Boundaries []Boundary `json:"boundaries"`
+	// BandShare is the share of AllocatedBytes in requests above 1 MiB and
+	// below 10 MiB: the band that PyTorch carves out of 20 MiB segments.
+	BandShare float64 `json:"band_1_10mib_share"`
+	// Classes and Tags are the allocations and lifetimes per size class and
+	// per tag name.
+	Classes []Group `json:"size_classes"`
+	Tags    []Group `json:"tags"`
+	// Streams are the allocations per stream, by stream value.
+	Streams []Stream `json:"streams"`
+	// Failures are the failed allocations the trace recorded itself (RMM
+	// "allocate failure"); FailureList holds the first ten.
+	Failures    int64     `json:"failures"`
+	FailureList []Failure `json:"failure_list,omitempty"`
+}
+
+// Point is a point of the live-bytes curve.
+type Point struct {
+	Event int64 `json:"event"`
+	Live  int64 `json:"live"`
+}
+
+// SizeBin counts requests of Lo ≤ size < Hi bytes.
+type SizeBin struct {
+	Lo    int64 `json:"lo"`
+	Hi    int64 `json:"hi"`
+	Count int64 `json:"count"`
+	Bytes int64 `json:"bytes"`
+}
+
+// Group is the allocations of a size class or a tag.
+type Group struct {
+	Name     string   `json:"name"`
+	Allocs   int64    `json:"allocs"`
+	Bytes    int64    `json:"bytes"`
+	Lifetime Lifetime `json:"lifetime"`
+}
+
+// Lifetime summarises lifetimes in events: a free's event index minus its
+// alloc's. Allocations never freed are counted in NeverFreed, not in the
+// percentiles.
+type Lifetime struct {
+	Freed      int64   `json:"freed"`
+	NeverFreed int64   `json:"never_freed"`
+	Min        int64   `json:"min"`
+	P50        int64   `json:"p50"`
+	P90        int64   `json:"p90"`
+	P99        int64   `json:"p99"`
+	Max        int64   `json:"max"`
+	Mean       float64 `json:"mean"`
+}
+
+// Stream is the allocations on one stream.
+type Stream struct {
+	Stream int64 `json:"stream"`
+	Allocs int64 `json:"allocs"`
+	Bytes  int64 `json:"bytes"`
+}
+
+// Failure is a failed allocation recorded by the trace: before event Event.
+type Failure struct {
+	Event  int64 `json:"event"`
+	Line   int   `json:"line,omitempty"`
+	Size   int64 `json:"size"`
+	Stream int64 `json:"stream"`
+}
+
+// Collector builds Stats from events, streaming: its memory grows with the
+// live allocations and the number of frees (for exact percentiles), not
+// with the events.
+type Collector struct {
+	s      Stats
+	live   map[int64]liveAlloc
+	liveB  int64
+	sizes  []SizeBin // one per edge of binEdges
+	class  [classCount]groupAcc
+	tags   map[int32]*groupAcc
+	tagReg *trace.Tags
+	stream map[int64]*Stream
+	curve  curve
+}
+
+type liveAlloc struct {
+	at   int64 // event index of the alloc; -1: live before the first event
+	size int64
+	tag  int32
+}
+
+type groupAcc struct {
+	allocs, bytes int64
+	lifetimes     []int64
+	never         int64
+}
+
+// NewCollector returns an empty Collector.
+func NewCollector() *Collector {
+	c := &Collector{live: map[int64]liveAlloc{}, tags: map[int32]*groupAcc{}, stream: map[int64]*Stream{},
+		curve: curve{width: 1}, s: Stats{PeakEvent: -1}, sizes: make([]SizeBin, len(binEdges))}
+	for k, lo := range binEdges {
+		c.sizes[k].Lo, c.sizes[k].Hi = lo, 1<<63-1
+		if k+1 < len(binEdges) {
+			c.sizes[k].Hi = binEdges[k+1]
+		}
+	}
+	return c
+}
+
+// binEdges are the lower edges of the size bins: the powers of two and the
+// Boundaries.
+var binEdges = func() []int64 {
+	var e []int64
+	for k := 0; k < 63; k++ {
+		e = append(e, int64(1)<<k)
+	}
+	for _, b := range Boundaries {
+		if !slices.Contains(e, b.Bytes) {
+			e = append(e, b.Bytes)
+		}
+	}
+	slices.Sort(e)
+	return e
+}()
+
+// binOf returns the bin of a size n ≥ 1.
+func binOf(n int64) int {
+	return sort.Search(len(binEdges), func(i int) bool { return binEdges[i] > n }) - 1
+}
+
+// AddInitial records an allocation live before the first event (its free
+// has no lifetime). Call it before Add.
+func (c *Collector) AddInitial(id, size int64) {
+	c.live[id] = liveAlloc{at: -1, size: size}
+	c.liveB += size
+	c.s.InitialLive++
+	c.s.InitialBytes += size
+	if c.liveB > c.s.PeakLiveBytes {
+		c.s.PeakLiveBytes, c.s.PeakLiveCount = c.liveB, int64(len(c.live))
+	}
+}
+
+// AddFailure records a failed allocation the trace recorded before event
+// index event.
+func (c *Collector) AddFailure(f Failure) {
+	c.s.Failures++
+	if len(c.s.FailureList) < topFailures {
+		c.s.FailureList = append(c.s.FailureList, f)
+	}
+}
+
+// Add records the next event; tags names its tag. It fails on a free of an
+// id that is not live (readers have checked that already).
+func (c *Collector) Add(e trace.Event, tags *trace.Tags) error {
+	i := c.s.Events
+	c.s.Events++
+	c.tagReg = tags
+	switch e.Op {
+	case trace.OpAlloc:
+		c.s.Allocs++
+		c.s.AllocatedBytes += e.Size
+		c.live[e.ID] = liveAlloc{at: i, size: e.Size, tag: e.Tag}
+		c.liveB += e.Size
+		k := binOf(e.Size)
+		c.sizes[k].Count++
+		c.sizes[k].Bytes += e.Size
+		g := &c.class[classOf(e.Size)]
+		g.allocs++
+		g.bytes += e.Size
+		t := c.tags[e.Tag]
+		if t == nil {
+			t = &groupAcc{}
+			c.tags[e.Tag] = t
+		}
+		t.allocs++
+		t.bytes += e.Size
+		st := c.stream[e.Stream]
+		if st == nil {
+			st = &Stream{Stream: e.Stream}
+			c.stream[e.Stream] = st
+		}
+		st.Allocs++
+		st.Bytes += e.Size
+		if c.liveB > c.s.PeakLiveBytes {
+			c.s.PeakLiveBytes, c.s.PeakEvent, c.s.PeakLiveCount = c.liveB, i, int64(len(c.live))
+		}
+	case trace.OpFree:
+		c.s.Frees++
+		a, ok := c.live[e.ID]
+		if !ok {
+			return fmt.Errorf("event %d: free of id %d, which is not live", i, e.ID)
+		}
+		delete(c.live, e.ID)
+		c.liveB -= a.size
+		if a.at >= 0 {
+			life := i - a.at
+			g := &c.class[classOf(a.size)]
+			g.lifetimes = append(g.lifetimes, life)
+			c.tags[a.tag].lifetimes = append(c.tags[a.tag].lifetimes, life)
+		}
+	case trace.OpEmptyCache:
+		c.s.EmptyCache++
+	default:
+		return fmt.Errorf("event %d: unknown %s", i, e.Op)
+	}
+	c.curve.add(i, c.liveB)
+	return nil
+}
+
+// Stats returns the summary of the events added so far.
+func (c *Collector) Stats() *Stats {
+	s := c.s
+	s.LiveAtEnd, s.LiveBytesAtEnd = 0, 0
+	never := map[int32]int64{}
+	var neverClass [classCount]int64
+	for _, a := range c.live {
+		s.LiveAtEnd++
+		s.LiveBytesAtEnd += a.size
+		if a.at >= 0 {
+			never[a.tag]++
+			neverClass[classOf(a.size)]++
+		}
+	}
+	s.Curve = c.curve.points()
+	s.Boundaries = Boundaries
+	s.Sizes = nil
+	for _, b := range c.sizes {
+		if b.Count > 0 {
+			s.Sizes = append(s.Sizes, b)
+		}
+	}
+	if s.AllocatedBytes > 0 {
+		s.BandShare = float64(c.class[1].bytes) / float64(s.AllocatedBytes)
+	}
+	s.Classes = nil
+	for k := range c.class {
+		g := c.class[k]
+		g.never = neverClass[k]
+		s.Classes = append(s.Classes, g.group(classNames[k]))
+	}
+	ids := make([]int32, 0, len(c.tags))
+	for id := range c.tags {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	s.Tags = nil
+	for _, id := range ids {
+		g := *c.tags[id]
+		g.never = never[id]
+		name := fmt.Sprintf("tag#%d", id)
+		if c.tagReg != nil {
+			if n, ok := c.tagReg.Name(id); ok {
+				name = n
+			}
+		}
+		s.Tags = append(s.Tags, g.group(name))
+	}
+	s.Streams = nil
+	for _, st := range c.stream {
+		s.Streams = append(s.Streams, *st)
+	}
+	sort.Slice(s.Streams, func(i, j int) bool { return s.Streams[i].Stream < s.Streams[j].Stream })
+	s.FailureList = slices.Clone(c.s.FailureList)
+	return &s
+}
+
+func (g *groupAcc) group(name string) Group {
+	out := Group{Name: name, Allocs: g.allocs, Bytes: g.bytes}
+	l := &out.Lifetime
+	l.NeverFreed = g.never
+	l.Freed = int64(len(g.lifetimes))
+	if l.Freed == 0 {
+		return out
+	}
+	v := slices.Clone(g.lifetimes)
+	slices.Sort(v)
+	var sum float64
+	for _, x := range v {
+		sum += float64(x)
+	}
+	pct := func(p int) int64 { return v[(len(v)-1)*p/100] }
+	l.Min, l.P50, l.P90, l.P99, l.Max = v[0], pct(50), pct(90), pct(99), v[len(v)-1]
+	l.Mean = sum / float64(len(v))
+	return out
+}
+
+// curve keeps the live-bytes curve in at most maxCurve buckets of width
+// events each, doubling the width (merging pairs) when full.
+type curve struct {
+	width int64
+	pts   []Point // per bucket: the last event seen and the largest live bytes
+}
+
+func (c *curve) add(event, live int64) {
+	b := event / c.width
+	if n := int64(len(c.pts)); n > 0 && (n-1) == b {
+		p := &c.pts[n-1]
+		p.Event = event
+		p.Live = max(p.Live, live)
+		return
+	}
+	if len(c.pts) == maxCurve {
+		for i := 0; i < maxCurve/2; i++ {
+			a, z := c.pts[2*i], c.pts[2*i+1]
+			c.pts[i] = Point{Event: z.Event, Live: max(a.Live, z.Live)}
+		}
+		c.pts = c.pts[:maxCurve/2]
+		c.width *= 2
+		c.add(event, live)
+		return
+	}
+	c.pts = append(c.pts, Point{Event: event, Live: live})
+}
+
+func (c *curve) points() []Point { return slices.Clone(c.pts) }
+
+// Read collects the stats of every event of r.
+func Read(r trace.Reader) (*Stats, error) { return NewCollector().read(r) }
+
+func (c *Collector) read(r trace.Reader) (*Stats, error) {
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			return c.Stats(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Add(e, r.Tags()); err != nil {
+			return nil, err
+		}
+	}
+}
