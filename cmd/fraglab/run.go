@@ -41,8 +41,8 @@ func init() { addCommands(runCmd) }
 
 func runCmd() *cobra.Command {
 	var (
-		out        string
-		parallel   int
+		out           string
+		parallel      int
 		only          string
 		runTimeout    time.Duration
 		shardFlag     string
