@@ -205,8 +205,9 @@ func printCoverage(w io.Writer, st []runner.ShardStatus, names map[string]string
 
 // listMissing prints, by shard, the runs of shard (the whole matrix when
 // not sharded) with no ok record in outDir, and returns how many. The
-// grouping of an unsharded resume follows the manifests in outDir. It is
-// an error when outDir holds no record of e: there is nothing to resume.
+// grouping of an unsharded resume follows the manifests in outDir, and it
+// writes the manifests of the shards that never started. It is an error
+// when outDir holds no record of e: there is nothing to resume.
 func listMissing(w io.Writer, e *experiment.Experiment, outDir string, shard runner.Shard) (int, error) {
 	if outDir == "" {
 		return 0, errors.New("no output directory: the experiment has none and none was given")
@@ -231,18 +232,30 @@ func listMissing(w io.Writer, e *experiment.Experiment, outDir string, shard run
 			filepath.Join(outDir, "runs"), e.Name)
 	}
 	n := shard.Count
+	var known []runner.ShardRuns
 	if !shard.Sharded() {
 		ms, err := runner.ReadManifests(outDir)
 		if err != nil {
 			return 0, err
 		}
-		if exp, err := runner.ExpectedFromManifests(ms); err == nil {
-			n = len(exp)
+		if known, err = runner.ExpectedFromManifests(ms); err != nil {
+			return 0, err
 		}
+		n = len(known)
 	}
 	expected := runner.ExpectedFromSpecs(specs, n)
 	if shard.Sharded() {
 		expected = expected[shard.Index : shard.Index+1]
+	}
+	// Taking over a sharded directory: the shards that never started get
+	// their manifests, so that merge without --experiment sees them.
+	for i, k := range known {
+		if !k.Known {
+			m := &runner.Manifest{Experiment: e.Name, Shard: k.Shard.String(), Runs: expected[i].Runs}
+			if err := runner.WriteManifest(outDir, k.Shard, m); err != nil {
+				return 0, err
+			}
+		}
 	}
 	todo := printCoverage(w, runner.Check(expected, byID), names)
 	if todo == 0 {
