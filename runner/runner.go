@@ -168,7 +168,9 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 			defer wg.Done()
 			for i := range jobs {
 				rec := runWorker(ctx, &o, &specs[i])
-				if rec == nil { // interrupted: not recorded
+				// Interrupted: not recorded. A worker that died of the same
+				// signal (scancel, a pod deletion) is no failure of the run.
+				if rec == nil || ctx.Err() != nil {
 					continue
 				}
 				rec.Shard = o.Shard.String()

@@ -66,6 +66,11 @@ func TestSlurmShardedSweep(t *testing.T) {
 	}
 	const n = 4
 	expected := runner.ExpectedFromSpecs(runner.Specs(e), n)
+	for _, sh := range expected {
+		if len(sh.Runs) != 3 {
+			t.Fatalf("testdata/sweep.yaml: shard %s has %d runs, the test wants 12 runs in 4 shards of 3", sh.Shard, len(sh.Runs))
+		}
+	}
 	out := filepath.Join(work, "sharded")
 	script := filepath.Join(work, "sweep.sh")
 
@@ -79,7 +84,9 @@ func TestSlurmShardedSweep(t *testing.T) {
 	}
 	array, merge := m[1], m[2]
 
-	// Cancel the first shard seen with some but not all of its runs recorded.
+	// Cancel the first shard seen with exactly one run recorded: its
+	// other two run one after the other (--parallel 1), so at least one is
+	// still to come when scancel lands.
 	victim := -1
 	c.waitFor("a shard part-way through", 120*time.Second, func() bool {
 		for _, sh := range expected {
@@ -89,7 +96,7 @@ func TestSlurmShardedSweep(t *testing.T) {
 					done++
 				}
 			}
-			if done > 0 && done < len(sh.Runs) {
+			if done == 1 {
 				victim = sh.Shard.Index
 				return true
 			}

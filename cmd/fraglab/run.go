@@ -113,6 +113,9 @@ it refuses to start when OUT holds no record of the experiment.`,
 				return err
 			}
 			printSummary(stdout, sum)
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("interrupted: the runs still going were stopped and not recorded; run again to finish (%w)", err)
+			}
 			if err != nil {
 				return err
 			}
