@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -79,6 +80,9 @@ nodes run (default: this one).`,
 			}
 			if o.Fraglab, err = filepath.Abs(fraglab); err != nil {
 				return err
+			}
+			if strings.Contains(o.Fraglab, string(filepath.Separator)+"go-build") {
+				fmt.Fprintf(cmd.ErrOrStderr(), "fraglab slurm: warning: %s is a temporary binary of go run; build one (go build -o DIR/fraglab ./cmd/fraglab) and give --fraglab\n", o.Fraglab)
 			}
 			o.Name = e.Name
 			script, err := scaleout.SlurmScript(o)

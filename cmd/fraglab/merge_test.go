@@ -183,6 +183,28 @@ func TestMergeSeveralDirectories(t *testing.T) {
 	if rs := resultsWithoutTimings(t, merged); len(rs) != 4 {
 		t.Errorf("%d results, want 4", len(rs))
 	}
+	// A record of another sweep in a directory is left out, and said.
+	stray := &runrecord.Record{ID: "00000000000000aa", Experiment: "other", Workload: "w", Policy: "p", Status: runrecord.StatusOK}
+	if err := runrecord.Write(filepath.Join(b, "runs"), stray); err != nil {
+		t.Fatal(err)
+	}
+	root := newRoot()
+	var so, se strings.Builder
+	root.SetOut(&so)
+	root.SetErr(&se)
+	root.SetArgs([]string{"merge", "--out", merged, a, b, a})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("%v\n%s%s", err, so.String(), se.String())
+	}
+	for _, want := range []string{"left out of the reports: 1 records of runs outside the sweep: 00000000000000aa",
+		"runs were recorded in several directories; each counts once"} {
+		if !strings.Contains(se.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, se.String())
+		}
+	}
+	if rs := resultsWithoutTimings(t, merged); len(rs) != 4 {
+		t.Errorf("%d results with a stray record, want 4", len(rs))
+	}
 	if _, err := fraglab(t, "merge", "--shards", "2", a); err == nil || !strings.Contains(err.Error(), "--shards needs --experiment") {
 		t.Errorf("--shards alone: %v", err)
 	}
