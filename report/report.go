@@ -126,7 +126,8 @@ func Sorted(recs []*runrecord.Record) []*runrecord.Record {
 // Result is one flattened row of results.json: the record's identity,
 // every metric key as a top-level field (absent for failed runs), and
 // min_capacity when present. ElapsedSeconds is a timing field: readers
-// comparing result sets must ignore it.
+// comparing result sets must ignore it. Where a run ran (Record.Shard) is
+// not a result: a merged sweep's rows equal an unsharded run's.
 type Result struct {
 	ID           string            `json:"id"`
 	Experiment   string            `json:"experiment"`
@@ -140,7 +141,6 @@ type Result struct {
 	Repeat       int               `json:"repeat"`
 	Status       string            `json:"status"`
 	Error        string            `json:"error,omitempty"`
-	Shard        string            `json:"shard,omitempty"`
 	*replay.Metrics
 	MinCapacity    *int64  `json:"min_capacity,omitempty"`
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
@@ -158,7 +158,7 @@ func Flatten(recs []*runrecord.Record) []Result {
 			ID: r.ID, Experiment: r.Experiment, Workload: r.Workload, Policy: r.Policy,
 			PolicyModule: r.PolicyModule, PolicyHash: r.PolicyHash, Params: params,
 			Device: r.Device, Capacity: r.Capacity, Repeat: r.Repeat, Status: r.Status,
-			Error: r.Error, Shard: r.Shard, Metrics: r.Metrics, MinCapacity: r.MinCapacity,
+			Error: r.Error, Metrics: r.Metrics, MinCapacity: r.MinCapacity,
 			ElapsedSeconds: r.ElapsedSeconds,
 		})
 	}
@@ -209,7 +209,7 @@ func JSON(recs []*runrecord.Record) ([]byte, error) {
 // order; params is "k=v" pairs sorted by key and joined by ";".
 func CSVHeader() []string {
 	h := []string{"id", "experiment", "workload", "policy", "policy_module", "policy_hash", "params",
-		"device", "capacity", "repeat", "status", "error", "shard"}
+		"device", "capacity", "repeat", "status", "error"}
 	h = append(h, MetricKeys()...)
 	return append(h, "elapsed_seconds")
 }
@@ -224,7 +224,7 @@ func CSV(recs []*runrecord.Record) ([]byte, error) {
 	for _, r := range Sorted(recs) {
 		row := []string{r.ID, r.Experiment, r.Workload, r.Policy, r.PolicyModule, r.PolicyHash,
 			joinParams(r.Params), r.Device, strconv.FormatInt(r.Capacity, 10), strconv.Itoa(r.Repeat),
-			r.Status, r.Error, r.Shard}
+			r.Status, r.Error}
 		for _, m := range append(append([]metric(nil), metrics...), minCapacity) {
 			v, ok := value(r, m)
 			switch {

@@ -38,6 +38,10 @@ type Options struct {
 	RunTimeout time.Duration
 	// Only keeps the runs whose "workload/policy-label" contains it.
 	Only string
+	// Shard selects one slice of the matrix (SelectShard, applied before
+	// Only); the zero Shard runs the whole matrix. A shard writes its
+	// manifest to Out/shards and its label into each record.
+	Shard Shard
 	// Executable is the worker binary (default os.Executable()), started
 	// with Args and the magic cookie in its environment.
 	Executable string
@@ -131,7 +135,13 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 		return nil, err
 	}
 
-	specs := Filter(Specs(e), o.Only)
+	all := Specs(e)
+	if o.Shard.Sharded() {
+		if err := writeShardManifest(out, e.Name, o.Shard, all); err != nil {
+			return nil, err
+		}
+	}
+	specs := Filter(SelectShard(all, o.Shard), o.Only)
 	recs := make([]*runrecord.Record, len(specs))
 	var todo []int
 	for i := range specs {
@@ -158,9 +168,12 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 			defer wg.Done()
 			for i := range jobs {
 				rec := runWorker(ctx, &o, &specs[i])
-				if rec == nil { // interrupted: not recorded
+				// Interrupted: not recorded. A worker that died of the same
+				// signal (scancel, a pod deletion) is no failure of the run.
+				if rec == nil || ctx.Err() != nil {
 					continue
 				}
+				rec.Shard = o.Shard.String()
 				err := runrecord.Write(sum.RunsDir, rec)
 				mu.Lock()
 				recs[i] = rec

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -39,10 +41,12 @@ func init() { addCommands(runCmd) }
 
 func runCmd() *cobra.Command {
 	var (
-		out        string
-		parallel   int
-		only       string
-		runTimeout time.Duration
+		out           string
+		parallel      int
+		only          string
+		runTimeout    time.Duration
+		shardFlag     string
+		resumeMissing bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run EXPERIMENT.yaml",
@@ -60,50 +64,94 @@ the exit status is 1 if any run failed.
 --only FILTER keeps the runs whose "WORKLOAD/POLICY-LABEL" contains FILTER as
 a substring, e.g. "devlog-small-then-large/" (one workload), "/pytorch" (the
 policies whose label starts with pytorch) or "/pytorch(max_split_size_mb=128)".
-A generator workload's name is "NAME#SEED".`,
+A generator workload's name is "NAME#SEED".
+
+--shard I/N runs only shard I (0 ≤ I < N) of N deterministic, balanced
+slices of the matrix (docs/scale-out.md), writing the same records to
+OUT/runs plus OUT/shards/shard-I-of-N.json (the runs it owns) and no
+reports: "fraglab merge OUT" writes them once every shard is done.
+"--shard slurm/N" takes I from SLURM_ARRAY_TASK_ID ("slurm": N from
+SLURM_ARRAY_TASK_COUNT too), "--shard k8s/N" from JOB_COMPLETION_INDEX.
+
+--resume-missing re-runs exactly the runs with no ok record in OUT (of the
+shard with --shard, else of the whole matrix), after listing them by shard;
+it refuses to start when OUT holds no record of the experiment.`,
 		Example: `  fraglab run experiments/quickstart.yaml
-  fraglab run exp.yaml --out /tmp/results --parallel 4 --only /pytorch`,
+  fraglab run exp.yaml --out /tmp/results --parallel 4 --only /pytorch
+  fraglab run exp.yaml --out /shared/results --shard 2/8
+  fraglab run exp.yaml --out /shared/results --shard 2/8 --resume-missing`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := experiment.Load(args[0])
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(ctxOf(cmd), os.Interrupt)
-			defer stop()
+			var shard runner.Shard
+			if shardFlag != "" {
+				if shard, err = runner.ParseShard(shardFlag, os.Getenv); err != nil {
+					return err
+				}
+			}
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			for _, n := range e.Notes {
 				fmt.Fprintln(stderr, "note:", n)
 			}
+			if resumeMissing {
+				todo, err := listMissing(stdout, e, cmp.Or(out, e.Output), shard)
+				if err != nil {
+					return err
+				}
+				if todo == 0 && shard.Sharded() {
+					return nil
+				}
+			}
+			// SIGTERM too: that is how Slurm (scancel) and Kubernetes stop a shard.
+			ctx, stop := signal.NotifyContext(ctxOf(cmd), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			p := &progress{w: stderr, tty: isTerminal(stderr)}
 			sum, err := runner.Run(ctx, e, runner.Options{Out: out, Parallel: parallel, Only: only, RunTimeout: runTimeout,
-				OnStart: p.start, OnDone: p.done})
+				Shard: shard, OnStart: p.start, OnDone: p.done})
 			p.finish()
 			if sum == nil {
 				return err
 			}
 			printSummary(stdout, sum)
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("interrupted: the runs still going were stopped and not recorded; run again to finish (%w)", err)
+			}
 			if err != nil {
 				return err
 			}
 			outDir := filepath.Dir(sum.RunsDir)
+			if shard.Sharded() {
+				// Reports are written once, by merge: shards never share a file.
+				fmt.Fprintf(stdout, "shard %s done; when every shard is, write the reports: fraglab merge %s\n", shard, outDir)
+				return failedExit(stderr, sum)
+			}
 			if err := report.Write(outDir, sum.Records); err != nil {
 				return fmt.Errorf("writing the reports: %w", err)
 			}
 			fmt.Fprintf(stdout, "reports in %s\n", outDir)
-			if sum.Failed > 0 {
-				fmt.Fprintf(stderr, "fraglab: %d of %d runs failed (records in %s; run again to retry them)\n", sum.Failed, sum.Ran, sum.RunsDir)
-				return exitError{code: 1}
-			}
-			return nil
+			return failedExit(stderr, sum)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "", "results directory; records go to OUT/runs (default: the experiment's output)")
 	f.IntVar(&parallel, "parallel", runtime.NumCPU(), "how many runs at once")
 	f.StringVar(&only, "only", "", `run only the runs whose "workload/policy-label" contains FILTER`)
+	f.StringVar(&shardFlag, "shard", "", `run one slice of the matrix: I/N (0 ≤ I < N), slurm, slurm/N or k8s/N`)
+	f.BoolVar(&resumeMissing, "resume-missing", false, "re-run exactly the missing and failed runs (of the shard with --shard), listing them first")
 	f.DurationVar(&runTimeout, "run-timeout", runner.DefaultRunTimeout, "wall-clock limit of one run; its worker is killed past it")
 	return cmd
+}
+
+// failedExit says how many runs failed and gives exit status 1 if any did.
+func failedExit(stderr io.Writer, sum *runner.Summary) error {
+	if sum.Failed > 0 {
+		fmt.Fprintf(stderr, "fraglab: %d of %d runs failed (records in %s; run again to retry them)\n", sum.Failed, sum.Ran, sum.RunsDir)
+		return exitError{code: 1}
+	}
+	return nil
 }
 
 func ctxOf(cmd *cobra.Command) context.Context {
