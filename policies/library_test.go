@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/replay"
@@ -18,7 +20,7 @@ import (
 )
 
 // The library: the built-ins past default and pytorch, with their source
-// language (build.sh builds <name>/<name>.c or <name>/<name>.wat).
+// language (build.sh builds <name>/<name>.c, <name>.wat or <name>.rs).
 var library = []struct{ name, lang string }{
 	{"pytorch-expandable", "c"},
 	{"first-fit", "wat"},
@@ -28,6 +30,8 @@ var library = []struct{ name, lang string }{
 	{"lifetime-aware", "c"},
 	{"rmm-pool", "c"},
 	{"prealloc-arena", "c"},
+	{"tlsf", "rust"},
+	{"bfc", "c"},
 }
 
 // libRun is one replay of a built-in through the real host: its result
@@ -89,6 +93,13 @@ func TestLibraryRebuildIsIdentical(t *testing.T) {
 	for _, p := range library {
 		t.Run(p.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), p.name+".wasm")
+			if p.lang == "rust" {
+				buildRust(t, p.name, out)
+				if !compareBuilt(t, p.name, out) {
+					t.Fatalf("%s/%s.wasm is not what %s.rs builds to with rustc 1.63: run policies/build.sh", p.name, p.name, p.name)
+				}
+				return
+			}
 			if p.lang == "wat" {
 				if _, err := exec.LookPath("wat2wasm"); err != nil {
 					t.Skip("wat2wasm not found; to rebuild the WAT policies: apt-get install wabt")
@@ -117,6 +128,47 @@ func TestLibraryRebuildIsIdentical(t *testing.T) {
 		})
 	}
 }
+
+// buildRust builds the Rust policy name into out with the commands of
+// build.sh: the Rust SDK as an rlib, then the policy against it. It skips
+// when rustc (RUSTC, else /usr/bin/rustc) lacks the wasm32 target, and
+// when it is not the rustc 1.63 the committed module was built with.
+func buildRust(t *testing.T, name, out string) {
+	t.Helper()
+	rustc := os.Getenv("RUSTC")
+	if rustc == "" {
+		rustc = "/usr/bin/rustc"
+	}
+	v, err := exec.Command(rustc, "--version").Output()
+	if err != nil {
+		t.Skipf("%s not found; to rebuild the Rust policies: apt-get install rustc libstd-rust-dev-wasm32", rustc)
+	}
+	if f := strings.Fields(string(v)); len(f) < 2 || f[1] != committedRustc {
+		t.Skipf("the committed %s.wasm was built with rustc %s; this is %s", name, committedRustc, strings.TrimSpace(string(v)))
+	}
+	sysroot, err := exec.Command(rustc, "--print", "sysroot").Output()
+	if err != nil {
+		t.Fatalf("%s --print sysroot: %v", rustc, err)
+	}
+	if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(sysroot)), "lib", "rustlib", "wasm32-unknown-unknown")); err != nil {
+		t.Skipf("%s has no wasm32-unknown-unknown standard library: apt-get install libstd-rust-dev-wasm32", rustc)
+	}
+	dir, err := filepath.Abs(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remap := "--remap-path-prefix=" + dir + "=policies/" + name
+	rlib := filepath.Join(t.TempDir(), "libfraglab.rlib")
+	target := []string{"--target", "wasm32-unknown-unknown", "-C", "opt-level=3", "-C", "panic=abort", remap}
+	run(t, name, rustc, slices.Concat([]string{"--edition", "2021", "--crate-type", "rlib"}, target,
+		[]string{"--crate-name", "fraglab", "../../sdk/rust/fraglab/src/lib.rs", "-o", rlib})...)
+	run(t, name, rustc, slices.Concat([]string{"--edition", "2021", "--crate-type", "cdylib"}, target,
+		[]string{"-C", "link-arg=-zstack-size=65536", "-C", "strip=symbols", "--extern", "fraglab=" + rlib,
+			"-o", out, name + ".rs"})...)
+}
+
+// The rustc the committed Rust modules were built with (see build.sh).
+const committedRustc = "1.63.0"
 
 // TestLibraryMixed runs every library policy on a mixed synthetic workload
 // with the invariant checker on.
@@ -483,5 +535,167 @@ func TestPreallocArena(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "arena_mb="+bad) {
 			t.Errorf("arena_mb=%s: error %v, want one naming arena_mb=%s", bad, err, bad)
 		}
+	}
+}
+
+// TestTLSFRounding checks tlsf's good-fit rounding through the real host:
+// below 2^(9+sli) bytes the lists are 512 bytes wide; above, a request is
+// rounded up to the next of the 2^sli lists of its power of two.
+func TestTLSFRounding(t *testing.T) {
+	const kib = 1 << 10
+	for _, c := range []struct {
+		name string
+		sli  string // "" for the default, 5
+		size int64
+		want int64
+	}{
+		{"tiny", "", 1, 512},
+		{"below the two-level range: 512 steps", "", 8000, 8192},
+		{"last 512-byte list", "", 16*kib - 511, 16 * kib},
+		{"2^14: lists 512 wide", "", 16*kib + 1, 16*kib + 512},
+		{"2^16: lists 2 KiB wide", "", 100000, 49 * 2 * kib},
+		{"list boundary stays", "", mib + 32*kib, mib + 32*kib},
+		{"3 MiB + 1, 32 lists: 64 KiB steps", "", 3*mib + 1, 3*mib + 64*kib},
+		{"3 MiB + 1, 16 lists: 128 KiB steps", "4", 3*mib + 1, 3*mib + 128*kib},
+		{"3 MiB + 1, 2 lists: 1 MiB steps", "1", 3*mib + 1, 4 * mib},
+		{"rounds into the next power of two", "", 2*mib - 1, 2 * mib},
+		{"power of two stays", "", 64 * mib, 64 * mib},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var params map[string]string
+			if c.sli != "" {
+				params = map[string]string{"sli": c.sli}
+			}
+			r := replayBuiltin(t, "tlsf", jsonl(`{"op":"alloc","id":1,"size":`+itoa(c.size)+`}`), params)
+			if got := r.blocks[1].Size; got != c.want {
+				t.Errorf("request %d: block of %d bytes, want %d", c.size, got, c.want)
+			}
+		})
+	}
+}
+
+// TestTLSFGoodFit builds, in one 16 MiB area, free blocks in the lists of
+// 1 MiB + 32 KiB ([1M+32K, 1M+64K), "list k") and 1 MiB + 64 KiB (list
+// k+1), and checks that each 1 MiB + 1 request (rounded to 1 MiB + 32 KiB,
+// list k) is served from the first non-empty list at or above list k, by
+// its lowest-addressed block, not by the best fit.
+func TestTLSFGoodFit(t *testing.T) {
+	const kib = 1 << 10
+	lines := []string{
+		`{"op":"alloc","id":100,"size":16777216}`, // one 16 MiB area, then free: later blocks are cut from its front
+		`{"op":"free","id":100}`,
+		`{"op":"alloc","id":1,"size":` + itoa(mib+64*kib) + `}`, // E: list k+1, lowest address
+		`{"op":"alloc","id":2,"size":512}`,
+		`{"op":"alloc","id":3,"size":` + itoa(mib+32*kib) + `}`, // D = ids 3+4 after coalescing: 1M+48K, list k
+		`{"op":"alloc","id":4,"size":` + itoa(16*kib) + `}`,
+		`{"op":"alloc","id":5,"size":512}`,
+		`{"op":"alloc","id":6,"size":` + itoa(mib+32*kib) + `}`, // C: 1M+32K, list k, the best fit
+		`{"op":"alloc","id":7,"size":512}`,
+		`{"op":"free","id":1}`,
+		`{"op":"free","id":3}`,
+		`{"op":"free","id":4}`, // coalesces with id 3 below it
+		`{"op":"free","id":6}`,
+		`{"op":"alloc","id":8,"size":` + itoa(mib+1) + `}`,  // list k: D (lower than C)
+		`{"op":"alloc","id":9,"size":` + itoa(mib+1) + `}`,  // list k: C
+		`{"op":"alloc","id":10,"size":` + itoa(mib+1) + `}`, // list k empty (D's 16 KiB rest is small): E
+	}
+	r := replayBuiltin(t, "tlsf", jsonl(lines...), nil)
+	b := r.blocks
+	for _, c := range []struct {
+		id, at int64
+		why    string
+	}{
+		{8, 3, "the lowest-addressed block of list k (the coalesced ids 3 and 4), not the best fit id 6"},
+		{9, 6, "the other block of list k"},
+		{10, 1, "the block of list k+1, list k being empty"},
+	} {
+		if b[c.id].Addr != b[c.at].Addr || b[c.id].Size != mib+32*kib {
+			t.Errorf("id %d: %d bytes at %#x; want %d at %#x (id %d's address): %s",
+				c.id, b[c.id].Size, b[c.id].Addr, mib+32*kib, b[c.at].Addr, c.at, c.why)
+		}
+	}
+	// Immediate coalescing: once everything is freed the area is one block
+	// again, and 16 MiB fits without a new area.
+	var more []string
+	for _, id := range []int{2, 5, 7, 8, 9, 10} {
+		more = append(more, `{"op":"free","id":`+strconv.Itoa(id)+`}`)
+	}
+	more = append(more, `{"op":"alloc","id":11,"size":16777216}`)
+	r = replayBuiltin(t, "tlsf", jsonl(append(lines[:len(lines):len(lines)], more...)...), nil)
+	if m := r.res.Metrics; m.SegmentAllocs != 1 || r.blocks[11].Addr != r.blocks[100].Addr {
+		t.Errorf("16 MiB after freeing everything: at %#x with %d areas; want the area's base %#x, 1 area",
+			r.blocks[11].Addr, m.SegmentAllocs, r.blocks[100].Addr)
+	}
+}
+
+// TestTLSFAreas checks tlsf's growth (an area of max(request, area_mb),
+// rounded up to 2 MiB), its single pool, and that it never releases an
+// area: where pytorch empties its cache and serves, tlsf counts an OOM.
+func TestTLSFAreas(t *testing.T) {
+	lines := []string{
+		`{"op":"alloc","id":0,"size":1000}`,
+		`{"op":"alloc","id":1,"size":` + itoa(5*mib+1) + `}`, // -> 5 MiB + 64 KiB: a 6 MiB area
+	}
+	for _, c := range []struct {
+		params map[string]string
+		sizes  []int64
+	}{
+		{nil, []int64{2 * mib, 6 * mib}},
+		{map[string]string{"area_mb": "64"}, []int64{64 * mib}},
+	} {
+		r, dev, err := replayDevice(t, "tlsf", jsonl(lines...), c.params, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sizes, pools := segmentAllocs(dev); !slices.Equal(sizes, c.sizes) || slices.ContainsFunc(pools, func(p int32) bool { return p != 1 }) {
+			t.Errorf("%v: areas %v in pools %v; want %v, all pool 1", c.params, sizes, pools, c.sizes)
+		}
+		if b := r.blocks[0]; b.Pool != 1 || b.Size != 1024 {
+			t.Errorf("%v: 1000 bytes: %d bytes in pool %d, want 1024 in pool 1", c.params, b.Size, b.Pool)
+		}
+	}
+
+	oom := jsonl(`{"op":"alloc","id":0,"size":20971520}`, `{"op":"free","id":0}`, `{"op":"alloc","id":1,"size":31457280}`)
+	r, _, err := replayDevice(t, "tlsf", oom, nil, 40*mib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := r.res.Metrics; m.OOMs != 1 || m.SegmentFrees != 0 {
+		t.Errorf("full device: %d OOMs, %d areas freed; want 1, 0", m.OOMs, m.SegmentFrees)
+	}
+
+	for _, bad := range []map[string]string{{"sli": "0"}, {"sli": "9"}, {"area_mb": "0"}} {
+		_, _, err := replayDevice(t, "tlsf", jsonl(lines...), bad, 0)
+		for k, v := range bad {
+			if err == nil || !strings.Contains(err.Error(), k+"="+v) {
+				t.Errorf("%s=%s: error %v, want one naming %s=%s", k, v, err, k, v)
+			}
+		}
+	}
+}
+
+// TestTLSFHookMask checks that the Rust SDK's hook mask leaves tlsf's
+// unimplemented hooks to the host, although the module exports them all.
+func TestTLSFHookMask(t *testing.T) {
+	ctx := context.Background()
+	bin, _ := Builtin("tlsf")
+	mod, err := wasm.Compile(ctx, "tlsf", bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := mod.Instantiate(ctx, wasm.Config{Device: cudadriver.NewSim(cudadriver.SimOptions{}).Info()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	want := map[abi.Hook]bool{abi.HookRoundSize: true, abi.HookChoosePool: true, abi.HookPickBlock: true,
+		abi.HookSplit: true, abi.HookSegmentSize: true, abi.HookRelease: true}
+	for h := abi.HookRoundSize; h < abi.NumHooks; h++ {
+		if got := in.Implements(h); got != want[h] {
+			t.Errorf("Implements(%s) = %v, want %v", h, got, want[h])
+		}
+	}
+	if w := in.CandidateWindow(); w != abi.MaxCandidates {
+		t.Errorf("candidate window %d, want %d", w, abi.MaxCandidates)
 	}
 }
