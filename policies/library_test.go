@@ -699,3 +699,231 @@ func TestTLSFHookMask(t *testing.T) {
 		t.Errorf("candidate window %d, want %d", w, abi.MaxCandidates)
 	}
 }
+
+// TestBFCSplitRule checks BFC's split rule on a first region of
+// initial_region_mb MiB: split when the chunk is at least twice the
+// request or the remainder at least 128 MiB; else the whole chunk.
+func TestBFCSplitRule(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		region, request int64
+		want            int64
+	}{
+		{"exactly twice: split", 2 * mib, mib, mib},
+		{"less than twice: whole chunk", 2 * mib, mib + 512, 2 * mib},
+		{"remainder 130 MiB: split", 330 * mib, 200 * mib, 200 * mib},
+		{"remainder 128 MiB: split", 328 * mib, 200 * mib, 200 * mib},
+		{"remainder 100 MiB: whole chunk", 300 * mib, 200 * mib, 300 * mib},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, dev, err := replayDevice(t, "bfc", jsonl(`{"op":"alloc","id":1,"size":`+itoa(c.request)+`}`),
+				map[string]string{"initial_region_mb": itoa(c.region / mib)}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sizes, _ := segmentAllocs(dev); !slices.Equal(sizes, []int64{c.region}) {
+				t.Fatalf("regions %v, want one of %d MiB", sizes, c.region/mib)
+			}
+			if got := r.blocks[1].Size; got != c.want {
+				t.Errorf("request %d in a %d chunk: block of %d bytes, want %d", c.request, c.region, got, c.want)
+			}
+		})
+	}
+}
+
+// TestBFCBestFit checks the bins' search: among free chunks of one region
+// the smallest that fits, then the lowest address, whatever the order they
+// were freed in.
+func TestBFCBestFit(t *testing.T) {
+	const kib = 1 << 10
+	r, dev, err := replayDevice(t, "bfc", jsonl(
+		`{"op":"alloc","id":100,"size":16777216}`, // a 16 MiB region, then free
+		`{"op":"free","id":100}`,
+		`{"op":"alloc","id":1,"size":3145728}`, // 3 MiB, lowest address
+		`{"op":"alloc","id":2,"size":512}`,
+		`{"op":"alloc","id":3,"size":`+itoa(1536*kib)+`}`, // 1.5 MiB
+		`{"op":"alloc","id":4,"size":512}`,
+		`{"op":"alloc","id":5,"size":2097152}`, // 2 MiB
+		`{"op":"alloc","id":6,"size":512}`,
+		`{"op":"free","id":1}`,
+		`{"op":"free","id":5}`,
+		`{"op":"free","id":3}`,
+		`{"op":"alloc","id":7,"size":1048576}`,            // best fit 1.5 MiB: < 2x, kept whole
+		`{"op":"alloc","id":8,"size":1048576}`,            // best fit 2 MiB: split
+		`{"op":"alloc","id":9,"size":`+itoa(1280*kib)+`}`, // 1 MiB rest too small: 3 MiB, split
+	), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := r.blocks
+	for _, c := range []struct{ id, at, size int64 }{
+		{7, 3, 1536 * kib},
+		{8, 5, mib},
+		{9, 1, 1280 * kib},
+	} {
+		if b[c.id].Addr != b[c.at].Addr || b[c.id].Size != c.size {
+			t.Errorf("id %d: %d bytes at %#x; want %d at id %d's address %#x", c.id, b[c.id].Size, b[c.id].Addr, c.size, c.at, b[c.at].Addr)
+		}
+	}
+	if sizes, _ := segmentAllocs(dev); len(sizes) != 1 {
+		t.Errorf("regions %v, want the one 16 MiB region", sizes)
+	}
+}
+
+// TestBFCRegions checks Extend: regions of 1x, 2x, 4x, 8x the initial
+// size, then doubling until the request fits (and no doubling after that
+// region), and coalescing with both neighbours on free.
+func TestBFCRegions(t *testing.T) {
+	lines := []string{
+		`{"op":"alloc","id":1,"size":1048576}`,  // region 2 MiB (next: 4), split: 1 MiB rest
+		`{"op":"alloc","id":2,"size":3145728}`,  // region 4 (next: 8), kept whole
+		`{"op":"alloc","id":3,"size":5242880}`,  // region 8 (next: 16)
+		`{"op":"alloc","id":4,"size":7340032}`,  // region 16 (next: 32), split: 9 MiB rest
+		`{"op":"alloc","id":5,"size":41943040}`, // 40 MiB: 32 doubles to 64; region 64 (next: 64)
+		`{"op":"alloc","id":6,"size":52428800}`, // 50 MiB: region 64 (next: 128)
+	}
+	for _, c := range []struct {
+		params map[string]string
+		want   []int64
+	}{
+		{nil, []int64{2 * mib, 4 * mib, 8 * mib, 16 * mib, 64 * mib, 64 * mib}},
+		// 3, 6, 12 (7 MiB takes the 7 MiB rest of it), then 24 doubles to
+		// 48 for 40 MiB and 48 to 96 for 50 MiB.
+		{map[string]string{"initial_region_mb": "3"}, []int64{3 * mib, 6 * mib, 12 * mib, 48 * mib, 96 * mib}},
+	} {
+		_, dev, err := replayDevice(t, "bfc", jsonl(lines...), c.params, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sizes, _ := segmentAllocs(dev); !slices.Equal(sizes, c.want) {
+			t.Errorf("%v: regions %v MiB, want %v MiB", c.params, mibs(sizes), mibs(c.want))
+		}
+	}
+
+	// Coalescing: freeing the middle chunk last merges it with both free
+	// neighbours, so the region is one chunk again.
+	r, dev, err := replayDevice(t, "bfc", jsonl(
+		`{"op":"alloc","id":100,"size":16777216}`,
+		`{"op":"free","id":100}`,
+		`{"op":"alloc","id":1,"size":4194304}`,
+		`{"op":"alloc","id":2,"size":4194304}`,
+		`{"op":"alloc","id":3,"size":4194304}`,
+		`{"op":"free","id":1}`,
+		`{"op":"free","id":3}`,
+		`{"op":"free","id":2}`,
+		`{"op":"alloc","id":4,"size":16777216}`,
+	), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sizes, _ := segmentAllocs(dev); len(sizes) != 1 || r.blocks[4].Addr != r.blocks[100].Addr {
+		t.Errorf("16 MiB after freeing the middle chunk last: at %#x, regions %v; want the base %#x, one region",
+			r.blocks[4].Addr, mibs(sizes), r.blocks[100].Addr)
+	}
+}
+
+func mibs(sizes []int64) []int64 {
+	out := make([]int64, len(sizes))
+	for i, s := range sizes {
+		out[i] = s / mib
+	}
+	return out
+}
+
+// TestBFCGarbageCollection checks the retry path on a full device: free
+// regions are released and the growth retried (garbage_collection, the
+// default), or the allocation fails (garbage_collection=false).
+func TestBFCGarbageCollection(t *testing.T) {
+	lines := []string{
+		`{"op":"alloc","id":0,"size":1572864}`, // region 2 MiB
+		`{"op":"alloc","id":1,"size":3145728}`, // region 4 MiB
+		`{"op":"free","id":0}`,
+		`{"op":"free","id":1}`,
+		`{"op":"alloc","id":2,"size":12582912}`, // 12 MiB: 10 MiB free on the device
+	}
+	for _, c := range []struct {
+		gc          string
+		ooms, frees int64
+		regions     []int64
+	}{
+		{"true", 0, 2, []int64{2 * mib, 4 * mib, 12 * mib}},
+		{"false", 1, 0, []int64{2 * mib, 4 * mib}},
+	} {
+		r, dev, err := replayDevice(t, "bfc", jsonl(lines...), map[string]string{"garbage_collection": c.gc}, 16*mib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := r.res.Metrics
+		if sizes, _ := segmentAllocs(dev); m.OOMs != c.ooms || m.SegmentFrees != c.frees || !slices.Equal(sizes, c.regions) {
+			t.Errorf("garbage_collection=%s: %d OOMs, %d regions freed, regions %v MiB; want %d, %d, %v MiB",
+				c.gc, m.OOMs, m.SegmentFrees, mibs(sizes), c.ooms, c.frees, mibs(c.regions))
+		}
+	}
+}
+
+// TestBFCHooks drives bfc's hooks directly: the region size is capped by
+// the device's free bytes, and a growth that failed does not double the
+// next region (BFC doubles only after adding a region).
+func TestBFCHooks(t *testing.T) {
+	gib := func() map[int32]int64 {
+		return map[int32]int64{abi.StatCapacity: 1 << 30, abi.StatDeviceFree: 1 << 30, abi.StatGranularity: 2 * mib}
+	}
+	p, got := startBuiltin(t, "bfc", nil, gib())
+	if got != 0 {
+		t.Fatalf("policy_init() = %d (%q)", got, p.host.errorSet)
+	}
+	seg := func(rounded int64) int64 { return p.call("policy_segment_size", i64(rounded), i32(1), i32(0), i32(0)) }
+	release := func(attempt int32) int64 {
+		return p.call("policy_release", i32(abi.PhaseGrowFailed), i64(mib), i32(1), i32(0), i32(attempt))
+	}
+	if s := seg(mib); s != 2*mib {
+		t.Fatalf("first region %d, want 2 MiB", s)
+	}
+	if s := seg(mib); s != 4*mib {
+		t.Fatalf("second region %d, want 4 MiB", s)
+	}
+	// The third growth fails: the release path answers release-cached,
+	// then (the retry failed too) nothing; the next region is 8 MiB again.
+	if s := seg(mib); s != 8*mib {
+		t.Fatalf("third region %d, want 8 MiB", s)
+	}
+	if a := release(0); a != releaseAnswer(abi.ActReleaseCached, 0) {
+		t.Errorf("release attempt 0 = %d, want release cached", a)
+	}
+	if a := release(1); a != abi.ActNothing {
+		t.Errorf("release attempt 1 = %d, want nothing", a)
+	}
+	if s := seg(mib); s != 8*mib {
+		t.Errorf("region after a failed growth %d, want 8 MiB (not doubled)", s)
+	}
+	// Capped by the device's free bytes, but never below the request.
+	p.host.stats[abi.StatDeviceFree] = 10 * mib
+	if s := seg(mib); s != 10*mib {
+		t.Errorf("region with 10 MiB free %d, want 10 MiB", s)
+	}
+	p.host.stats[abi.StatDeviceFree] = 0
+	if s := seg(3 * mib); s != 3*mib {
+		t.Errorf("region with nothing free %d, want the request, 3 MiB", s)
+	}
+
+	for _, c := range []struct {
+		params map[string]string
+		stats  map[int32]int64
+		want   string
+	}{
+		{map[string]string{"initial_region_mb": "0"}, gib(), "initial_region_mb=0"},
+		{map[string]string{"allow_growth": "2"}, gib(), "allow_growth=2"},
+		{map[string]string{"garbage_collection": "-1"}, gib(), "garbage_collection=-1"},
+		{map[string]string{"allow_growth": "false"}, map[int32]int64{abi.StatCapacity: -1}, "needs a device capacity"},
+	} {
+		p, got := startBuiltin(t, "bfc", c.params, c.stats)
+		if got != abi.Error || !strings.Contains(p.host.errorSet, c.want) {
+			t.Errorf("%v: policy_init() = %d, error %q; want ERROR naming %q", c.params, got, p.host.errorSet, c.want)
+		}
+	}
+	// allow_growth=false: the first region is the whole device.
+	p, _ = startBuiltin(t, "bfc", map[string]string{"allow_growth": "false"}, gib())
+	if s := seg(mib); s != 1<<30 {
+		t.Errorf("allow_growth=false: first region %d, want the 1 GiB device", s)
+	}
+}

@@ -424,13 +424,21 @@ func newPytorchWith(t *testing.T, params map[string]string) *pytorchInstance {
 // statistics stats and returns it with policy_init's answer.
 func startPytorch(t *testing.T, params map[string]string, stats map[int32]int64) (*pytorchInstance, int64) {
 	t.Helper()
+	return startBuiltin(t, "pytorch", params, stats)
+}
+
+// startBuiltin instantiates built-in name against the fake host with
+// parameters params and statistics stats, and returns it with
+// policy_init's answer.
+func startBuiltin(t *testing.T, name string, params map[string]string, stats map[int32]int64) (*pytorchInstance, int64) {
+	t.Helper()
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx)
 	t.Cleanup(func() { r.Close(ctx) })
 	h := &fakeHost{params: params, stats: stats}
 	instantiateHost(t, r, h)
-	bin, _ := Builtin("pytorch")
-	mod, err := r.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithName("pytorch"))
+	bin, _ := Builtin(name)
+	mod, err := r.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithName(name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@
  *   - policy_segment_size: Extend. curr_region_allocation_bytes_ starts at
  *     initial_region_mb MiB (TF's allow_growth start is 2 MiB), or at the
  *     device capacity with allow_growth=false. While the request does not
- *     fit, it doubles; the region is min(curr, device bytes free), at least
- *     the request; after a region is added without such doubling, curr
+ *     fit, it doubles; the region is min(curr, device bytes free rounded
+ *     down to the granularity), at least the request; after a region is added without such doubling, curr
  *     doubles for the next one. So regions go 1x, 2x, 4x ... the initial
  *     size.
  *   - policy_release: regions are never freed, except BFC's retry path
@@ -118,11 +118,16 @@ fraglab_i64 policy_segment_size(fraglab_i64 rounded, fraglab_i32 pool,
         curr = curr > FRAGLAB_MAX_SIZE / 2 ? FRAGLAB_MAX_SIZE : curr * 2;
         increased = 1;
     }
+    /* min(curr, the device's free bytes rounded down to its granularity,
+     * so the region's footprint fits) */
     fraglab_i64 bytes = curr;
     fraglab_i64 avail = fraglab_stat(FRAGLAB_STAT_DEVICE_FREE, 0);
+    fraglab_i64 gran = fraglab_stat(FRAGLAB_STAT_GRANULARITY, 0);
+    if (gran < FRAGLAB_BLOCK_ALIGN || gran % FRAGLAB_BLOCK_ALIGN != 0)
+        gran = FRAGLAB_BLOCK_ALIGN;
     if (fraglab_stat(FRAGLAB_STAT_CAPACITY, 0) >= 0 && avail >= 0 &&
-        align_down(avail) < bytes)
-        bytes = align_down(avail);
+        avail - avail % gran < bytes)
+        bytes = avail - avail % gran;
     if (bytes < rounded) /* the device will refuse: the release path */
         bytes = rounded;
     pending_double = !increased;
