@@ -295,8 +295,8 @@ func TestBuddy(t *testing.T) {
 		`{"op":"alloc","id":2,"size":5000}`,    // -> 8 KiB, the 8 KiB buddy above
 		`{"op":"free","id":2}`,                 // 8 KiB: neighbours 4 KiB (id 1, allocated) and 16 KiB free: no merge
 		`{"op":"free","id":0}`,                 // 4 KiB: neighbour id 1 allocated: no merge
-		`{"op":"free","id":1}`,                 // 4 KiB + 4 KiB below -> 8 KiB, + 8 KiB above -> 16 KiB
-		`{"op":"alloc","id":3,"size":16384}`,   // best fit: the merged 16 KiB at the segment's base
+		`{"op":"free","id":1}`,                 // 4 KiB + its buddy below -> 8 KiB, + its buddy above -> 16 KiB, ... -> the whole 2 MiB
+		`{"op":"alloc","id":3,"size":16384}`,   // halved again from the segment's base
 		`{"op":"alloc","id":4,"size":3145728}`, // 3 MiB -> 4 MiB, in a 4 MiB segment of its own
 	), nil)
 	b := r.blocks
@@ -320,6 +320,52 @@ func TestBuddy(t *testing.T) {
 	}
 	if m := r.res.Metrics; m.PeakReserved != 6*mib || m.SegmentAllocs != 2 {
 		t.Errorf("peak reserved %d MiB in %d segments; want 6 MiB in 2 (2 MiB + 4 MiB)", m.PeakReserved/mib, m.SegmentAllocs)
+	}
+}
+
+// TestBuddyExactMerges: equal-size free neighbours merge only when they
+// are buddies (the lower one's offset in the segment is a multiple of
+// twice the size, ABI 1.2's merge offsets), and merges repeat up to the
+// whole segment (ABI 1.2's config key 3).
+func TestBuddyExactMerges(t *testing.T) {
+	const kib = 1 << 10
+	lines := []string{
+		`{"op":"alloc","id":0,"size":4096}`, // offset 0 (a 2 MiB segment halved down)
+		`{"op":"alloc","id":1,"size":4096}`, // 4 KiB, id 0's buddy
+		`{"op":"alloc","id":2,"size":4096}`, // 8 KiB (the 8 KiB buddy halved)
+		`{"op":"alloc","id":3,"size":4096}`, // 12 KiB, id 2's buddy
+		`{"op":"free","id":1}`,              // neighbours allocated
+		`{"op":"free","id":2}`,              // 4 KiB at 8 KiB beside 4 KiB at 4 KiB: not buddies, kept apart
+		`{"op":"alloc","id":4,"size":8192}`, // so no 8 KiB block at 4 KiB: 8 KiB at 16 KiB
+		`{"op":"free","id":0}`,              // buddies 0 + 4 KiB -> 8 KiB at 0
+		`{"op":"free","id":3}`,              // buddies 8 + 12 KiB -> 8 KiB at 8 KiB, then + 8 KiB at 0 -> 16 KiB at 0
+		`{"op":"alloc","id":5,"size":16384}`,
+		`{"op":"free","id":5}`,
+		`{"op":"free","id":4}`, // up to the whole segment
+		`{"op":"empty_cache"}`, // releases it: it is one block again
+	}
+	r, _, err := replayDevice(t, "buddy", jsonl(lines...), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := r.blocks
+	base := b[0].Addr
+	for _, c := range []struct{ id, offs, size int64 }{
+		{0, 0, 4 * kib},
+		{1, 4 * kib, 4 * kib},
+		{2, 8 * kib, 4 * kib},
+		{3, 12 * kib, 4 * kib},
+		{4, 16 * kib, 8 * kib}, // the non-buddies at 4 and 8 KiB did not merge into an 8 KiB block at 4 KiB
+		{5, 0, 16 * kib},       // the buddies merged twice in one free
+	} {
+		if b[c.id].Size != c.size || b[c.id].Addr != base+uint64(c.offs) {
+			t.Errorf("id %d: %d bytes at base+%d; want %d at base+%d",
+				c.id, b[c.id].Size, int64(b[c.id].Addr-base), c.size, c.offs)
+		}
+	}
+	if m := r.res.Metrics; m.SegmentAllocs != 1 || m.SegmentFrees != 1 {
+		t.Errorf("%d segments allocated, %d freed by empty_cache; want 1, 1 (the segment coalesced whole)",
+			m.SegmentAllocs, m.SegmentFrees)
 	}
 }
 

@@ -149,7 +149,7 @@ var wantHooks = map[string][]string{
 	"pytorch-expandable":     {"policy_segment_mode", "policy_split"},
 	"first-fit":              {"policy_search_order"},
 	"best-fit-nosplit-large": {"policy_split"},
-	"buddy":                  {"policy_merge", "policy_round_size", "policy_segment_size", "policy_split"},
+	"buddy":                  {"policy_init", "policy_merge", "policy_round_size", "policy_segment_size", "policy_split"},
 	"size-class":             {"policy_init", "policy_round_size", "policy_split"},
 	"lifetime-aware":         {"policy_choose_pool"},
 	"rmm-pool":               {"policy_release", "policy_segment_size"},
@@ -174,7 +174,8 @@ func sdkHooks() []string {
 // markerMinor is the ABI minor each built-in declares: 0 (it needs nothing
 // past ABI 1.0) unless listed.
 var markerMinor = map[string]int{
-	"tlsf": 1, // the Rust SDK declares its hook mask, an ABI 1.1 key
+	"tlsf":  1, // the Rust SDK declares its hook mask, an ABI 1.1 key
+	"buddy": 2, // repeated merges, config key 3 of ABI 1.2
 }
 
 // TestModuleShape checks each embedded module against ABI §1 and §5: a
