@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/generate"
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
@@ -971,5 +972,55 @@ func TestBFCHooks(t *testing.T) {
 	p, _ = startBuiltin(t, "bfc", map[string]string{"allow_growth": "false"}, gib())
 	if s := seg(mib); s != 1<<30 {
 		t.Errorf("allow_growth=false: first region %d, want the 1 GiB device", s)
+	}
+}
+
+// TestEveryPolicyEveryWorkload replays every built-in on every generator's
+// workload (small settings) and a mixed two-stream one, on an unlimited
+// device and on a 256 MiB one, with the invariant checker on after every
+// event: no policy may break the allocator's invariants or fail.
+func TestEveryPolicyEveryWorkload(t *testing.T) {
+	workloads := map[string]map[string]string{
+		"devlog":      nil,
+		"random":      {"num_allocations": "400", "max_size": "8MiB"},
+		"adversarial": {"min_size": "2MiB", "max_size": "16MiB", "live_bytes": "128MiB"},
+		"llm-serving": {"requests": "20"},
+		"training":    {"steps": "3"},
+	}
+	type load struct {
+		events []trace.Event
+		tags   *trace.Tags
+	}
+	loads := map[string]load{"mixed": {events: synth.Mixed(3, 2000, 100)}}
+	for name, params := range workloads {
+		evs, tags, err := generate.Generate(name, params, 1)
+		if err != nil {
+			t.Fatalf("generate %s: %v", name, err)
+		}
+		loads[name] = load{evs, tags}
+	}
+	for _, policy := range Names() {
+		for wname, w := range loads {
+			for _, capacity := range []int64{0, 256 * mib} {
+				r := func() trace.Reader {
+					if w.tags != nil {
+						return synth.NewReaderTags(w.events, w.tags)
+					}
+					return synth.NewReader(w.events)
+				}
+				params := map[string]string(nil)
+				if policy == "prealloc-arena" && capacity > 0 {
+					params = map[string]string{"arena_mb": "128"} // the default 4 GiB does not fit
+				}
+				run, _, err := replayDevice(t, policy, r(), params, capacity)
+				if err != nil {
+					t.Errorf("%s on %s, capacity %d MiB: %v", policy, wname, capacity/mib, err)
+					continue
+				}
+				if m := run.res.Metrics; m.Events != int64(len(w.events)) {
+					t.Errorf("%s on %s, capacity %d MiB: %d events of %d", policy, wname, capacity/mib, m.Events, len(w.events))
+				}
+			}
+		}
 	}
 }
