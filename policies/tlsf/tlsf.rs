@@ -38,7 +38,7 @@
 #![no_std]
 
 use fraglab::{
-    errorf, stat, Candidate, Error, Policy, ACT_NOTHING, BLOCK_ALIGN, MAX_CANDIDATES, MAX_SIZE, MIB,
+    errorf, stat, Candidate, Error, Policy, ACT_NOTHING, BLOCK_ALIGN, DEFER, MAX_CANDIDATES, MAX_SIZE, MIB,
     POOL_LARGE, STAT_GRANULARITY,
 };
 
@@ -61,8 +61,8 @@ fn fls(v: u64) -> u32 {
 }
 
 impl Tlsf {
-    /// The first size whose lists are narrower... the first size mapped by
-    /// the two-level rule: 2^(9 + sli). Smaller sizes have 512-byte lists.
+    /// The first size mapped by the two-level rule, 2^(9 + sli); smaller
+    /// sizes have lists 512 bytes wide.
     fn small_limit(&self) -> u64 {
         1 << (ALIGN_SHIFT + self.sli)
     }
@@ -113,15 +113,19 @@ impl Policy for Tlsf {
         Some(MAX_CANDIDATES as i32)
     }
 
-    /// Aligns to 512, then rounds up to the next list boundary (capped at
-    /// 2^48, which is a list boundary for every sli).
+    /// Aligns to 512, then rounds up to the next list boundary (2^48, the
+    /// largest size, is a list boundary for every sli). A request above
+    /// 2^48 has no valid answer: the host default handles it.
     fn round_size(&mut self, size: i64, _stream: i32, _tag: i32) -> i64 {
+        if size > MAX_SIZE {
+            return DEFER;
+        }
         let aligned = if size <= BLOCK_ALIGN {
             BLOCK_ALIGN
         } else {
-            size.min(MAX_SIZE).wrapping_add(BLOCK_ALIGN - 1) & !(BLOCK_ALIGN - 1)
+            (size + BLOCK_ALIGN - 1) & !(BLOCK_ALIGN - 1)
         };
-        self.round_to_list(aligned as u64).min(MAX_SIZE as u64) as i64
+        self.round_to_list(aligned as u64) as i64
     }
 
     fn choose_pool(&mut self, _rounded: i64, _stream: i32, _tag: i32) -> i64 {
