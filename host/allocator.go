@@ -89,6 +89,9 @@ type Allocator struct {
 	cblks  []*Block
 	pivot  Block
 	events int64
+
+	mergeRepeat bool     // ask merges again after a merge (MergeRepeater)
+	mergeOffs   [2]int64 // during policy_merge: block and neighbour offsets in their segment; else -1
 }
 
 // New returns an Allocator over dev asking pol for decisions.
@@ -113,6 +116,10 @@ func New(dev cudadriver.Device, pol Policy, opts Options) *Allocator {
 	a.cands = make([]abi.Candidate, a.window)
 	a.cblks = make([]*Block, a.window)
 	a.stats.FirstOOM = -1
+	if mr, ok := pol.(MergeRepeater); ok {
+		a.mergeRepeat = mr.MergeRepeat()
+	}
+	a.mergeOffs = [2]int64{-1, -1}
 	return a
 }
 
@@ -297,11 +304,20 @@ func (a *Allocator) Free(id int64) error {
 	size, tag := b.Size, b.Tag
 	b.Allocated, b.Requested, b.ID, b.Tag = false, 0, 0, 0
 	seg := b.seg
-	if err := a.tryMerge(b, abi.SidePrev); err != nil {
-		return err
-	}
-	if err := a.tryMerge(b, abi.SideNext); err != nil {
-		return err
+	for {
+		below, err := a.tryMerge(b, abi.SidePrev)
+		if err != nil {
+			return err
+		}
+		above, err := a.tryMerge(b, abi.SideNext)
+		if err != nil {
+			return err
+		}
+		// ABI 1.2 (config key 3): merged blocks have new neighbours; ask
+		// about them until a round merges nothing.
+		if !(below || above) || !a.mergeRepeat || !a.has[abi.HookMerge] {
+			break
+		}
 	}
 	b.freedAt = a.searches[seg.Pool]
 	a.index(b)
@@ -312,18 +328,20 @@ func (a *Allocator) Free(id int64) error {
 }
 
 // tryMerge merges b with its free neighbour on one side when the policy
-// agrees.
-func (a *Allocator) tryMerge(b *Block, side int32) error {
+// agrees, and reports whether it did.
+func (a *Allocator) tryMerge(b *Block, side int32) (bool, error) {
 	n := b.prev
 	if side == abi.SideNext {
 		n = b.next
 	}
 	if n == nil || n.Allocated || !n.Mapped {
-		return nil
+		return false, nil
 	}
+	a.mergeOffs = [2]int64{int64(b.Addr - b.seg.Addr), int64(n.Addr - b.seg.Addr)}
 	ok, err := a.merge(b.Size, n.Size, b.seg.Pool, side)
+	a.mergeOffs = [2]int64{-1, -1}
 	if err != nil || !ok {
-		return err
+		return false, err
 	}
 	a.unindex(n)
 	if side == abi.SidePrev {
@@ -331,7 +349,7 @@ func (a *Allocator) tryMerge(b *Block, side int32) error {
 	} else {
 		a.absorbNext(b)
 	}
-	return nil
+	return true, nil
 }
 
 // absorbPrev merges b's lower neighbour into b.

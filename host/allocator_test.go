@@ -218,3 +218,47 @@ func TestStreamsDoNotShareBlocks(t *testing.T) {
 		t.Errorf("segment allocs %d, want 2 (a block freed on stream 7 must not serve stream 9)", s.SegmentAllocs)
 	}
 }
+
+// equalMerge merges only equal-size neighbours, and asks for repeated
+// merges (ABI 1.2, config key 3) when repeat is set.
+type equalMerge struct {
+	NoHooks
+	repeat bool
+}
+
+func (equalMerge) Implements(h abi.Hook) bool { return h == abi.HookMerge }
+
+func (equalMerge) Merge(block, neighbour int64, _, _ int32) (int64, error) {
+	if block == neighbour {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+func (p equalMerge) MergeRepeat() bool { return p.repeat }
+
+// TestMergeRepeat: freeing id 2 merges it with the 512 bytes below, then
+// with the 1 KiB above; the 2 KiB result has a free 2 KiB neighbour below
+// it. Without repeated merges the two stay apart and 4 KiB comes from the
+// segment's rest; with them the third merge is asked and 4 KiB lands at
+// the base.
+func TestMergeRepeat(t *testing.T) {
+	for _, c := range []struct {
+		repeat bool
+		offset uint64 // of the 4 KiB allocation
+	}{
+		{false, 4096},
+		{true, 0},
+	} {
+		a := New(cudadriver.NewSim(cudadriver.SimOptions{}), equalMerge{repeat: c.repeat}, Options{})
+		script(t, a, "a 0 2KiB; a 1 512; a 2 512; a 3 1KiB; f 0; f 3; f 1; f 2; a 4 4KiB")
+		segs := a.Segments()
+		if len(segs) != 1 {
+			t.Fatalf("repeat %v: %d segments, want 1", c.repeat, len(segs))
+		}
+		b4, _ := a.Live(4)
+		if got := b4.Addr - segs[0].Addr; got != c.offset {
+			t.Errorf("repeat %v: 4 KiB at offset %d, want %d", c.repeat, got, c.offset)
+		}
+	}
+}

@@ -15,7 +15,7 @@
 //	search order      searchOrder            findBlock, collect
 //	pick a block      pick                   findBlock, bestFit
 //	split             split                  take
-//	merge             merge                  Free
+//	merge             merge                  Free, tryMerge (repeated with MergeRepeater, ABI 1.2)
 //	segment mode      segmentMode            grow
 //	segment size      segmentSize            grow, newSegment
 //	expand            expandSize             expand (expandable.go)

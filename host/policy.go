@@ -35,6 +35,15 @@ type Policy interface {
 	ErrorText() string
 }
 
+// MergeRepeater is implemented by a Policy that can ask (ABI 1.2, config
+// key 3) for repeated merges: after a free merged the block with a
+// neighbour, policy_merge is asked again about its new neighbours, below
+// then above, until a round merges nothing. The allocator reads it once,
+// in New.
+type MergeRepeater interface {
+	MergeRepeat() bool
+}
+
 // NoHooks is a Policy that implements no hook: every decision is the host
 // default. Embed it in a Go policy and override the hooks you implement
 // (and Implements).

@@ -111,6 +111,10 @@ func (a *Allocator) Stat(key, arg int32) int64 {
 		return s.PeakReserved
 	case abi.StatLiveBlocks:
 		return s.LiveBlocks
+	case abi.StatMergeBlockOffset:
+		return a.mergeOffs[0]
+	case abi.StatMergeNeighbourOffset:
+		return a.mergeOffs[1]
 	}
 	return math.MinInt64
 }

@@ -15,6 +15,8 @@
 //   - lifetime-aware: long-lived tags in a pool of their own (C).
 //   - rmm-pool: RMM pool growth, doubling, never releasing (C).
 //   - prealloc-arena: one big arena at the first growth (C).
+//   - tlsf: Two-Level Segregated Fit, good-fit lists (Rust).
+//   - bfc: TensorFlow's best-fit with coalescing, doubling regions (C).
 package policies
 
 import (
@@ -53,6 +55,12 @@ var rmmPoolWasm []byte
 //go:embed prealloc-arena/prealloc-arena.wasm
 var preallocArenaWasm []byte
 
+//go:embed tlsf/tlsf.wasm
+var tlsfWasm []byte
+
+//go:embed bfc/bfc.wasm
+var bfcWasm []byte
+
 // builtins maps each built-in's name to its module.
 var builtins = map[string][]byte{
 	"default": defaultWasm,
@@ -66,6 +74,8 @@ var builtins = map[string][]byte{
 	"lifetime-aware":         lifetimeAwareWasm,
 	"rmm-pool":               rmmPoolWasm,
 	"prealloc-arena":         preallocArenaWasm,
+	"tlsf":                   tlsfWasm,
+	"bfc":                    bfcWasm,
 }
 
 // Builtin returns the WebAssembly module of the built-in policy name, and

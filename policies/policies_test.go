@@ -122,8 +122,8 @@ func clangMajor(t *testing.T) string {
 }
 
 func TestNamesAndBuiltin(t *testing.T) {
-	if got, want := Names(), []string{"best-fit-nosplit-large", "buddy", "default", "first-fit", "lifetime-aware",
-		"prealloc-arena", "pytorch", "pytorch-expandable", "rmm-pool", "size-class"}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{"best-fit-nosplit-large", "bfc", "buddy", "default", "first-fit", "lifetime-aware",
+		"prealloc-arena", "pytorch", "pytorch-expandable", "rmm-pool", "size-class", "tlsf"}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	for _, name := range Names() {
@@ -149,15 +149,38 @@ var wantHooks = map[string][]string{
 	"pytorch-expandable":     {"policy_segment_mode", "policy_split"},
 	"first-fit":              {"policy_search_order"},
 	"best-fit-nosplit-large": {"policy_split"},
-	"buddy":                  {"policy_merge", "policy_round_size", "policy_segment_size", "policy_split"},
+	"buddy":                  {"policy_init", "policy_merge", "policy_round_size", "policy_segment_size", "policy_split"},
 	"size-class":             {"policy_init", "policy_round_size", "policy_split"},
 	"lifetime-aware":         {"policy_choose_pool"},
 	"rmm-pool":               {"policy_release", "policy_segment_size"},
 	"prealloc-arena":         {"policy_choose_pool", "policy_init", "policy_segment_size", "policy_split"},
+	"bfc":                    {"policy_choose_pool", "policy_init", "policy_release", "policy_segment_size", "policy_split"},
+	// The Rust SDK exports every hook and declares the ones it implements
+	// with the hook mask (config key 2); TestTLSFHookMask checks the mask.
+	"tlsf": sdkHooks(),
+}
+
+// sdkHooks is every hook's export name, sorted: what a module built with
+// the Rust or Go SDK exports.
+func sdkHooks() []string {
+	var names []string
+	for _, h := range abi.Hooks {
+		names = append(names, h.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// markerMinor is the ABI minor each built-in declares: 0 (it needs nothing
+// past ABI 1.0) unless listed.
+var markerMinor = map[string]int{
+	"tlsf":  1, // the Rust SDK declares its hook mask, an ABI 1.1 key
+	"buddy": 2, // repeated merges, config key 3 of ABI 1.2
 }
 
 // TestModuleShape checks each embedded module against ABI §1 and §5: a
-// `memory` export, exactly one marker fraglab_abi_v1_0, hooks with exactly
+// `memory` export, exactly one marker (fraglab_abi_v1_0 unless markerMinor
+// says otherwise), hooks with exactly
 // the signatures of abi.Hooks, and imports only from module "fraglab" with
 // the signatures of abi.Imports.
 func TestModuleShape(t *testing.T) {
@@ -174,11 +197,9 @@ func TestModuleShape(t *testing.T) {
 	for _, im := range abi.Imports {
 		imports[im.Name] = im
 	}
-	// The built-ins need nothing past ABI 1.0; hosts of every 1.x load them.
-	marker := fmt.Sprintf("%s%d_%d", abi.MarkerPrefix, abi.Major, 0)
-
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
+			marker := fmt.Sprintf("%s%d_%d", abi.MarkerPrefix, abi.Major, markerMinor[name])
 			bin, _ := Builtin(name)
 			cm, err := r.CompileModule(ctx, bin)
 			if err != nil {
@@ -404,13 +425,21 @@ func newPytorchWith(t *testing.T, params map[string]string) *pytorchInstance {
 // statistics stats and returns it with policy_init's answer.
 func startPytorch(t *testing.T, params map[string]string, stats map[int32]int64) (*pytorchInstance, int64) {
 	t.Helper()
+	return startBuiltin(t, "pytorch", params, stats)
+}
+
+// startBuiltin instantiates built-in name against the fake host with
+// parameters params and statistics stats, and returns it with
+// policy_init's answer.
+func startBuiltin(t *testing.T, name string, params map[string]string, stats map[int32]int64) (*pytorchInstance, int64) {
+	t.Helper()
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx)
 	t.Cleanup(func() { r.Close(ctx) })
 	h := &fakeHost{params: params, stats: stats}
 	instantiateHost(t, r, h)
-	bin, _ := Builtin("pytorch")
-	mod, err := r.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithName("pytorch"))
+	bin, _ := Builtin(name)
+	mod, err := r.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithName(name))
 	if err != nil {
 		t.Fatal(err)
 	}

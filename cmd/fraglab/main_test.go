@@ -83,7 +83,7 @@ func TestReplayErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"replay", "--trace", smallThenLarge, "--policy", "nope"}, `unknown policy "nope": built-ins are best-fit-nosplit-large, buddy, default, first-fit, lifetime-aware, prealloc-arena, pytorch, pytorch-expandable, rmm-pool, size-class`},
+		{[]string{"replay", "--trace", smallThenLarge, "--policy", "nope"}, `unknown policy "nope": built-ins are best-fit-nosplit-large, bfc, buddy, default, first-fit, lifetime-aware, prealloc-arena, pytorch, pytorch-expandable, rmm-pool, size-class, tlsf`},
 		{[]string{"replay", "--trace", smallThenLarge, "--param", "x"}, `expected key=value`},
 		{[]string{"replay", "--trace", smallThenLarge, "--policy", "pytorch", "--param", "max_split_size=128"}, "unknown parameter max_split_size: the policy never reads it (it reads: "},
 		{[]string{"replay", "--trace", smallThenLarge, "--capacity", "lots"}, `invalid size "lots"`},
@@ -108,6 +108,17 @@ func TestPoliciesLists(t *testing.T) {
 	if !strings.Contains(out, "default") || !strings.Contains(out, "pytorch") || !strings.Contains(out, "policy_round_size") {
 		t.Errorf("policies:\n%s", out)
 	}
+	// tlsf (Rust SDK) exports every hook; its hook mask says which it
+	// implements, and only those are listed.
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "tlsf" {
+			if !strings.Contains(line, "policy_pick_block") || strings.Contains(line, "policy_merge") || strings.Contains(line, "policy_observe") {
+				t.Errorf("tlsf lists the hooks of its mask only: %s", line)
+			}
+			return
+		}
+	}
+	t.Errorf("no tlsf line in:\n%s", out)
 }
 
 // sharedTraces is where the real PyTorch snapshots live (data, not part of

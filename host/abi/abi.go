@@ -10,7 +10,7 @@ import "encoding/binary"
 // was built for by exporting an empty function named MarkerPrefix+"<major>_<minor>".
 const (
 	Major        = 1
-	Minor        = 1
+	Minor        = 2
 	MarkerPrefix = "fraglab_abi_v"
 )
 
@@ -96,13 +96,19 @@ const (
 	StatGranularity  = 12 // device allocation granularity in bytes
 	StatPeakReserved = 13 // peak of StatReserved so far
 	StatLiveBlocks   = 14 // number of allocated blocks
-	StatUnknown      = -1 << 63
+	// ABI 1.2: during policy_merge, the offsets in their segment of the
+	// freed block (as merged so far) and of the neighbour; -1 outside
+	// policy_merge.
+	StatMergeBlockOffset     = 15
+	StatMergeNeighbourOffset = 16
+	StatUnknown              = -1 << 63
 )
 
 // Config keys of the config(key, value) import (callable from policy_init only).
 const (
 	ConfigCandidateWindow = 1 // most candidates written for policy_pick_block (1..MaxCandidates, default 8)
 	ConfigHooks           = 2 // ABI 1.1: bit h set = hook h is really implemented; exported hooks not in the mask are never called
+	ConfigMergeRepeat     = 3 // ABI 1.2: 1 = after a free merged, ask again about the new neighbours until none merges (default 0)
 )
 
 // Candidate window bounds.

@@ -150,7 +150,9 @@ func TestStat(t *testing.T) {
 		{abi.StatGranularity, 0, cudadriver.DefaultGranularity},
 		{abi.StatPeakReserved, 0, 52 * MiB},
 		{abi.StatLiveBlocks, 0, 2},
-		{15, 0, math.MinInt64},
+		{abi.StatMergeBlockOffset, 0, -1}, // outside policy_merge
+		{abi.StatMergeNeighbourOffset, 0, -1},
+		{17, 0, math.MinInt64},
 		{-1, 0, math.MinInt64},
 		{1 << 30, 0, math.MinInt64},
 	} {
@@ -408,5 +410,63 @@ func TestHookMask(t *testing.T) {
 	}
 	if res.Stats.HookCalls[abi.HookRoundSize] != 0 || res.Stats.HookCalls[abi.HookSplit] == 0 {
 		t.Errorf("hook calls: round_size %d, split %d", res.Stats.HookCalls[abi.HookRoundSize], res.Stats.HookCalls[abi.HookSplit])
+	}
+}
+
+// TestMergeOffsets: ABI 1.2's stat keys 15 and 16 give the freed block's and
+// the neighbour's offsets in their segment during policy_merge (-1
+// elsewhere), and config key 3 turns on repeated merges for a module that
+// declares 1.2 only.
+func TestMergeOffsets(t *testing.T) {
+	in := instantiate(t, "merge_offsets", wasm.Config{})
+	for name, want := range map[string]int64{
+		"g_repeat":   1,         // config(3, 1)
+		"g_repeat_2": abi.Error, // config(3, 2): out of range
+		"g_init_off": -1,        // stat(15) in policy_init
+	} {
+		if got := global(t, in, name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+	if !in.MergeRepeat() {
+		t.Error("MergeRepeat() = false after config(3, 1)")
+	}
+	a := host.New(cudadriver.NewSim(cudadriver.SimOptions{}), in, host.Options{})
+	in.AttachStats(a.Stat)
+	ev := int64(0)
+	do := func(f func() error) {
+		t.Helper()
+		a.SetEvent(ev)
+		ev++
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Three 512-byte blocks at offsets 0, 512 and 1024 of one 2 MiB
+	// segment, the rest free above them.
+	for id := range int64(3) {
+		do(func() error { return a.Alloc(id, 512, 0, 0) })
+	}
+	offsets := func() [2]int64 { return [2]int64{global(t, in, "g_block_off"), global(t, in, "g_nb_off")} }
+	do(func() error { return a.Free(1) }) // neighbours allocated: no merge asked
+	if n := global(t, in, "g_calls"); n != 0 {
+		t.Fatalf("%d merges asked for a block between allocated ones", n)
+	}
+	do(func() error { return a.Free(0) }) // block at 0, neighbour above at 512
+	if got := offsets(); got != [2]int64{0, 512} {
+		t.Errorf("freeing offset 0: offsets %v, want [0 512]", got)
+	}
+	do(func() error { return a.Free(2) }) // below: block 1024, neighbour 0; then above: block 0, neighbour 1536
+	if got, n := offsets(), global(t, in, "g_calls"); got != [2]int64{0, 1536} || n != 3 {
+		t.Errorf("freeing offset 1024: last offsets %v after %d merges, want [0 1536] after 3", got, n)
+	}
+	if a.Stat(abi.StatMergeBlockOffset, 0) != -1 || a.Stat(abi.StatMergeNeighbourOffset, 0) != -1 {
+		t.Error("stat 15 or 16 is not -1 outside policy_merge")
+	}
+
+	// A module that declares 1.1 does not know key 3.
+	old := instantiate(t, "merge_repeat_v1_1", wasm.Config{})
+	if got := global(t, old, "g_repeat"); got != abi.Error || old.MergeRepeat() {
+		t.Errorf("1.1 module: config(3, 1) = %d, MergeRepeat %v; want -3, false", got, old.MergeRepeat())
 	}
 }

@@ -49,20 +49,22 @@ type Config struct {
 // Instance is a running policy module: it implements host.Policy. It is
 // not safe for concurrent use; one run owns one instance.
 type Instance struct {
-	mod     *Module
-	rt      wazero.Runtime
-	inst    api.Module
-	ctx     context.Context
-	fns     [abi.NumHooks]api.Function
-	stack   []uint64
-	window  int
-	mask    int64 // hooks the policy says it implements (config ConfigHooks); -1: all it exports
-	scratch uint32
-	view    []byte // scratch bytes in guest memory; re-taken when memory grows
-	memSize uint32
-	dead    error
-	cancel  context.CancelFunc // safe mode only
-	stopped atomic.Value       // why Interrupt stopped the instance (string)
+	mod    *Module
+	rt     wazero.Runtime
+	inst   api.Module
+	ctx    context.Context
+	fns    [abi.NumHooks]api.Function
+	stack  []uint64
+	window int
+	mask   int64 // hooks the policy says it implements (config ConfigHooks); -1: all it exports
+	// mergeRepeat: ask merges again after a merge (config ConfigMergeRepeat, ABI 1.2)
+	mergeRepeat bool
+	scratch     uint32
+	view        []byte // scratch bytes in guest memory; re-taken when memory grows
+	memSize     uint32
+	dead        error
+	cancel      context.CancelFunc // safe mode only
+	stopped     atomic.Value       // why Interrupt stopped the instance (string)
 
 	cfg      Config
 	stats    func(key, arg int32) int64
@@ -280,6 +282,11 @@ func (in *Instance) Implements(h abi.Hook) bool {
 
 // CandidateWindow is the window the policy configured.
 func (in *Instance) CandidateWindow() int { return in.window }
+
+// MergeRepeat reports whether the policy asked (ABI 1.2, config key 3) to
+// be asked about merges again after a merge; it implements
+// host.MergeRepeater.
+func (in *Instance) MergeRepeat() bool { return in.mergeRepeat }
 
 // ErrorText is the policy's last error_set text.
 func (in *Instance) ErrorText() string { return in.errText }
@@ -552,7 +559,7 @@ func (in *Instance) importStat(_ context.Context, _ api.Module, s []uint64) {
 		v = in.cfg.Device.Capacity
 	case abi.StatGranularity:
 		v = in.cfg.Device.Granularity
-	case abi.StatEventIndex:
+	case abi.StatEventIndex, abi.StatMergeBlockOffset, abi.StatMergeNeighbourOffset:
 		v = -1
 	case abi.StatReserved, abi.StatAllocated, abi.StatRequested, abi.StatActive, abi.StatSegments,
 		abi.StatOOMs, abi.StatPeakReserved, abi.StatLiveBlocks:
@@ -598,6 +605,13 @@ func (in *Instance) importConfig(_ context.Context, _ api.Module, s []uint64) {
 		// ABI 1.1: a module that declares 1.0 does not know this key.
 		if in.mod.Minor >= 1 && value >= 0 && value < 1<<abi.NumHooks {
 			in.mask = value
+			s[0] = uint64(value)
+			return
+		}
+	case abi.ConfigMergeRepeat:
+		// ABI 1.2: a module that declares 1.0 or 1.1 does not know this key.
+		if in.mod.Minor >= 2 && (value == 0 || value == 1) {
+			in.mergeRepeat = value == 1
 			s[0] = uint64(value)
 			return
 		}

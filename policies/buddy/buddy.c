@@ -11,22 +11,20 @@
  *     again with the front piece (sdk/ABI.md §3.2 step 6), so one
  *     allocation halves the block down to the smallest power of two that
  *     holds the request, leaving one free buddy of each size behind;
- *   - policy_merge: merges a freed block only with a neighbour of the same
- *     size.
- *
- * Approximation (see README.md): policy_merge receives the two sizes, the
- * pool and the side, but no address, so the module cannot tell a buddy from
- * an equal-size neighbour that is not its buddy. The exact rule needs the
- * lower block's offset in its segment (merge only when it is a multiple of
- * twice the size). The host also asks once per side, so a free merges at
- * most two levels. Every block size is still a power of two.
+ *   - policy_merge: merges a freed block only with its buddy: a free
+ *     neighbour of the same size such that the lower of the two lies at an
+ *     offset in their segment that is a multiple of twice the size. The
+ *     offsets are ABI 1.2's merge stats (FRAGLAB_STAT_MERGE_*_OFFSET);
+ *   - policy_init: asks for repeated merges (ABI 1.2, config key 3), so a
+ *     free coalesces buddies up to the largest free block, as a buddy
+ *     allocator does: a wholly free segment is one block again.
  *
  * Pools, search order (best fit), releases: host defaults. No parameters.
  * Build (from policies/buddy): see ../build.sh.
  */
 #include "fraglab.h"
 
-FRAGLAB_ABI_V1();
+FRAGLAB_ABI_V1_2();
 
 /* The smallest power of two >= v, for 0 < v <= 2^48. */
 static fraglab_u64 pow2_ceil(fraglab_u64 v) {
@@ -59,7 +57,23 @@ fraglab_i64 policy_split(fraglab_i64 block_size, fraglab_i64 rounded,
     return block_size;
 }
 
+fraglab_i64 policy_init(void) {
+    if (fraglab_config(FRAGLAB_CONFIG_MERGE_REPEAT, 1) != 1)
+        return fraglab_error("config(merge_repeat, 1) refused: buddy needs an "
+                             "ABI 1.2 host");
+    return 0;
+}
+
 fraglab_i64 policy_merge(fraglab_i64 block_size, fraglab_i64 neighbour_size,
                          fraglab_i32 pool, fraglab_i32 side) {
-    return block_size == neighbour_size ? 1 : 0;
+    if (block_size != neighbour_size)
+        return 0;
+    fraglab_i64 lower = fraglab_stat(side == FRAGLAB_SIDE_PREV
+                                         ? FRAGLAB_STAT_MERGE_NEIGHBOUR_OFFSET
+                                         : FRAGLAB_STAT_MERGE_BLOCK_OFFSET,
+                                     0);
+    if (lower < 0)
+        return fraglab_error("no merge offset (stat 15/16): buddy needs an "
+                             "ABI 1.2 host");
+    return lower % (2 * block_size) == 0 ? 1 : 0;
 }

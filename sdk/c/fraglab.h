@@ -1,5 +1,5 @@
 /*
- * fraglab.h: the C SDK for fraglab policy modules, policy ABI v1.1.
+ * fraglab.h: the C SDK for fraglab policy modules, policy ABI v1.2.
  *
  * sdk/ABI.md is the normative contract; this header restates it in C and
  * mirrors the constants of host/abi/abi.go. It is freestanding: no libc, no
@@ -83,12 +83,13 @@ FRAGLAB_STATIC_ASSERT(sizeof(void *) == 4, "fraglab.h needs 32-bit pointers");
 /* The ABI this header describes. A module declares the version it needs
  * with its marker, below. */
 #define FRAGLAB_ABI_MAJOR 1
-#define FRAGLAB_ABI_MINOR 1
+#define FRAGLAB_ABI_MINOR 2
 
 /* The version markers. The host never calls them; it only checks the name.
  * A module defines exactly one. */
 FRAGLAB_EXPORT(fraglab_abi_v1_0) void fraglab_abi_v1_0(void);
 FRAGLAB_EXPORT(fraglab_abi_v1_1) void fraglab_abi_v1_1(void);
+FRAGLAB_EXPORT(fraglab_abi_v1_2) void fraglab_abi_v1_2(void);
 
 /* FRAGLAB_ABI_V1(): defines the ABI 1.0 marker, for a module that uses
  * nothing added after 1.0; it runs on every 1.x host. Write it once, at
@@ -102,6 +103,14 @@ FRAGLAB_EXPORT(fraglab_abi_v1_1) void fraglab_abi_v1_1(void);
 #define FRAGLAB_ABI_V1_1()          \
     void fraglab_abi_v1_1(void) {}  \
     extern void fraglab_abi_v1_1(void)
+
+/* FRAGLAB_ABI_V1_2(): defines the ABI 1.2 marker instead, for a module that
+ * calls fraglab_config(FRAGLAB_CONFIG_MERGE_REPEAT, ...); it needs a 1.2
+ * host. (The merge offsets, FRAGLAB_STAT_MERGE_*, need no marker: a 1.2
+ * host answers them to every module, an older one FRAGLAB_STAT_UNKNOWN.) */
+#define FRAGLAB_ABI_V1_2()          \
+    void fraglab_abi_v1_2(void) {}  \
+    extern void fraglab_abi_v1_2(void)
 
 /* ------------------------------------------------------------------------
  * Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -177,11 +186,15 @@ FRAGLAB_EXPORT(fraglab_abi_v1_1) void fraglab_abi_v1_1(void);
 #define FRAGLAB_STAT_GRANULARITY   12 /* device granularity in bytes */
 #define FRAGLAB_STAT_PEAK_RESERVED 13 /* peak reserved bytes so far */
 #define FRAGLAB_STAT_LIVE_BLOCKS   14 /* allocated blocks */
+/* ABI 1.2, during policy_merge (-1 elsewhere): offsets in their segment */
+#define FRAGLAB_STAT_MERGE_BLOCK_OFFSET     15 /* of the freed block */
+#define FRAGLAB_STAT_MERGE_NEIGHBOUR_OFFSET 16 /* of the free neighbour */
 #define FRAGLAB_STAT_UNKNOWN       (-0x7fffffffffffffffLL - 1) /* INT64_MIN */
 
 /* Config keys of fraglab_config, callable in policy_init only (ABI §5.5). */
 #define FRAGLAB_CONFIG_CANDIDATE_WINDOW  1 /* 1..FRAGLAB_MAX_CANDIDATES */
 #define FRAGLAB_CONFIG_HOOKS             2 /* ABI 1.1: the hook mask */
+#define FRAGLAB_CONFIG_MERGE_REPEAT      3 /* ABI 1.2: 1 = merge again */
 #define FRAGLAB_DEFAULT_CANDIDATE_WINDOW 8
 #define FRAGLAB_MAX_CANDIDATES           256
 

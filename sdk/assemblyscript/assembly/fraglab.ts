@@ -39,15 +39,19 @@
 // export's name. Re-export exactly one from the policy's entry file:
 //   export { fraglab_abi_v1_0 } from "./fraglab";   // runs on every 1.x host
 //   export { fraglab_abi_v1_1 } from "./fraglab";   // needs config(CONFIG_HOOKS, …)
+//   export { fraglab_abi_v1_2 } from "./fraglab";   // needs config(CONFIG_MERGE_REPEAT, …)
 
 export const ABI_MAJOR: i32 = 1;
-export const ABI_MINOR: i32 = 1;
+export const ABI_MINOR: i32 = 2;
 
 /** The ABI 1.0 marker: the module uses nothing added after 1.0. */
 export function fraglab_abi_v1_0(): void {}
 
 /** The ABI 1.1 marker: the module calls config(CONFIG_HOOKS, mask). */
 export function fraglab_abi_v1_1(): void {}
+
+/** The ABI 1.2 marker: the module calls config(CONFIG_MERGE_REPEAT, 1). */
+export function fraglab_abi_v1_2(): void {}
 
 // ---------------------------------------------------------------------------
 // Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -127,11 +131,15 @@ export const STAT_OOMS: i32 = 11; // OOMs so far
 export const STAT_GRANULARITY: i32 = 12; // device granularity in bytes
 export const STAT_PEAK_RESERVED: i32 = 13; // peak reserved bytes so far
 export const STAT_LIVE_BLOCKS: i32 = 14; // allocated blocks
+// ABI 1.2, during policy_merge (-1 elsewhere, STAT_UNKNOWN on older hosts):
+export const STAT_MERGE_BLOCK_OFFSET: i32 = 15; // the freed block's offset in its segment
+export const STAT_MERGE_NEIGHBOUR_OFFSET: i32 = 16; // the neighbour's offset in its segment
 export const STAT_UNKNOWN: i64 = i64.MIN_VALUE; // the answer for an unknown key
 
 // Config keys of config(key, value), callable in policy_init only (ABI §5.5).
 export const CONFIG_CANDIDATE_WINDOW: i32 = 1; // 1..MAX_CANDIDATES
 export const CONFIG_HOOKS: i32 = 2; // ABI 1.1: the hook mask, HOOK_* bits
+export const CONFIG_MERGE_REPEAT: i32 = 3; // ABI 1.2 (needs the fraglab_abi_v1_2 marker): 1 = merge again
 export const DEFAULT_CANDIDATE_WINDOW: i32 = 8;
 export const MAX_CANDIDATES: i32 = 256;
 

@@ -96,6 +96,8 @@ func NewFakeHost(p Policy) *FakeHost {
 		h.SetStat(k, 0, 0)
 	}
 	h.SetStat(StatEventIndex, 0, -1)
+	h.SetStat(StatMergeBlockOffset, 0, -1)
+	h.SetStat(StatMergeNeighbourOffset, 0, -1)
 	h.SetStat(StatCapacity, 0, -1)
 	h.SetStat(StatDeviceFree, 0, -1)
 	h.SetStat(StatGranularity, 0, 2*MiB)

@@ -104,14 +104,22 @@ const (
 	StatPeakReserved = abi.StatPeakReserved // peak reserved bytes so far
 	StatLiveBlocks   = abi.StatLiveBlocks   // allocated blocks
 	StatUnknown      = abi.StatUnknown      // INT64_MIN: the answer for an unknown key
+
+	// ABI 1.2, during Merge (-1 elsewhere; StatUnknown on older hosts):
+	// offsets in their segment of the freed block and of the neighbour.
+	StatMergeBlockOffset     = abi.StatMergeBlockOffset
+	StatMergeNeighbourOffset = abi.StatMergeNeighbourOffset
 )
 
 // Config keys of Config, callable in Init only (sdk/ABI.md §5.5). The SDK
 // sets both itself: ConfigHooks from the interfaces the policy implements,
 // ConfigCandidateWindow from Windowed.
 const (
-	ConfigCandidateWindow  = abi.ConfigCandidateWindow
-	ConfigHooks            = abi.ConfigHooks
+	ConfigCandidateWindow = abi.ConfigCandidateWindow
+	ConfigHooks           = abi.ConfigHooks
+	// ConfigMergeRepeat (ABI 1.2) needs the 1.2 marker; this SDK exports
+	// the 1.1 marker, so the host answers Error to it.
+	ConfigMergeRepeat      = abi.ConfigMergeRepeat
 	DefaultCandidateWindow = abi.DefaultCandidateWindow
 	MaxCandidates          = abi.MaxCandidates
 )

@@ -178,6 +178,11 @@ pub const STAT_GRANULARITY: i32 = 12;
 pub const STAT_PEAK_RESERVED: i32 = 13;
 /// Allocated blocks.
 pub const STAT_LIVE_BLOCKS: i32 = 14;
+/// ABI 1.2, during `merge` (-1 elsewhere, `STAT_UNKNOWN` on older hosts):
+/// the freed block's offset in its segment.
+pub const STAT_MERGE_BLOCK_OFFSET: i32 = 15;
+/// ABI 1.2, during `merge`: the free neighbour's offset in its segment.
+pub const STAT_MERGE_NEIGHBOUR_OFFSET: i32 = 16;
 /// The answer for an unknown stat key.
 pub const STAT_UNKNOWN: i64 = i64::MIN;
 
@@ -188,6 +193,9 @@ pub const STAT_UNKNOWN: i64 = i64::MIN;
 pub const CONFIG_CANDIDATE_WINDOW: i32 = 1;
 /// The hook mask (ABI 1.1); export_policy! sets it from its hook list.
 pub const CONFIG_HOOKS: i32 = 2;
+/// Repeated merges (ABI 1.2). It needs the 1.2 marker; export_policy!
+/// exports the 1.1 marker, so the host answers `ERROR` to it.
+pub const CONFIG_MERGE_REPEAT: i32 = 3;
 /// The candidate window when the policy sets none.
 pub const DEFAULT_CANDIDATE_WINDOW: i32 = 8;
 /// The largest candidate window.
