@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/report"
 	"github.com/fraglab/fraglab/runrecord"
 )
 
@@ -27,7 +30,9 @@ const suiteCheckEvery = 97
 // that run's peak reserved bytes (more for a snapshot whose initial state
 // needs it), so the release-and-retry and OOM paths are
 // checked too. The shared PyTorch snapshots are part of the suite only
-// when ../shared/traces/pytorch is present.
+// when ../shared/traces/pytorch is present. The unlimited run's metrics
+// must equal the committed results/suite (min_capacity, a bisection, is not
+// recomputed here).
 func TestSuiteInvariants(t *testing.T) {
 	e, err := experiment.Load(filepath.Join("..", "experiments", "suite.yaml"))
 	if err != nil {
@@ -36,6 +41,7 @@ func TestSuiteInvariants(t *testing.T) {
 	for _, n := range e.Notes {
 		t.Log("note:", n)
 	}
+	committed := committedMetrics(t, filepath.Join("..", "results", "suite", report.JSONFile))
 	specs := Specs(e)
 	if len(specs) == 0 {
 		t.Fatal("the suite has no runs")
@@ -55,6 +61,13 @@ func TestSuiteInvariants(t *testing.T) {
 			if !ok(t, rec, "unlimited") {
 				return
 			}
+			got := *rec.Metrics
+			got.NsPerEvent = 0
+			if want, found := committed[s.ID]; !found {
+				t.Errorf("%s/%s: run %s is not in the committed results/suite; regenerate them: %s", s.Workload, s.Label, s.ID, suiteCommand)
+			} else if got != want {
+				t.Errorf("%s/%s: metrics differ from the committed results/suite (regenerate them: %s):\n got %+v\nwant %+v", s.Workload, s.Label, suiteCommand, got, want)
+			}
 			// A snapshot that starts mid-run may hold more than 3/4 of its
 			// peak before its first event: move towards the peak until the
 			// initial state fits.
@@ -73,6 +86,32 @@ func TestSuiteInvariants(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// suiteCommand regenerates results/suite.
+const suiteCommand = "rm -rf results/suite && go run ./cmd/fraglab run experiments/suite.yaml"
+
+// committedMetrics reads the committed results.json: each run's metrics by
+// run ID.
+func committedMetrics(t *testing.T, path string) map[string]replay.Metrics {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []report.Result
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	out := map[string]replay.Metrics{}
+	for _, r := range rows {
+		if r.Metrics != nil {
+			m := *r.Metrics
+			m.NsPerEvent = 0 // timing, not a result
+			out[r.ID] = m
+		}
+	}
+	return out
 }
 
 func ok(t *testing.T, rec *runrecord.Record, device string) bool {

@@ -12,8 +12,8 @@
  *
  * Parameters (read in policy_init):
  *   arena_mb     the arena's size in MiB (1..2^28); when absent, the arena
- *                is utilization x the device capacity, or 4096 MiB on a
- *                device without one
+ *                is utilization x the device capacity less the bytes
+ *                already reserved, or 4096 MiB on a device without one
  *   utilization  the share of the device the arena takes, as vLLM's
  *                gpu_memory_utilization (default 0.9, > 0 and <= 1)
  *
@@ -58,15 +58,18 @@ fraglab_i64 policy_init(void) {
     return 0;
 }
 
-/* The arena's size in bytes: arena_mb, else utilization x the capacity
- * rounded down to 2 MiB, else the default. */
+/* The arena's size in bytes: arena_mb; else, as vLLM sizes its KV cache,
+ * utilization x the capacity less what the process already holds, rounded
+ * down to 2 MiB; else (no capacity) the default. */
 static fraglab_i64 arena_bytes(void) {
     if (arena_mb != -1)
         return arena_mb * FRAGLAB_MIB;
     fraglab_i64 capacity = fraglab_stat(FRAGLAB_STAT_CAPACITY, 0);
     if (capacity <= 0)
         return DEFAULT_ARENA_MB * FRAGLAB_MIB;
-    return (fraglab_i64)(utilization * (fraglab_f64)capacity) & ~(GROW_ALIGN - 1);
+    fraglab_i64 share = (fraglab_i64)(utilization * (fraglab_f64)capacity);
+    share -= fraglab_stat(FRAGLAB_STAT_RESERVED, 0);
+    return share > 0 ? share & ~(GROW_ALIGN - 1) : 0;
 }
 
 fraglab_i64 policy_choose_pool(fraglab_i64 rounded, fraglab_i32 stream,
