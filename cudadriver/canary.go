@@ -53,9 +53,11 @@ type canaryBlock struct {
 
 // CanaryStats count canary work.
 type CanaryStats struct {
-	Fills, Checks          int64 // blocks written, blocks checked
-	FilledBytes, ReadBytes int64 // bytes written and read back
-	SampledChecks          int64 // checks that read only windows of a large block
+	Fills         int64 `json:"fills"`          // blocks written
+	Checks        int64 `json:"checks"`         // blocks checked
+	FilledBytes   int64 `json:"filled_bytes"`   // bytes written
+	ReadBytes     int64 `json:"read_bytes"`     // bytes read back
+	SampledChecks int64 `json:"sampled_checks"` // checks that read only windows of a large block
 }
 
 // CanaryError reports a block whose pattern was damaged while it was live.

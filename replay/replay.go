@@ -73,7 +73,7 @@ type Result struct {
 	Timings cudadriver.Timings
 	// Canary is what canary mode wrote and checked; nil without it.
 	Canary *cudadriver.CanaryStats
-	Policy   PolicyInfo
+	Policy PolicyInfo
 	// PolicyFailure is the policy's first failure when Fallback kept the
 	// run going; nil otherwise.
 	PolicyFailure *host.PolicyError
