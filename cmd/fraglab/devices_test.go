@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/runrecord"
 )
 
 const exampleProfile = "../../cudadriver/testdata/latency-example.json"
@@ -123,5 +124,33 @@ func TestReplayCanaryAndLatencyProfile(t *testing.T) {
 	var m map[string]any
 	if err := json.Unmarshal([]byte(out), &m); err != nil || len(m) != 14 {
 		t.Errorf("--json with --canary: %d keys, %v\n%s", len(m), err, out)
+	}
+}
+
+// TestRunOnAutoDevice: an experiment with device kind auto runs (on sim
+// here), one run at a time, and its records carry the device report.
+func TestRunOnAutoDevice(t *testing.T) {
+	why := noGPU(t)
+	dir := t.TempDir()
+	trace, _ := filepath.Abs(smallThenLarge)
+	profile, _ := filepath.Abs(exampleProfile)
+	yaml := "name: auto\ndevice:\n  kind: auto\n  capacity: 1GiB\n  canary: true\n  latency_profile: " + profile +
+		"\nworkloads:\n  - trace: " + trace + "\npolicies:\n  - policy: pytorch\n"
+	exp := filepath.Join(dir, "auto.yaml")
+	if err := os.WriteFile(exp, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := fraglab(t, "run", exp, "--out", filepath.Join(dir, "out")); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	recs, err := runrecord.ReadDir(filepath.Join(dir, "out", "runs"))
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	r := recs[0]
+	d := r.DeviceInfo
+	if r.Device != "sim" || d == nil || d.Device.Note != "device auto: sim ("+why+")" || d.Device.Capacity != 1<<30 ||
+		d.DriverSecondsEst == nil || d.Canary == nil || d.Canary.Fills != 12 {
+		t.Errorf("record: device %q, info %+v", r.Device, d)
 	}
 }

@@ -72,6 +72,11 @@ A generator workload's name is "NAME#SEED".`,
 			ctx, stop := signal.NotifyContext(ctxOf(cmd), os.Interrupt)
 			defer stop()
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if e.Device.Kind != "sim" && !cmd.Flags().Changed("parallel") {
+				// Runs sharing a GPU would take each other's memory.
+				parallel = 1
+				fmt.Fprintf(stderr, "fraglab: device %s: one run at a time (--parallel to override)\n", e.Device.Kind)
+			}
 			p := &progress{w: stderr, tty: isTerminal(stderr)}
 			sum, err := runner.Run(ctx, e, runner.Options{Out: out, Parallel: parallel, Only: only, RunTimeout: runTimeout,
 				OnStart: p.start, OnDone: p.done})
