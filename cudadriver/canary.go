@@ -73,7 +73,7 @@ type CanaryError struct {
 }
 
 func (e *CanaryError) Error() string {
-	by := "no live block covers it now"
+	by := "no live block has that address: the bytes were written through another address (aliased memory) or by something outside the allocator"
 	if e.Over >= 0 {
 		by = fmt.Sprintf("live block id %d covers it: two live blocks share those bytes", e.Over)
 	}
