@@ -20,7 +20,8 @@
 # Outputs go to $OUT when set, else gpu-check-out/ next to this script.
 # Environment: FRAGLAB (the binary; default ./fraglab next to this script),
 # SNAPSHOTS (default ./snapshots), GPU (default cuda:0), CAPACITY (bytes;
-# default 90% of the GPU's free memory).
+# default 90% of the GPU's free memory), CALIBRATE_ARGS (extra calibrate
+# flags, e.g. "--max 256MiB --repetitions 50").
 # Exit status: 0 all passed, 1 a step failed, 2 no GPU or no binary.
 set -u
 
@@ -110,7 +111,8 @@ for snap in "${snaps[@]}"; do
 done
 
 # 3. calibrate, then an estimate next to a measurement
-if "$fraglab" calibrate --device "$gpu" -o "$out/latency-profile.json" >"$out/calibrate.txt" 2>&1; then
+# shellcheck disable=SC2086 # CALIBRATE_ARGS is a list of flags
+if "$fraglab" calibrate --device "$gpu" ${CALIBRATE_ARGS:-} -o "$out/latency-profile.json" >"$out/calibrate.txt" 2>&1; then
 	result PASS "fraglab calibrate" "$out/latency-profile.json"
 	cat "$out/calibrate.txt"
 	if [ -n "$first" ]; then
@@ -123,7 +125,7 @@ if "$fraglab" calibrate --device "$gpu" -o "$out/latency-profile.json" >"$out/ca
 import json, sys
 est = json.load(open(sys.argv[1])).get("driver_seconds_est")
 meas = json.load(open(sys.argv[2])).get("driver_seconds")
-print("estimated %s s on sim, measured %s s on the GPU (canary included)" % (est, meas))
+print("estimated %s s on sim, measured %s s on the GPU" % (est, meas))
 EOF
 )
 			result PASS "$name: driver time" "$cmpline"
