@@ -6,8 +6,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/fraglab/fraglab/internal/fakecuda"
@@ -57,23 +57,20 @@ func TestFakeDriverChild(t *testing.T) {
 	if i := c.Info(); i.Name != "fraglab fake GPU" || i.Granularity != 2*MiB || i.Capacity != 256*MiB || c.DriverVersion() != 12040 {
 		t.Errorf("info %+v, driver %d", i, c.DriverVersion())
 	}
-	// Calls from many goroutines all reach the driver's one thread (the
-	// fake answers CUDA_ERROR_INVALID_CONTEXT from any other).
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for range 8 {
-		wg.Add(1)
+	// Calls from other OS threads all reach the driver's one thread (the
+	// fake answers CUDA_ERROR_INVALID_CONTEXT from any other). Each
+	// goroutine locks its own thread and exits with it, so every call
+	// comes from a different thread; one at a time, as a Device is used.
+	for range 4 {
+		errc := make(chan error)
 		go func() {
-			defer wg.Done()
-			if _, _, err := c.DriverMemInfo(); err != nil {
-				errs <- err
-			}
+			runtime.LockOSThread()
+			_, _, err := c.DriverMemInfo()
+			errc <- err
 		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("from another goroutine: %v", err)
+		if err := <-errc; err != nil {
+			t.Errorf("from another thread: %v", err)
+		}
 	}
 
 	a, err := c.Alloc(3 * MiB)
