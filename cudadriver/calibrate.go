@@ -11,8 +11,8 @@ import (
 type CalibrateOptions struct {
 	// Sizes to measure, increasing; default CalibrationSizes(2 MiB, 1 GiB).
 	Sizes []int64
-	// Repetitions per size and operation (default 20); Warmup calls are
-	// made and discarded first (default 2).
+	// Repetitions per size and operation (default 20). Warmup rounds are
+	// made and discarded first: 0 means the default, 2; negative means none.
 	Repetitions, Warmup int
 	// Progress, when set, is called before each size.
 	Progress func(size int64)

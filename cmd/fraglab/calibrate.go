@@ -67,7 +67,7 @@ the time a run would spend in the driver. Without a GPU it fails with
 			sizes := cudadriver.CalibrationSizes(lo, hi)
 			opts := cudadriver.CalibrateOptions{Sizes: sizes, Repetitions: reps, Warmup: warmup}
 			if warmup == 0 {
-				opts.Warmup = -1 // Calibrate's "none"
+				opts.Warmup = -1 // none (0 would be Calibrate's default)
 			}
 			stderr := cmd.ErrOrStderr()
 			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
