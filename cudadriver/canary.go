@@ -151,6 +151,25 @@ func (c *Canary) Free(id int64) error {
 	return nil
 }
 
+// CheckLive checks every block still live, in id order, and keeps
+// watching them: the end of a run, when the blocks the workload never
+// freed are checked too.
+func (c *Canary) CheckLive() error {
+	ids := make([]int64, 0, len(c.live))
+	for id := range c.live {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		b := c.live[id]
+		if err := c.Free(id); err != nil {
+			return err
+		}
+		c.live[id] = b
+	}
+	return nil
+}
+
 // windows are the [start, end) ranges of b to read back: all of it, or
 // for a large block on a device whose reads cost, head, tail and evenly
 // spaced windows, 4-byte aligned.

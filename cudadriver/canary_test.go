@@ -124,3 +124,19 @@ func TestCanaryNeedsPatternMemory(t *testing.T) {
 		t.Errorf("device without PatternMemory: %v", err)
 	}
 }
+
+func TestCanaryCheckLive(t *testing.T) {
+	s := NewSim(SimOptions{})
+	base, _ := s.Alloc(8 * MiB)
+	c, _ := NewCanary(s, CanaryOptions{})
+	c.Alloc(1, base, MiB)
+	c.Alloc(2, base+MiB, MiB)
+	if err := c.CheckLive(); err != nil || c.Live() != 2 || c.Stats().Checks != 2 {
+		t.Fatalf("clean: %v, %d live, stats %+v", err, c.Live(), c.Stats())
+	}
+	c.Alloc(3, base+MiB+4096, 512) // inside block 2
+	var ce *CanaryError
+	if err := c.CheckLive(); !errors.As(err, &ce) || ce.ID != 2 || ce.Over != 3 {
+		t.Errorf("overlap among live blocks: %v", err)
+	}
+}

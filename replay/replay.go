@@ -273,6 +273,11 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 			return nil, err
 		}
 	}
+	if canary != nil {
+		if err := canary.CheckLive(); err != nil {
+			return nil, fmt.Errorf("end of the run: %w", err)
+		}
+	}
 	if dl != nil {
 		if err := dl.flush(); err != nil {
 			return nil, fmt.Errorf("writing the driver log: %w", err)
