@@ -7,6 +7,7 @@ package cudadriver
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Device is the memory of one GPU as an allocator host sees it. Addresses are
@@ -35,6 +36,9 @@ type Device interface {
 	MemInfo() (free, total int64)
 	// Counters reports how many calls of each kind were made.
 	Counters() Counters
+	// Timings reports the time spent in calls of each kind: measured on a
+	// real device, estimated from a latency profile on sim.
+	Timings() Timings
 	// Close releases everything the device still holds.
 	Close() error
 }
@@ -54,6 +58,21 @@ type Counters struct {
 	AllocBytes, FreeBytes, MapBytes, UnmapBytes     int64
 }
 
+// Timings is the time spent in device calls of each kind, failed calls
+// included.
+type Timings struct {
+	Alloc, Free, Reserve, Release, Map, Unmap, MemInfo time.Duration
+	// Measured is true when the durations are wall-clock times of real
+	// driver calls; false when they are estimates from a latency profile
+	// (all zero without one).
+	Measured bool
+}
+
+// Total is the sum of every kind.
+func (t Timings) Total() time.Duration {
+	return t.Alloc + t.Free + t.Reserve + t.Release + t.Map + t.Unmap + t.MemInfo
+}
+
 // ErrOutOfMemory is returned (wrapped) by Alloc and Map when the device has no
 // room left. Hosts react to it by releasing cached memory and retrying.
 var ErrOutOfMemory = errors.New("out of memory")
@@ -64,11 +83,23 @@ var ErrNoDriver = errors.New("no CUDA driver")
 // OOMError reports an allocation the device could not satisfy.
 type OOMError struct {
 	Size, Free, Capacity int64
+	// Cause is the driver's error when the driver refused (cuda), nil when
+	// the capacity did.
+	Cause error
 }
 
 func (e *OOMError) Error() string {
-	return fmt.Sprintf("out of memory: asked %d bytes, %d of %d free", e.Size, e.Free, e.Capacity)
+	s := fmt.Sprintf("out of memory: asked %d bytes, %d of %d free", e.Size, e.Free, e.Capacity)
+	if e.Cause != nil {
+		s += " (" + e.Cause.Error() + ")"
+	}
+	return s
 }
 
-// Unwrap makes errors.Is(err, ErrOutOfMemory) true.
-func (e *OOMError) Unwrap() error { return ErrOutOfMemory }
+// Unwrap makes errors.Is(err, ErrOutOfMemory) true, and reaches the cause.
+func (e *OOMError) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{ErrOutOfMemory, e.Cause}
+	}
+	return []error{ErrOutOfMemory}
+}

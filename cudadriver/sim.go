@@ -18,6 +18,9 @@ type SimOptions struct {
 	Capacity    int64  // usable bytes; <= 0 means unlimited
 	Granularity int64  // 0 means DefaultGranularity
 	Base        uint64 // first address; 0 means DefaultSimBase
+	// Latency, when set, makes Timings estimate the time each call would
+	// take on the GPU the profile was measured on.
+	Latency *LatencyProfile
 }
 
 // Sim is a deterministic simulated device. Addresses are handed out first
@@ -33,6 +36,8 @@ type Sim struct {
 	segments map[uint64]int64
 	reserved map[uint64]*reservation
 	counters Counters
+	timings  Timings
+	shadow   shadow // canary patterns written with FillD32
 }
 
 type span struct {
@@ -154,6 +159,7 @@ func (s *Sim) Alloc(size int64) (uint64, error) {
 		return 0, fmt.Errorf("sim: alloc of %d bytes: size must be positive", size)
 	}
 	foot := s.roundUp(size)
+	s.timings.Alloc += s.opts.Latency.Estimate(OpAlloc, size)
 	if !s.room(foot) {
 		s.counters.FailedAllocs++
 		return 0, s.oom(size)
@@ -177,7 +183,9 @@ func (s *Sim) Free(addr uint64) error {
 		return fmt.Errorf("sim: free of %#x: not a segment", addr)
 	}
 	delete(s.segments, addr)
+	s.timings.Free += s.opts.Latency.Estimate(OpFree, size)
 	foot := s.roundUp(size)
+	s.shadow.clear(addr, addr+uint64(foot))
 	s.used -= foot
 	s.giveVA(addr, foot)
 	s.counters.Frees++
@@ -195,6 +203,7 @@ func (s *Sim) Reserve(size int64) (uint64, error) {
 		return 0, err
 	}
 	s.reserved[addr] = &reservation{size: size, mapped: map[int64]bool{}}
+	s.timings.Reserve += s.opts.Latency.Estimate(OpReserve, size)
 	s.counters.Reserves++
 	return addr, nil
 }
@@ -225,6 +234,7 @@ func (s *Sim) Map(addr uint64, size int64) error {
 			return fmt.Errorf("sim: map at %#x: page %#x is already mapped", addr, addr+uint64((p-first)*s.opts.Granularity))
 		}
 	}
+	s.timings.Map += s.opts.Latency.Estimate(OpMap, size)
 	if !s.room(size) {
 		s.counters.FailedMaps++
 		return s.oom(size)
@@ -253,6 +263,8 @@ func (s *Sim) Unmap(addr uint64, size int64) error {
 		delete(r.mapped, p)
 	}
 	s.used -= size
+	s.shadow.clear(addr, addr+uint64(size))
+	s.timings.Unmap += s.opts.Latency.Estimate(OpUnmap, size)
 	s.counters.Unmaps++
 	s.counters.UnmapBytes += size
 	return nil
@@ -268,6 +280,7 @@ func (s *Sim) Release(addr uint64) error {
 		return fmt.Errorf("sim: release of %#x: %d pages are still mapped", addr, len(r.mapped))
 	}
 	delete(s.reserved, addr)
+	s.timings.Release += s.opts.Latency.Estimate(OpRelease, r.size)
 	s.giveVA(addr, r.size)
 	s.counters.Releases++
 	return nil
@@ -286,6 +299,11 @@ func (s *Sim) Used() int64 { return s.used }
 
 // Counters implements Device.
 func (s *Sim) Counters() Counters { return s.counters }
+
+// Timings implements Device: estimates from SimOptions.Latency, zero
+// without a profile. They depend only on the calls made, so they are
+// deterministic.
+func (s *Sim) Timings() Timings { return s.timings }
 
 // Close implements Device: it frees every segment and reservation.
 func (s *Sim) Close() error {

@@ -8,8 +8,10 @@
 //	name: quickstart                 # required, [a-z0-9._-]+
 //	description: "PyTorch vs. split limits on the devlog example"
 //	device:
-//	  kind: sim                      # the only kind for now
-//	  capacity: [256MiB, 1GiB]       # a SIZE, a list of SIZEs, or "unlimited"; default unlimited
+//	  kind: sim                      # sim (default), cuda, cuda:N, or auto (cuda if a GPU is present, else sim)
+//	  capacity: [256MiB, 1GiB]       # a SIZE, a list of SIZEs, or "unlimited"; default unlimited (cuda: a cap; default its free memory)
+//	  latency_profile: h100.json     # sim: estimate driver time from `fraglab calibrate`'s profile (relative to this file)
+//	  canary: false                  # true: check on the device that no two live blocks share bytes
 //	workloads:
 //	  - trace: ../examples/traces/devlog-small-then-large.jsonl  # relative to this file
 //	  - name: snap
@@ -55,7 +57,8 @@
 // result: the trace file's bytes (and device) or the generator's name,
 // parameters and seed; the policy module's bytes (a .wasm file's, or a
 // built-in's as returned by policies.Builtin or the WithBuiltins lookup);
-// the policy's parameters; the capacity; and the repeat. Names, labels,
+// the policy's parameters; the capacity; the repeat; and the device kind
+// unless it is sim (sim IDs are those of files without one). Names, labels,
 // paths and the description do not enter it, so renaming or moving files
 // keeps IDs, and editing a trace or a parameter changes them. Parse
 // rejects an experiment in which two runs would have the same ID.

@@ -41,8 +41,14 @@ type Experiment struct {
 
 // Device is the device every run uses.
 type Device struct {
-	// Kind is "sim", the only kind for now.
+	// Kind is "sim" (the default), "cuda:N" ("cuda" is written cuda:0) or
+	// "auto" (cuda:0 when a GPU is present when the run starts, else sim).
 	Kind string
+	// LatencyProfile is a latency profile's path, resolved against the
+	// experiment's directory: sim runs estimate their driver time from it.
+	LatencyProfile string
+	// Canary runs every run in canary mode (replay.Options.Canary).
+	Canary bool
 	// Capacities are the usable capacities in bytes, one run per value; 0
 	// means unlimited. Never empty after Parse: no capacity gives [0].
 	Capacities []int64
@@ -142,8 +148,8 @@ type Run struct {
 	// ID is a stable content hash (16 hex digits) of the run's inputs: the
 	// workload's identity (a trace's bytes and device, or a generator's
 	// name, parameters and seed), the policy module's bytes, the policy's
-	// parameters, the capacity and the repeat. Labels, names, paths and
-	// the description do not enter it.
+	// parameters, the capacity, the repeat and the device kind (unless
+	// sim). Labels, names, paths and the description do not enter it.
 	ID string
 }
 
@@ -238,7 +244,7 @@ func (e *Experiment) expand() []sourcedRun {
 					for _, c := range caps {
 						for rep := 1; rep <= repeats; rep++ {
 							r := Run{Workload: wr, Policy: pr, Capacity: c, Repeat: rep}
-							r.ID = runID(&w, seed, &e.Policies[pi], pr.Params, c, rep)
+							r.ID = runID(&w, seed, &e.Policies[pi], pr.Params, c, rep, e.Device.Kind)
 							out = append(out, sourcedRun{r, wi, pi})
 						}
 					}
@@ -249,7 +255,7 @@ func (e *Experiment) expand() []sourcedRun {
 	return out
 }
 
-func runID(w *Workload, seed int64, p *Policy, params map[string]string, capacity int64, repeat int) string {
+func runID(w *Workload, seed int64, p *Policy, params map[string]string, capacity int64, repeat int, device string) string {
 	type workloadID struct {
 		Trace     string            `json:"trace,omitempty"`
 		Device    *int              `json:"device,omitempty"`
@@ -264,7 +270,11 @@ func runID(w *Workload, seed int64, p *Policy, params map[string]string, capacit
 		Params   map[string]string `json:"params"`
 		Capacity int64             `json:"capacity"`
 		Repeat   int               `json:"repeat"`
+		Device   string            `json:"device,omitempty"` // empty for sim: sim IDs predate devices
 	}{V: "fraglab-run-1", Params: params, Capacity: capacity, Repeat: repeat}
+	if device != "sim" && device != "" {
+		in.Device = device
+	}
 	if w.Generator != "" {
 		in.Workload = workloadID{Generator: w.Generator, Params: w.Params, Seed: seed}
 	} else {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/generate"
 	"io"
 	"os"
@@ -215,15 +216,36 @@ func (p *parser) checkUnique(e *Experiment) {
 }
 
 func (p *parser) device(n *yaml.Node, d *Device) {
-	f := p.mapping(n, "device", []string{"kind", "capacity"})
+	f := p.mapping(n, "device", []string{"kind", "capacity", "latency_profile", "canary"})
 	if f == nil {
 		return
 	}
 	if k, ok := f["kind"]; ok {
 		if s, ok := p.str(k, "device.kind"); ok {
-			if s != "sim" {
-				p.errf(k, "device.kind", "device kind %q is not supported: only \"sim\" is, for now", s)
+			if sel, err := cudadriver.ParseSelector(s); err != nil {
+				p.errf(k, "device.kind", "device kind %q: expected sim, cuda, cuda:N (N ≥ 0) or auto", s)
+			} else {
+				d.Kind = sel.String()
 			}
+		}
+	}
+	if n, ok := f["latency_profile"]; ok {
+		if s, ok := p.str(n, "device.latency_profile"); ok {
+			path := p.resolve(s)
+			if strings.HasPrefix(d.Kind, "cuda") {
+				p.errf(n, "device.latency_profile", "applies to the sim device (kind sim or auto): cuda measures every call")
+			} else if _, err := cudadriver.LoadLatencyProfile(path); err != nil {
+				p.errf(n, "device.latency_profile", "%v", err)
+			} else {
+				d.LatencyProfile = path
+			}
+		}
+	}
+	if n, ok := f["canary"]; ok {
+		if n = deref(n); n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+			p.typeErr(n, "device.canary", "a boolean")
+		} else {
+			d.Canary = n.Value == "true"
 		}
 	}
 	c, ok := f["capacity"]

@@ -63,6 +63,11 @@ type Options struct {
 	// the allocator, to inspect its state (segments, blocks); it must not
 	// change it.
 	AfterEvent func(event int64, a *host.Allocator)
+	// Canary fills every allocation with its own pattern on the device and
+	// checks it on free (cudadriver.Canary): a damaged pattern, two live
+	// blocks on the same bytes, ends the run with a *cudadriver.CanaryError.
+	// The device must implement cudadriver.PatternMemory (sim and cuda do).
+	Canary bool
 }
 
 // Result is what a run produced.
@@ -71,7 +76,12 @@ type Result struct {
 	Stats    host.Stats
 	Device   cudadriver.Info
 	Counters cudadriver.Counters
-	Policy   PolicyInfo
+	// Timings is the time spent in device calls: measured on cuda,
+	// estimated from a latency profile on sim (zero without one).
+	Timings cudadriver.Timings
+	// Canary is what canary mode wrote and checked; nil without it.
+	Canary *cudadriver.CanaryStats
+	Policy PolicyInfo
 	// PolicyFailure is the policy's first failure when Fallback kept the
 	// run going; nil otherwise.
 	PolicyFailure *host.PolicyError
@@ -145,6 +155,26 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 	if opts.OnBlockOp != nil {
 		blockOps = append(blockOps, opts.OnBlockOp)
 	}
+	var canary *cudadriver.Canary
+	var canaryErr error // the first failure; the run stops after its event
+	if opts.Canary {
+		c, err := cudadriver.NewCanary(dev, cudadriver.CanaryOptions{})
+		if err != nil {
+			return nil, err
+		}
+		canary = c
+		blockOps = append(blockOps, func(op host.BlockOp) {
+			if canaryErr != nil {
+				return
+			}
+			switch op.Action {
+			case host.ActionAlloc:
+				canaryErr = c.Alloc(op.ID, op.Addr, op.Size)
+			case host.ActionFree:
+				canaryErr = c.Free(op.ID)
+			}
+		})
+	}
 	hopts := host.Options{OnDriverOp: fanOut(driverOps), OnBlockOp: fanOut(blockOps), Fallback: opts.Fallback}
 	a := host.New(dev, pol, hopts)
 	if attach != nil {
@@ -153,6 +183,17 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 	if len(opts.Initial) > 0 {
 		if err := a.Adopt(opts.Initial); err != nil {
 			return nil, fmt.Errorf("initial state: %w", err)
+		}
+		if canary != nil { // adopted live blocks get their patterns too
+			for _, seg := range a.Segments() {
+				for _, b := range seg.Blocks() {
+					if b.Allocated {
+						if err := canary.Alloc(b.ID, b.Addr, b.Size); err != nil {
+							return nil, fmt.Errorf("initial state: %w", err)
+						}
+					}
+				}
+			}
 		}
 	}
 	placer, _ := dev.(interface{ PlaceNext(uint64) })
@@ -222,6 +263,9 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 			if opts.AfterEvent != nil {
 				opts.AfterEvent(n, a)
 			}
+			if err == nil && canaryErr != nil {
+				err = fmt.Errorf("event %d: %w", n, canaryErr)
+			}
 			if err == nil && opts.CheckInvariants && (opts.CheckEvery <= 1 || (n+1)%opts.CheckEvery == 0) {
 				if cerr := a.Check(); cerr != nil {
 					err = fmt.Errorf("event %d: allocator invariant broken: %w", n, cerr)
@@ -245,6 +289,11 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 			return nil, fmt.Errorf("event %d: allocator invariant broken: %w", n-1, err)
 		}
 	}
+	if canary != nil {
+		if err := canary.CheckLive(); err != nil {
+			return nil, fmt.Errorf("end of the run: %w", err)
+		}
+	}
 	if dl != nil {
 		if err := dl.flush(); err != nil {
 			return nil, fmt.Errorf("writing the driver log: %w", err)
@@ -261,6 +310,11 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 	}
 	res.Stats = a.Stats()
 	res.Counters = dev.Counters()
+	res.Timings = dev.Timings()
+	if canary != nil {
+		st := canary.Stats()
+		res.Canary = &st
+	}
 	res.Metrics = metricsOf(res.Stats, n, busy)
 	return res, nil
 }

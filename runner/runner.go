@@ -83,6 +83,7 @@ func Specs(e *experiment.Experiment) []Spec {
 			MemoryLimitPages: e.Limits.PolicyMemoryPages, HangTimeout: e.Limits.HookTimeout,
 			Fallback:    e.OnPolicyError == "fallback",
 			MinCapacity: len(e.Metrics) == 0 || slices.Contains(e.Metrics, "min_capacity"),
+			DeviceKind:  e.Device.Kind, LatencyProfile: e.Device.LatencyProfile, Canary: e.Device.Canary,
 		})
 	}
 	return out

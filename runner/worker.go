@@ -85,10 +85,24 @@ type Spec struct {
 	MemoryLimitPages uint32        `json:"memory_limit_pages,omitempty"`
 	HangTimeout      time.Duration `json:"hang_timeout,omitempty"` // 0: replay.DefaultHangTimeout
 	Fallback         bool          `json:"fallback,omitempty"`     // on_policy_error: fallback
-	MinCapacity      bool          `json:"min_capacity,omitempty"` // also find the smallest capacity with no OOM
+	MinCapacity      bool          `json:"min_capacity,omitempty"` // also find the smallest capacity with no OOM (searched on sim)
 	// CheckEvery > 0 runs the allocator's invariant checker after every
 	// CheckEvery-th event and after the last (tests; replay.Options).
 	CheckEvery int64 `json:"check_every,omitempty"`
+
+	// Device: sim (default), cuda:N or auto; a latency profile for sim;
+	// canary mode.
+	DeviceKind     string `json:"device_kind,omitempty"`
+	LatencyProfile string `json:"latency_profile,omitempty"`
+	Canary         bool   `json:"canary,omitempty"`
+}
+
+// deviceKind is the device as asked, "sim" by default.
+func (s *Spec) deviceKind() string {
+	if s.DeviceKind == "" {
+		return "sim"
+	}
+	return s.DeviceKind
 }
 
 // timelinePoints is how many points of the reserved/allocated timeline a
@@ -105,7 +119,7 @@ func (s *Spec) newRecord() *runrecord.Record {
 		mod = s.PolicyPath
 	}
 	return &runrecord.Record{ID: s.ID, Experiment: s.Experiment, Workload: s.Workload, Policy: s.Label,
-		PolicyModule: mod, Params: maps.Clone(s.Params), Device: "sim", Capacity: s.Capacity, Repeat: s.Repeat}
+		PolicyModule: mod, Params: maps.Clone(s.Params), Device: s.deviceKind(), Capacity: s.Capacity, Repeat: s.Repeat}
 }
 
 // Execute runs s in this process and returns its record: status ok with
@@ -144,7 +158,8 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 
 	params := maps.Clone(s.Params)
 	opts := replay.Options{MemoryLimitPages: s.MemoryLimitPages, HangTimeout: s.HangTimeout,
-		Fallback: s.Fallback, PolicyLog: os.Stderr, CheckInvariants: s.CheckEvery > 0, CheckEvery: s.CheckEvery}
+		Fallback: s.Fallback, PolicyLog: os.Stderr, Canary: s.Canary,
+		CheckInvariants: s.CheckEvery > 0, CheckEvery: s.CheckEvery}
 	var reader trace.Reader
 	var reopen func() (trace.Reader, error) // a fresh reader over the same workload
 	var opened []io.Closer
@@ -199,11 +214,31 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 	}()
 	opts.Params = params
 	opts.Timeline = timelinePoints
-	dev := cudadriver.NewSim(cudadriver.SimOptions{Capacity: s.Capacity})
+	sel, err := cudadriver.ParseSelector(s.deviceKind())
+	if err != nil {
+		return err
+	}
+	var prof *cudadriver.LatencyProfile
+	if s.LatencyProfile != "" {
+		if prof, err = cudadriver.LoadLatencyProfile(s.LatencyProfile); err != nil {
+			return err
+		}
+	}
+	dev, note, err := cudadriver.Open(sel, cudadriver.OpenOptions{Capacity: s.Capacity, Latency: prof})
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	if info := dev.Info(); info.Backend == "sim" {
+		rec.Device = "sim"
+	} else if c, ok := dev.(*cudadriver.CUDA); ok {
+		rec.Device = fmt.Sprintf("cuda:%d", c.Index())
+	}
 	res, err := replay.Run(ctx, reader, mod, dev, opts)
 	if err != nil {
 		return err
 	}
+	rec.DeviceInfo = replay.NewDeviceReport(cudadriver.Describe(dev, sel, prof, note), res)
 	m := res.Metrics
 	rec.Metrics = &m
 	rec.Timeline = res.Timeline

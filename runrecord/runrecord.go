@@ -28,7 +28,7 @@ type Record struct {
 	PolicyModule string            `json:"policy_module"` // built-in name or .wasm path
 	PolicyHash   string            `json:"policy_hash"`   // sha256 of the module bytes
 	Params       map[string]string `json:"params"`
-	Device       string            `json:"device"`   // e.g. "sim"
+	Device       string            `json:"device"`   // "sim" or "cuda:N" (the device the run used)
 	Capacity     int64             `json:"capacity"` // bytes; 0 unlimited
 	Repeat       int               `json:"repeat"`
 	Status       string            `json:"status"` // ok or failed
@@ -38,6 +38,10 @@ type Record struct {
 	Metrics     *replay.Metrics `json:"metrics,omitempty"`      // nil when failed
 	MinCapacity *int64          `json:"min_capacity,omitempty"` // when asked: smallest capacity (2 MiB steps) with no OOM
 	Timeline    *Timeline       `json:"timeline,omitempty"`     // downsampled bytes over event index, for charts
+	// DeviceInfo is the device (NVML's view on cuda), the time in the
+	// driver (measured on cuda, driver_seconds_est on sim with a latency
+	// profile) and canary counts; nil in records older than it.
+	DeviceInfo *replay.DeviceReport `json:"device_info,omitempty"`
 
 	ElapsedSeconds float64 `json:"elapsed_seconds"` // wall time of the run (a timing field: not compared)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/internal/atomicfile"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
@@ -25,8 +26,9 @@ func replayCmd() *cobra.Command {
 		tracePath, policy, capacity, driverLog string
 		snapOut, tagRules                      string
 		params                                 []string
-		asJSON, check                          bool
-		device                                 int
+		asJSON, check, canary                  bool
+		device, latencyProfile, deviceInfo     string
+		snapDevice                             int
 		safe                                   bool
 		onError                                string
 		hangTimeout                            time.Duration
@@ -35,12 +37,14 @@ func replayCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay --trace FILE --policy NAME|PATH.wasm",
 		Short: "Replay a workload through the allocator under one policy",
-		Long: `Replay a workload trace through the allocator host on the simulated device,
-asking the policy for every decision, and print the run's metrics.
+		Long: `Replay a workload trace through the allocator host on a device (the
+simulated one by default, or a CUDA GPU with --device cuda), asking the
+policy for every decision, and print the run's metrics.
 
 SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 		Example: `  fraglab replay --trace examples/traces/devlog-small-then-large.jsonl --policy pytorch
-  fraglab replay --trace run.jsonl --policy ./my-policy.wasm --param classes=4 --capacity 40GiB --json`,
+  fraglab replay --trace run.jsonl --policy ./my-policy.wasm --param classes=4 --capacity 40GiB --json
+  fraglab replay --trace run.pickle --device cuda:0 --capacity 8GiB --canary`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tracePath == "" {
@@ -54,11 +58,18 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if err != nil {
 				return err
 			}
+			sel, oldSnapDev, err := parseDeviceFlag(device)
+			if err != nil {
+				return err
+			}
+			if oldSnapDev >= 0 && snapDevice >= 0 && oldSnapDev != snapDevice {
+				return fmt.Errorf("--device %d and --snapshot-device %d disagree: give the snapshot's device once", oldSnapDev, snapDevice)
+			}
 			rules, err := loadTagRules(tagRules)
 			if err != nil {
 				return err
 			}
-			in, err := openInputRules(tracePath, device, capacity, rules)
+			in, err := openInputRules(tracePath, max(snapDevice, oldSnapDev), capacity, rules)
 			if err != nil {
 				return err
 			}
@@ -67,7 +78,8 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 				return fmt.Errorf("--on-policy-error %q: expected abort or fallback", onError)
 			}
 			opts := replay.Options{Params: in.params(policy, ps), PolicyLog: cmd.ErrOrStderr(), CheckInvariants: check,
-				MemoryLimitPages: memPages, Initial: in.initial, Safe: safe, Fallback: onError == "fallback", HangTimeout: hangTimeout}
+				MemoryLimitPages: memPages, Initial: in.initial, Safe: safe, Fallback: onError == "fallback", HangTimeout: hangTimeout,
+				Canary: canary}
 			if snapOut != "" {
 				f, err := os.Create(snapOut)
 				if err != nil {
@@ -84,10 +96,27 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 				defer f.Close()
 				opts.DriverLog = f
 			}
-			dev := cudadriver.NewSim(cudadriver.SimOptions{Capacity: in.capacity})
+			dev, prof, note, err := openDevice(sel, in.capacity, latencyProfile)
+			if err != nil {
+				return err
+			}
+			defer dev.Close()
+			if note != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "fraglab:", note)
+			}
 			res, err := replay.Run(cmd.Context(), in.reader, mod, dev, opts)
 			if err != nil {
 				return err
+			}
+			rep := replay.NewDeviceReport(cudadriver.Describe(dev, sel, prof, note), res)
+			if deviceInfo != "" {
+				b, err := json.MarshalIndent(rep, "", "  ")
+				if err != nil {
+					return err
+				}
+				if err := atomicfile.Write(deviceInfo, append(b, '\n')); err != nil {
+					return fmt.Errorf("--device-info: %w", err)
+				}
 			}
 			if f := res.PolicyFailure; f != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "fraglab: the policy failed, and the rest of the run used the host defaults (--on-policy-error fallback): %v\n", f)
@@ -99,6 +128,7 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 				fmt.Fprintln(cmd.OutOrStdout(), n)
 			}
 			printResult(cmd.OutOrStdout(), tracePath, res)
+			printDeviceReport(cmd.OutOrStdout(), rep)
 			if rr, ok := in.reader.(*trace.RMMReader); ok && len(rr.Failures()) > 0 {
 				f := rr.Failures()
 				fmt.Fprintf(cmd.OutOrStdout(), "the RMM log recorded %d allocate failures (its own OOMs; the first before event %d, line %d); this replay had %d OOMs\n",
@@ -113,7 +143,11 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 	f.StringVar(&policy, "policy", "pytorch", "built-in policy name ("+strings.Join(policies.Names(), ", ")+") or path to a .wasm module")
 	f.StringArrayVar(&params, "param", nil, "policy parameter key=value (repeatable)")
 	f.StringVar(&capacity, "capacity", "", "device capacity SIZE, or from-trace for a PyTorch snapshot (default unlimited)")
-	f.IntVar(&device, "device", -1, "device of a PyTorch snapshot to replay (default: the first with events)")
+	f.StringVar(&device, "device", "sim", "device to replay on: sim, cuda (cuda:0), cuda:N, or auto (cuda when a GPU is present, else sim); a bare integer N keeps its old meaning, --snapshot-device N")
+	f.IntVar(&snapDevice, "snapshot-device", -1, "device of a PyTorch snapshot to replay (default: the first with events)")
+	f.BoolVar(&canary, "canary", false, "fill every allocation with its own pattern on the device and check it on free: proves no two live blocks share bytes")
+	f.StringVar(&latencyProfile, "latency-profile", "", "sim: estimate the time in the driver from this latency profile (from fraglab calibrate)")
+	f.StringVar(&deviceInfo, "device-info", "", "write the device, its driver time and canary counts to FILE as JSON")
 	f.BoolVar(&asJSON, "json", false, "print the metrics as one JSON object")
 	f.StringVar(&driverLog, "driver-log", "", "write every device operation to FILE as JSON Lines")
 	f.StringVar(&snapOut, "snapshot-out", "", "write the replayed run as a PyTorch memory snapshot (FILE.pickle) for PyTorch's memory viewer")
@@ -167,7 +201,11 @@ func printResult(w io.Writer, tracePath string, res *replay.Result) {
 	}
 	fmt.Fprintf(w, "trace    %s (%d events)\n", tracePath, m.Events)
 	fmt.Fprintf(w, "policy   %s  sha256:%.12s  hooks: %s\n", res.Policy.Name, res.Policy.Hash, hooks)
-	fmt.Fprintf(w, "device   %s, capacity %s\n\n", res.Device.Name, capacity)
+	name := res.Device.Name
+	if res.Device.Backend != name {
+		name += " (" + res.Device.Backend + ")"
+	}
+	fmt.Fprintf(w, "device   %s, capacity %s\n\n", name, capacity)
 	row := func(name, value, exact, what string) {
 		fmt.Fprintf(w, "%-15s %11s %12s  %s\n", name, value, exact, what)
 	}
@@ -189,4 +227,35 @@ func printResult(w io.Writer, tracePath string, res *replay.Result) {
 	row("segment_unmaps", fmt.Sprint(m.SegmentUnmaps), "", "expandable-segment unmaps")
 	row("events", fmt.Sprint(m.Events), "", "trace events replayed")
 	row("ns_per_event", fmt.Sprintf("%.1f", m.NsPerEvent), "", "host + policy, trace decoding excluded")
+}
+
+// printDeviceReport prints what the metrics table leaves out: the GPU as
+// NVML sees it, the time in the driver, canary mode's work.
+func printDeviceReport(w io.Writer, r *replay.DeviceReport) {
+	d := r.Device
+	if g := d.GPU; g != nil {
+		fmt.Fprintf(w, "\ngpu      %s, NVIDIA driver %s, %s total, %s free, this process %s\n",
+			g.Name, g.Driver, units.Format(g.TotalMemory), units.Format(g.FreeMemory), units.Format(g.ProcessUsed))
+	} else if d.NVMLError != "" {
+		fmt.Fprintf(w, "\ngpu      (no NVML: %s)\n", d.NVMLError)
+	}
+	by := func() string {
+		var parts []string
+		for _, k := range cudadriver.LatencyOps {
+			if v := r.DriverByKind[k]; v > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.6f", k, v))
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	switch {
+	case r.DriverSeconds != nil:
+		fmt.Fprintf(w, "driver_seconds      %.6f  measured (%s)\n", *r.DriverSeconds, by())
+	case r.DriverSecondsEst != nil:
+		fmt.Fprintf(w, "driver_seconds_est  %.6f  estimated from the latency profile of %s (%s)\n", *r.DriverSecondsEst, d.LatencyProfile, by())
+	}
+	if c := r.Canary; c != nil {
+		fmt.Fprintf(w, "canary   %d blocks filled (%s), %d checked (%s read, %d sampled): no block was overwritten while live\n",
+			c.Fills, units.Format(c.FilledBytes), c.Checks, units.Format(c.ReadBytes), c.SampledChecks)
+	}
 }

@@ -108,6 +108,11 @@ it refuses to start when OUT holds no record of the experiment.`,
 			// SIGTERM too: that is how Slurm (scancel) and Kubernetes stop a shard.
 			ctx, stop := signal.NotifyContext(ctxOf(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if e.Device.Kind != "sim" && !cmd.Flags().Changed("parallel") {
+				// Runs sharing a GPU would take each other's memory.
+				parallel = 1
+				fmt.Fprintf(stderr, "fraglab: device %s: one run at a time (--parallel to override)\n", e.Device.Kind)
+			}
 			p := &progress{w: stderr, tty: isTerminal(stderr)}
 			sum, err := runner.Run(ctx, e, runner.Options{Out: out, Parallel: parallel, Only: only, RunTimeout: runTimeout,
 				Shard: shard, OnStart: p.start, OnDone: p.done})

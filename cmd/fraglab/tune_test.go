@@ -129,7 +129,7 @@ func TestTuneBadInput(t *testing.T) {
 		{"snapshot with no events", []string{noEvents}, "no device has trace entries"},
 		{"trace with no events", []string{empty}, "no allocations to tune for"},
 		{"device out of range", []string{"../../tune/testdata/expandable-wins.pickle", "--device", "7"}, "device 7 has no trace entries"},
-		{"device on a jsonl", []string{empty, "--device", "0"}, "--device applies to PyTorch snapshots"},
+		{"device on a jsonl", []string{empty, "--device", "0"}, "applies to PyTorch snapshots (.pickle)"},
 		{"bad capacity", []string{"../../tune/testdata/expandable-wins.pickle", "--capacity", "lots"}, "--capacity"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,7 +46,7 @@ func openInputRules(path string, device int, capacity string, rules []snapshot.T
 	}
 	if !isSnapshot(path) {
 		if device >= 0 {
-			return nil, fmt.Errorf("--device applies to PyTorch snapshots (.pickle), not %s", path)
+			return nil, fmt.Errorf("a snapshot device (--snapshot-device, or --device N) applies to PyTorch snapshots (.pickle), not %s", path)
 		}
 		if capacity == "from-trace" {
 			return nil, fmt.Errorf("--capacity from-trace needs a PyTorch snapshot (.pickle): %s records no device capacity", path)
