@@ -17,11 +17,11 @@ import (
 // trace's ids moved past the first's.
 func generated(tb testing.TB, n int) ([]trace.Event, *trace.Tags) {
 	tb.Helper()
-	rnd, _, err := generate.Generate("random", map[string]string{"num_allocations": strconv.Itoa(n / 4)}, 7)
+	rnd, _, err := generate.Generate("random", map[string]string{"num_allocations": strconv.Itoa((n + 3) / 4)}, 7)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	llm, tags, err := generate.Generate("llm-serving", map[string]string{"requests": strconv.Itoa(max(1, n/280))}, 7)
+	llm, tags, err := generate.Generate("llm-serving", map[string]string{"requests": strconv.Itoa(max(1, n/200))}, 7)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -87,7 +87,8 @@ func pipe(tb testing.TB, r trace.Reader, write func(trace.Event, *trace.Tags) er
 }
 
 // roundTripEvents is about the number of events of TestGeneratedRoundTrip:
-// 200,000 by default, FRAGLAB_ROUNDTRIP_EVENTS (e.g. 1000000) for more.
+// 1,000,000 by default (the size; under a second), or
+// FRAGLAB_ROUNDTRIP_EVENTS.
 func roundTripEvents(t *testing.T) int {
 	if s := os.Getenv("FRAGLAB_ROUNDTRIP_EVENTS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -96,7 +97,7 @@ func roundTripEvents(t *testing.T) int {
 		}
 		return n
 	}
-	return 200_000
+	return 1_000_000
 }
 
 // TestGeneratedRoundTrip converts a generated trace JSONL -> binary ->
@@ -118,6 +119,9 @@ func TestGeneratedRoundTrip(t *testing.T) {
 	back := buf.Bytes()
 	if n != len(events) {
 		t.Fatalf("binary holds %d events, want %d", n, len(events))
+	}
+	if want := roundTripEvents(t); n < want {
+		t.Fatalf("the generated trace has %d events, want at least %d", n, want)
 	}
 	if !bytes.Equal(back, jsonl) {
 		i := 0
