@@ -3,14 +3,11 @@ package runner
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/fraglab/fraglab/runrecord"
@@ -31,18 +28,8 @@ import (
 // o.OnStart are not used. When ctx ends, RunSpecs kills its workers and
 // returns ctx's error.
 func RunSpecs(ctx context.Context, specs []Spec, o Options) ([]*runrecord.Record, error) {
-	if o.Parallel <= 0 {
-		o.Parallel = runtime.NumCPU()
-	}
-	if o.RunTimeout <= 0 {
-		o.RunTimeout = DefaultRunTimeout
-	}
-	if o.Executable == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("finding the worker binary: %w", err)
-		}
-		o.Executable = exe
+	if err := o.setDefaults(); err != nil {
+		return nil, err
 	}
 	recs := make([]*runrecord.Record, len(specs))
 	jobs := make(chan int)
@@ -98,19 +85,7 @@ type pooledWorker struct {
 
 // start launches the worker process and connects to it.
 func (w *pooledWorker) start() error {
-	w.tail = &stderrTail{}
-	w.cmd = exec.Command(w.o.Executable, w.o.Args...)
-	w.cmd.Env = os.Environ()
-	w.client = plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  Handshake,
-		Plugins:          plugin.PluginSet{pluginName: &workerPlugin{}},
-		Cmd:              w.cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
-		Stderr:           w.tail,
-		SyncStderr:       w.tail,
-		Logger:           hclog.NewNullLogger(),
-		StartTimeout:     time.Minute,
-	})
+	w.client, w.cmd, w.tail = newWorkerClient(w.o)
 	proto, err := w.client.Client()
 	if err == nil {
 		var raw any
@@ -137,10 +112,7 @@ func (w *pooledWorker) stop() {
 func (w *pooledWorker) run(ctx context.Context, s *Spec) *runrecord.Record {
 	start := time.Now()
 	fail := func(format string, args ...any) *runrecord.Record {
-		rec := s.newRecord()
-		rec.Status, rec.Error = runrecord.StatusFailed, fmt.Sprintf(format, args...)
-		rec.ElapsedSeconds = time.Since(start).Seconds()
-		return rec
+		return s.failedRecord(start, format, args...)
 	}
 	if ctx.Err() != nil {
 		return nil

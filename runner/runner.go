@@ -54,6 +54,25 @@ type Options struct {
 	OnDone func(rec *runrecord.Record)
 }
 
+// setDefaults fills in the zero fields of o that have a default:
+// Parallel, RunTimeout and Executable.
+func (o *Options) setDefaults() error {
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.NumCPU()
+	}
+	if o.RunTimeout <= 0 {
+		o.RunTimeout = DefaultRunTimeout
+	}
+	if o.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the worker binary: %w", err)
+		}
+		o.Executable = exe
+	}
+	return nil
+}
+
 // Summary is the outcome of a sweep.
 type Summary struct {
 	// Records are the records of every selected run, in matrix order:
@@ -118,18 +137,8 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 	if out == "" {
 		return nil, errors.New("no output directory: the experiment has none and none was given")
 	}
-	if o.Parallel <= 0 {
-		o.Parallel = runtime.NumCPU()
-	}
-	if o.RunTimeout <= 0 {
-		o.RunTimeout = DefaultRunTimeout
-	}
-	if o.Executable == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("finding the worker binary: %w", err)
-		}
-		o.Executable = exe
+	if err := o.setDefaults(); err != nil {
+		return nil, err
 	}
 	sum := &Summary{RunsDir: filepath.Join(out, "runs")}
 	if err := os.MkdirAll(sum.RunsDir, 0o755); err != nil {
@@ -257,16 +266,10 @@ func (t *stderrTail) String() string {
 	return strings.TrimSpace(string(b))
 }
 
-// runWorker runs s in a fresh worker process and returns its record, or
-// nil if ctx ended first.
-func runWorker(ctx context.Context, o *Options, s *Spec) *runrecord.Record {
-	start := time.Now()
-	fail := func(format string, args ...any) *runrecord.Record {
-		rec := s.newRecord()
-		rec.Status, rec.Error = runrecord.StatusFailed, fmt.Sprintf(format, args...)
-		rec.ElapsedSeconds = time.Since(start).Seconds()
-		return rec
-	}
+// newWorkerClient prepares (does not start) a worker process running
+// o.Executable with o.Args, and the go-plugin client that talks to it; the
+// worker's stderr goes to the returned tail.
+func newWorkerClient(o *Options) (*plugin.Client, *exec.Cmd, *stderrTail) {
 	tail := &stderrTail{}
 	cmd := exec.Command(o.Executable, o.Args...)
 	cmd.Env = os.Environ()
@@ -280,6 +283,17 @@ func runWorker(ctx context.Context, o *Options, s *Spec) *runrecord.Record {
 		Logger:           hclog.NewNullLogger(),
 		StartTimeout:     time.Minute,
 	})
+	return client, cmd, tail
+}
+
+// runWorker runs s in a fresh worker process and returns its record, or
+// nil if ctx ended first.
+func runWorker(ctx context.Context, o *Options, s *Spec) *runrecord.Record {
+	start := time.Now()
+	fail := func(format string, args ...any) *runrecord.Record {
+		return s.failedRecord(start, format, args...)
+	}
+	client, cmd, tail := newWorkerClient(o)
 	defer client.Kill()
 	// Started here, not in the goroutine below, so that cmd.Process is set
 	// before anything may kill it. The handshake is bounded by StartTimeout.

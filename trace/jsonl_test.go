@@ -352,8 +352,8 @@ func TestJSONLReaderMillionEvents(t *testing.T) {
 	if want := n - (window - 1); events != want {
 		t.Errorf("read %d events, want %d", events, want)
 	}
-	if maxLive != window || len(r.live) > window {
-		t.Errorf("live allocations peaked at %d (now %d), want %d", maxLive, len(r.live), window)
+	if maxLive != window || r.live.len() > window {
+		t.Errorf("live allocations peaked at %d (now %d), want %d", maxLive, r.live.len(), window)
 	}
 	if r.line != n {
 		t.Errorf("read %d lines, want %d", r.line, n)
@@ -373,8 +373,8 @@ func TestJSONLReaderShrinksLiveMap(t *testing.T) {
 	w.Flush()
 	r := NewJSONLReader(&buf, "")
 	readAll(t, r)
-	if r.Live() != 10 || r.peak > n/8 {
-		t.Errorf("Live() = %d, peak = %d: the live map was not rebuilt", r.Live(), r.peak)
+	if r.Live() != 10 || r.live.peak > n/8 {
+		t.Errorf("Live() = %d, peak = %d: the live map was not rebuilt", r.Live(), r.live.peak)
 	}
 }
 

@@ -12,6 +12,31 @@ import (
 // wellKnown names the well-known tags for writers given no registry.
 var wellKnown = NewTags()
 
+// checkWritable refuses the events that no reader accepts: a negative id,
+// an alloc whose size is not positive.
+func checkWritable(e Event) error {
+	if e.ID < 0 {
+		return fmt.Errorf("trace: cannot write %s of id %d: ids must be non-negative", e.Op, e.ID)
+	}
+	if e.Op == OpAlloc && e.Size <= 0 {
+		return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
+	}
+	return nil
+}
+
+// tagName is the name that tags (nil: the well-known tags) gives e.Tag, or
+// an error naming e when it has none.
+func tagName(tags *Tags, e Event) (string, error) {
+	if tags == nil {
+		tags = wellKnown
+	}
+	name, ok := tags.Name(e.Tag)
+	if !ok {
+		return "", fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
+	}
+	return name, nil
+}
+
 // JSONLWriter writes events in the JSON Lines format, buffered: call Flush
 // when done.
 type JSONLWriter struct {
@@ -29,15 +54,12 @@ func NewJSONLWriter(w io.Writer) *JSONLWriter {
 // Events a reader would reject (negative id, size ≤ 0, unknown op or tag)
 // are refused.
 func (w *JSONLWriter) Write(e Event, tags *Tags) error {
-	if e.ID < 0 {
-		return fmt.Errorf("trace: cannot write %s of id %d: ids must be non-negative", e.Op, e.ID)
+	if err := checkWritable(e); err != nil {
+		return err
 	}
 	b := w.buf[:0]
 	switch e.Op {
 	case OpAlloc:
-		if e.Size <= 0 {
-			return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
-		}
 		b = append(b, `{"op":"alloc","id":`...)
 		b = strconv.AppendInt(b, e.ID, 10)
 		b = append(b, `,"size":`...)
@@ -47,12 +69,9 @@ func (w *JSONLWriter) Write(e Event, tags *Tags) error {
 			b = strconv.AppendInt(b, e.Stream, 10)
 		}
 		if e.Tag != abi.TagUnknown {
-			if tags == nil {
-				tags = wellKnown
-			}
-			name, ok := tags.Name(e.Tag)
-			if !ok {
-				return fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
+			name, err := tagName(tags, e)
+			if err != nil {
+				return err
 			}
 			b = append(b, `,"tag":`...)
 			b = appendString(b, name)
