@@ -209,33 +209,13 @@ func (c *CUDA) Reserve(size int64) (uint64, error) {
 	return addr, nil
 }
 
-// granules checks that [addr, addr+size) lies in one reservation, aligned,
-// and returns it with the first granule index and the granule count.
-func (c *CUDA) granules(op string, addr uint64, size int64) (*cudaReservation, int64, int64, error) {
-	g := c.info.Granularity
-	if size <= 0 || size%g != 0 || int64(addr%uint64(g)) != 0 {
-		return nil, 0, 0, fmt.Errorf("cuda: %s of %d bytes at %#x: address and size must be multiples of %d", op, size, addr, g)
-	}
-	for base, r := range c.reserved {
-		if addr >= base && addr+uint64(size) <= base+uint64(r.size) {
-			return r, int64(addr-base) / g, size / g, nil
-		}
-	}
-	return nil, 0, 0, fmt.Errorf("cuda: %s of %d bytes at %#x: not inside a reserved range", op, size, addr)
-}
-
 // Map implements Device: one cuMemCreate and cuMemMap per granule, then
 // one cuMemSetAccess over the range. On failure what was mapped is undone.
 func (c *CUDA) Map(addr uint64, size int64) error {
-	r, first, n, err := c.granules("map", addr, size)
+	g := c.info.Granularity
+	r, first, n, err := checkMapRange("cuda", "granule", c.reserved, g, addr, size, false)
 	if err != nil {
 		return err
-	}
-	g := c.info.Granularity
-	for p := first; p < first+n; p++ {
-		if _, ok := r.handles[p]; ok {
-			return fmt.Errorf("cuda: map at %#x: granule %#x is already mapped", addr, addr+uint64((p-first)*g))
-		}
 	}
 	start := time.Now()
 	defer func() { c.timings.Map += time.Since(start) }()
@@ -280,15 +260,10 @@ func (c *CUDA) Map(addr uint64, size int64) error {
 
 // Unmap implements Device: cuMemUnmap and cuMemRelease per granule.
 func (c *CUDA) Unmap(addr uint64, size int64) error {
-	r, first, n, err := c.granules("unmap", addr, size)
+	g := c.info.Granularity
+	r, first, n, err := checkMapRange("cuda", "granule", c.reserved, g, addr, size, true)
 	if err != nil {
 		return err
-	}
-	g := c.info.Granularity
-	for p := first; p < first+n; p++ {
-		if _, ok := r.handles[p]; !ok {
-			return fmt.Errorf("cuda: unmap at %#x: granule %#x is not mapped", addr, addr+uint64((p-first)*g))
-		}
 	}
 	start := time.Now()
 	defer func() { c.timings.Unmap += time.Since(start) }()

@@ -208,31 +208,11 @@ func (s *Sim) Reserve(size int64) (uint64, error) {
 	return addr, nil
 }
 
-// pages checks that [addr, addr+size) lies in one reservation, aligned, and
-// returns it with the first page index and page count.
-func (s *Sim) pages(op string, addr uint64, size int64) (*reservation, int64, int64, error) {
-	g := s.opts.Granularity
-	if size <= 0 || size%g != 0 || int64(addr)%g != 0 {
-		return nil, 0, 0, fmt.Errorf("sim: %s of %d bytes at %#x: address and size must be multiples of %d", op, size, addr, g)
-	}
-	for base, r := range s.reserved {
-		if addr >= base && addr+uint64(size) <= base+uint64(r.size) {
-			return r, int64(addr-base) / g, size / g, nil
-		}
-	}
-	return nil, 0, 0, fmt.Errorf("sim: %s of %d bytes at %#x: not inside a reserved range", op, size, addr)
-}
-
 // Map implements Device.
 func (s *Sim) Map(addr uint64, size int64) error {
-	r, first, n, err := s.pages("map", addr, size)
+	r, first, n, err := checkMapRange("sim", "page", s.reserved, s.opts.Granularity, addr, size, false)
 	if err != nil {
 		return err
-	}
-	for p := first; p < first+n; p++ {
-		if r.mapped[p] {
-			return fmt.Errorf("sim: map at %#x: page %#x is already mapped", addr, addr+uint64((p-first)*s.opts.Granularity))
-		}
 	}
 	s.timings.Map += s.opts.Latency.Estimate(OpMap, size)
 	if !s.room(size) {
@@ -250,14 +230,9 @@ func (s *Sim) Map(addr uint64, size int64) error {
 
 // Unmap implements Device.
 func (s *Sim) Unmap(addr uint64, size int64) error {
-	r, first, n, err := s.pages("unmap", addr, size)
+	r, first, n, err := checkMapRange("sim", "page", s.reserved, s.opts.Granularity, addr, size, true)
 	if err != nil {
 		return err
-	}
-	for p := first; p < first+n; p++ {
-		if !r.mapped[p] {
-			return fmt.Errorf("sim: unmap at %#x: page %#x is not mapped", addr, addr+uint64((p-first)*s.opts.Granularity))
-		}
 	}
 	for p := first; p < first+n; p++ {
 		delete(r.mapped, p)

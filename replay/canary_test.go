@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/internal/sharedtraces"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/snapshot"
 	"github.com/fraglab/fraglab/trace"
@@ -103,10 +104,7 @@ func TestCanaryCatchesSharedMemory(t *testing.T) {
 // TestCanaryOnSnapshots: every real snapshot replays clean in canary mode,
 // adopted initial blocks included.
 func TestCanaryOnSnapshots(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "..", "shared", "traces", "pytorch", "*.pickle"))
-	if len(files) == 0 {
-		t.Skip("no PyTorch snapshots in ../shared/traces/pytorch (the shared traces folder is absent)")
-	}
+	files := sharedtraces.Files(t)
 	for _, f := range files {
 		s, err := snapshot.ReadFile(f)
 		if err != nil {

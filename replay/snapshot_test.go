@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/internal/sharedtraces"
 	"github.com/fraglab/fraglab/snapshot"
 )
 
@@ -14,10 +15,7 @@ import (
 // shared traces are present), the pytorch policy with no parameters makes
 // exactly the decisions of the host defaults.
 func TestPytorchMatchesDefaultOnSnapshots(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "..", "shared", "traces", "pytorch", "*.pickle"))
-	if len(files) == 0 {
-		t.Skip("no PyTorch snapshots in ../shared/traces/pytorch (the shared traces folder is absent)")
-	}
+	files := sharedtraces.Files(t)
 	for _, f := range files {
 		s, err := snapshot.ReadFile(f)
 		if err != nil {
