@@ -73,14 +73,12 @@ type driverDevice struct {
 // sub-range can be unmapped). Every call is timed. Not safe for concurrent
 // use; the driver calls run on one locked OS thread.
 type CUDA struct {
-	drv      driver
-	info     Info
-	index    int
-	version  int
-	used     int64
-	segments map[uint64]int64
+	drv     driver
+	info    Info
+	index   int
+	version int
+	ledger
 	reserved map[uint64]*cudaReservation
-	counters Counters
 	timings  Timings
 	closed   bool
 }
@@ -122,7 +120,7 @@ func newCUDA(drv driver, dd driverDevice, opts CUDAOptions) (*CUDA, error) {
 		info:     Info{Name: dd.Name, Backend: "cuda", Capacity: capacity, Granularity: dd.Granularity},
 		index:    opts.Index,
 		version:  dd.Version,
-		segments: map[uint64]int64{},
+		ledger:   newLedger(),
 		reserved: map[uint64]*cudaReservation{},
 		timings:  Timings{Measured: true},
 	}, nil
@@ -167,28 +165,22 @@ func (c *CUDA) Alloc(size int64) (uint64, error) {
 		}
 		return 0, err
 	}
-	c.used += foot
-	c.segments[addr] = size
-	c.counters.Allocs++
-	c.counters.AllocBytes += size
+	c.addSegment(addr, size, foot)
 	return addr, nil
 }
 
 // Free implements Device with cuMemFree.
 func (c *CUDA) Free(addr uint64) error {
-	size, ok := c.segments[addr]
-	if !ok {
-		return fmt.Errorf("cuda: free of %#x: not a segment", addr)
+	size, err := c.segmentSize("cuda", addr)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
 	defer func() { c.timings.Free += time.Since(start) }()
 	if err := c.drv.memFree(addr); err != nil {
 		return err
 	}
-	delete(c.segments, addr)
-	c.used -= c.roundUp(size)
-	c.counters.Frees++
-	c.counters.FreeBytes += size
+	c.dropSegment(addr, size, c.roundUp(size))
 	return nil
 }
 
@@ -252,9 +244,7 @@ func (c *CUDA) Map(addr uint64, size int64) error {
 	if err := c.drv.setAccess(addr, size); err != nil {
 		return undo(err)
 	}
-	c.used += size
-	c.counters.Maps++
-	c.counters.MapBytes += size
+	c.addMapped(size)
 	return nil
 }
 
@@ -277,8 +267,7 @@ func (c *CUDA) Unmap(addr uint64, size int64) error {
 		delete(r.handles, p)
 		c.used -= g
 	}
-	c.counters.Unmaps++
-	c.counters.UnmapBytes += size
+	c.countUnmap(size)
 	return nil
 }
 

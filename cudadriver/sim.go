@@ -29,13 +29,11 @@ type SimOptions struct {
 // addresses. Classic segments occupy their size rounded up to the
 // granularity; capacity counts those footprints plus mapped pages.
 type Sim struct {
-	opts     SimOptions
-	place    uint64 // address asked for the next Alloc or Reserve; 0: none
-	used     int64  // footprint of segments plus mapped bytes
+	opts  SimOptions
+	place uint64 // address asked for the next Alloc or Reserve; 0: none
+	ledger
 	free     []span // free virtual ranges, sorted by address, coalesced
-	segments map[uint64]int64
 	reserved map[uint64]*reservation
-	counters Counters
 	timings  Timings
 	shadow   shadow // canary patterns written with FillD32
 }
@@ -64,7 +62,7 @@ func NewSim(opts SimOptions) *Sim {
 	return &Sim{
 		opts:     opts,
 		free:     []span{{simLow, int64(opts.Base - simLow)}, {opts.Base, int64(simHigh - opts.Base)}},
-		segments: map[uint64]int64{},
+		ledger:   newLedger(),
 		reserved: map[uint64]*reservation{},
 	}
 }
@@ -169,27 +167,21 @@ func (s *Sim) Alloc(size int64) (uint64, error) {
 		s.counters.FailedAllocs++
 		return 0, err
 	}
-	s.used += foot
-	s.segments[addr] = size
-	s.counters.Allocs++
-	s.counters.AllocBytes += size
+	s.addSegment(addr, size, foot)
 	return addr, nil
 }
 
 // Free implements Device.
 func (s *Sim) Free(addr uint64) error {
-	size, ok := s.segments[addr]
-	if !ok {
-		return fmt.Errorf("sim: free of %#x: not a segment", addr)
+	size, err := s.segmentSize("sim", addr)
+	if err != nil {
+		return err
 	}
-	delete(s.segments, addr)
 	s.timings.Free += s.opts.Latency.Estimate(OpFree, size)
 	foot := s.roundUp(size)
+	s.dropSegment(addr, size, foot)
 	s.shadow.clear(addr, addr+uint64(foot))
-	s.used -= foot
 	s.giveVA(addr, foot)
-	s.counters.Frees++
-	s.counters.FreeBytes += size
 	return nil
 }
 
@@ -222,9 +214,7 @@ func (s *Sim) Map(addr uint64, size int64) error {
 	for p := first; p < first+n; p++ {
 		r.mapped[p] = true
 	}
-	s.used += size
-	s.counters.Maps++
-	s.counters.MapBytes += size
+	s.addMapped(size)
 	return nil
 }
 
@@ -240,8 +230,7 @@ func (s *Sim) Unmap(addr uint64, size int64) error {
 	s.used -= size
 	s.shadow.clear(addr, addr+uint64(size))
 	s.timings.Unmap += s.opts.Latency.Estimate(OpUnmap, size)
-	s.counters.Unmaps++
-	s.counters.UnmapBytes += size
+	s.countUnmap(size)
 	return nil
 }
 

@@ -32,41 +32,27 @@ func RunSpecs(ctx context.Context, specs []Spec, o Options) ([]*runrecord.Record
 		return nil, err
 	}
 	recs := make([]*runrecord.Record, len(specs))
-	jobs := make(chan int)
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	for range min(o.Parallel, max(len(specs), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &pooledWorker{o: &o}
-			defer w.stop()
-			for i := range jobs {
-				rec := w.run(ctx, &specs[i])
-				if rec == nil { // interrupted
-					continue
-				}
-				mu.Lock()
-				recs[i] = rec
-				if o.OnDone != nil {
-					o.OnDone(rec)
-				}
-				mu.Unlock()
+	todo := make([]int, len(specs))
+	for i := range todo {
+		todo[i] = i
+	}
+	var mu sync.Mutex
+	feedWorkers(ctx, o.Parallel, todo, func(jobs <-chan int) {
+		w := &pooledWorker{o: &o}
+		defer w.stop()
+		for i := range jobs {
+			rec := w.run(ctx, &specs[i])
+			if rec == nil { // interrupted
+				continue
 			}
-		}()
-	}
-feed:
-	for i := range specs {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+			mu.Lock()
+			recs[i] = rec
+			if o.OnDone != nil {
+				o.OnDone(rec)
+			}
+			mu.Unlock()
 		}
-	}
-	close(jobs)
-	wg.Wait()
+	})
 	if err := ctx.Err(); err != nil {
 		return recs, err
 	}

@@ -169,48 +169,32 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 	var (
 		mu       sync.Mutex
 		writeErr error
-		wg       sync.WaitGroup
 	)
-	jobs := make(chan int)
-	for range min(o.Parallel, max(len(todo), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				rec := runWorker(ctx, &o, &specs[i])
-				// Interrupted: not recorded. A worker that died of the same
-				// signal (scancel, a pod deletion) is no failure of the run.
-				if rec == nil || ctx.Err() != nil {
-					continue
-				}
-				rec.Shard = o.Shard.String()
-				err := runrecord.Write(sum.RunsDir, rec)
-				mu.Lock()
-				recs[i] = rec
-				sum.Ran++
-				if rec.Status != runrecord.StatusOK {
-					sum.Failed++
-				}
-				if err != nil && writeErr == nil {
-					writeErr = fmt.Errorf("writing the record of run %s: %w", rec.ID, err)
-				}
-				if o.OnDone != nil {
-					o.OnDone(rec)
-				}
-				mu.Unlock()
+	feedWorkers(ctx, o.Parallel, todo, func(jobs <-chan int) {
+		for i := range jobs {
+			rec := runWorker(ctx, &o, &specs[i])
+			// Interrupted: not recorded. A worker that died of the same
+			// signal (scancel, a pod deletion) is no failure of the run.
+			if rec == nil || ctx.Err() != nil {
+				continue
 			}
-		}()
-	}
-feed:
-	for _, i := range todo {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+			rec.Shard = o.Shard.String()
+			err := runrecord.Write(sum.RunsDir, rec)
+			mu.Lock()
+			recs[i] = rec
+			sum.Ran++
+			if rec.Status != runrecord.StatusOK {
+				sum.Failed++
+			}
+			if err != nil && writeErr == nil {
+				writeErr = fmt.Errorf("writing the record of run %s: %w", rec.ID, err)
+			}
+			if o.OnDone != nil {
+				o.OnDone(rec)
+			}
+			mu.Unlock()
 		}
-	}
-	close(jobs)
-	wg.Wait()
+	})
 	for _, r := range recs {
 		if r != nil {
 			sum.Records = append(sum.Records, r)
@@ -264,6 +248,31 @@ func (t *stderrTail) String() string {
 		}
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// feedWorkers runs work in min(parallel, len(todo)) goroutines (at least
+// one), hands them the items of todo through jobs until ctx ends, then
+// closes jobs and waits for every goroutine to return.
+func feedWorkers(ctx context.Context, parallel int, todo []int, work func(jobs <-chan int)) {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(parallel, max(len(todo), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(jobs)
+		}()
+	}
+feed:
+	for _, i := range todo {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
 }
 
 // newWorkerClient prepares (does not start) a worker process running
