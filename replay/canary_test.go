@@ -3,12 +3,10 @@ package replay
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/internal/sharedtraces"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/snapshot"
 	"github.com/fraglab/fraglab/trace"
@@ -104,26 +102,15 @@ func TestCanaryCatchesSharedMemory(t *testing.T) {
 // TestCanaryOnSnapshots: every real snapshot replays clean in canary mode,
 // adopted initial blocks included.
 func TestCanaryOnSnapshots(t *testing.T) {
-	files := sharedtraces.Files(t)
-	for _, f := range files {
-		s, err := snapshot.ReadFile(f)
+	eachSharedWorkload(t, func(name string, w *snapshot.Workload) {
+		r, initial := SnapshotInput(w)
+		res, err := Run(context.Background(), r, builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}),
+			Options{Initial: initial, Canary: true, Params: w.Settings.Params()})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", name, err)
 		}
-		for _, d := range s.Devices() {
-			w, err := s.Workload(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, initial := SnapshotInput(w)
-			res, err := Run(context.Background(), r, builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}),
-				Options{Initial: initial, Canary: true, Params: w.Settings.Params()})
-			if err != nil {
-				t.Fatalf("%s device %d: %v", filepath.Base(f), d, err)
-			}
-			if res.Canary.Checks == 0 {
-				t.Errorf("%s device %d: no block checked", filepath.Base(f), d)
-			}
+		if res.Canary.Checks == 0 {
+			t.Errorf("%s: no block checked", name)
 		}
-	}
+	})
 }
