@@ -44,12 +44,15 @@ func (w *BinaryWriter) Write(e Event, tags *Tags) error {
 	if w.closed {
 		return fmt.Errorf("trace: write after Close")
 	}
-	if err := checkWritable(e); err != nil {
-		return err
+	if e.ID < 0 {
+		return unwritable(e)
 	}
 	b := w.buf[:0]
 	switch e.Op {
 	case OpAlloc:
+		if e.Size <= 0 {
+			return unwritable(e)
+		}
 		if e.Tag != w.tag && e.Tag >= abi.FirstCustomTag && !w.defined[e.Tag] {
 			name, err := tagName(tags, e)
 			if err != nil {

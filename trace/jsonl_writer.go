@@ -12,16 +12,14 @@ import (
 // wellKnown names the well-known tags for writers given no registry.
 var wellKnown = NewTags()
 
-// checkWritable refuses the events that no reader accepts: a negative id,
-// an alloc whose size is not positive.
-func checkWritable(e Event) error {
+// unwritable is the error of the writers for an event no reader accepts:
+// one with a negative id, or an alloc whose size is not positive. (The
+// writers test for those inline: a call per event costs.)
+func unwritable(e Event) error {
 	if e.ID < 0 {
 		return fmt.Errorf("trace: cannot write %s of id %d: ids must be non-negative", e.Op, e.ID)
 	}
-	if e.Op == OpAlloc && e.Size <= 0 {
-		return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
-	}
-	return nil
+	return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
 }
 
 // tagName is the name that tags (nil: the well-known tags) gives e.Tag, or
@@ -32,9 +30,14 @@ func tagName(tags *Tags, e Event) (string, error) {
 	}
 	name, ok := tags.Name(e.Tag)
 	if !ok {
-		return "", fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
+		return "", noTagName(e)
 	}
 	return name, nil
+}
+
+// noTagName is the error of tagName.
+func noTagName(e Event) error {
+	return fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
 }
 
 // JSONLWriter writes events in the JSON Lines format, buffered: call Flush
@@ -54,12 +57,15 @@ func NewJSONLWriter(w io.Writer) *JSONLWriter {
 // Events a reader would reject (negative id, size ≤ 0, unknown op or tag)
 // are refused.
 func (w *JSONLWriter) Write(e Event, tags *Tags) error {
-	if err := checkWritable(e); err != nil {
-		return err
+	if e.ID < 0 {
+		return unwritable(e)
 	}
 	b := w.buf[:0]
 	switch e.Op {
 	case OpAlloc:
+		if e.Size <= 0 {
+			return unwritable(e)
+		}
 		b = append(b, `{"op":"alloc","id":`...)
 		b = strconv.AppendInt(b, e.ID, 10)
 		b = append(b, `,"size":`...)

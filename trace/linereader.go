@@ -32,15 +32,20 @@ func (l *lineReader) nextLine() ([]byte, error) {
 			return b, nil
 		}
 	}
+	return nil, l.end()
+}
+
+// end is the error that ends the input, once Scan has returned false.
+func (l *lineReader) end() error {
 	err := l.sc.Err()
 	switch {
 	case err == nil:
-		return nil, io.EOF
+		return io.EOF
 	case errors.Is(err, bufio.ErrTooLong):
 		l.line++
-		return nil, l.fail("line longer than %d bytes", MaxLineBytes)
+		return l.fail("line longer than %d bytes", MaxLineBytes)
 	}
-	return nil, fmt.Errorf("%s: reading line %d: %w", l.name(), l.line+1, err)
+	return fmt.Errorf("%s: reading line %d: %w", l.name(), l.line+1, err)
 }
 
 // name is the file, or "trace" when it has no name.
