@@ -108,36 +108,24 @@ func (w *pooledWorker) run(ctx context.Context, s *Spec) *runrecord.Record {
 			return fail("starting the worker: %v", err)
 		}
 	}
-	type result struct {
-		rec *runrecord.Record
-		err error
-	}
-	done := make(chan result, 1)
 	rpc := w.rpc
-	go func() {
-		rec, err := rpc.run(s)
-		done <- result{rec, err}
-	}()
-	timer := time.NewTimer(w.o.RunTimeout)
-	defer timer.Stop()
-	select {
-	case r := <-done:
-		if r.err == nil {
-			r.rec.ElapsedSeconds = time.Since(start).Seconds()
-			return r.rec
-		}
-		reason := exitReason(w.client, w.cmd, r.err, w.tail)
-		w.stop()
-		return fail("%s", reason)
-	case <-timer.C:
+	end, rec, err := waitRun(ctx, w.o.RunTimeout, func() (*runrecord.Record, error) { return rpc.run(s) })
+	switch {
+	case end == runTimedOut:
 		killWorker(w.cmd)
 		tail := tailSuffix(w.tail)
 		w.stop()
 		return fail("run timed out after %s: worker killed%s", w.o.RunTimeout, tail)
-	case <-ctx.Done():
+	case end == runCanceled:
 		w.stop()
 		return nil
+	case err != nil:
+		reason := exitReason(w.client, w.cmd, err, w.tail)
+		w.stop()
+		return fail("%s", reason)
 	}
+	rec.ElapsedSeconds = time.Since(start).Seconds()
+	return rec
 }
 
 // snapshotCache keeps the snapshots a worker process has read, by path, so

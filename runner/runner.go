@@ -310,40 +310,63 @@ func runWorker(ctx context.Context, o *Options, s *Spec) *runrecord.Record {
 		return fail("starting the worker: %s", exitReason(client, cmd, err, tail))
 	}
 
+	end, rec, err := waitRun(ctx, o.RunTimeout, func() (*runrecord.Record, error) {
+		proto, err := client.Client()
+		if err != nil {
+			return nil, err
+		}
+		raw, err := proto.Dispense(pluginName)
+		if err != nil {
+			return nil, err
+		}
+		return raw.(*workerClient).run(s)
+	})
+	switch {
+	case end == runTimedOut:
+		killWorker(cmd)
+		return fail("run timed out after %s: worker killed%s", o.RunTimeout, tailSuffix(tail))
+	case end == runCanceled:
+		killWorker(cmd)
+		return nil
+	case err != nil:
+		return fail("%s", exitReason(client, cmd, err, tail))
+	}
+	rec.ElapsedSeconds = time.Since(start).Seconds()
+	return rec
+}
+
+// runEnd is what ended waitRun's wait.
+type runEnd int
+
+const (
+	runReturned runEnd = iota // the call returned
+	runTimedOut               // the timeout passed first
+	runCanceled               // the context ended first
+)
+
+// waitRun runs call in a goroutine of its own and waits for it to return,
+// for timeout to pass or for ctx to end, whichever comes first. Only with
+// runReturned are call's record and error given back; otherwise call may
+// still be running, and the caller kills its worker.
+func waitRun(ctx context.Context, timeout time.Duration, call func() (*runrecord.Record, error)) (runEnd, *runrecord.Record, error) {
 	type result struct {
 		rec *runrecord.Record
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		proto, err := client.Client()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		raw, err := proto.Dispense(pluginName)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		rec, err := raw.(*workerClient).run(s)
+		rec, err := call()
 		done <- result{rec, err}
 	}()
-	timer := time.NewTimer(o.RunTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case r := <-done:
-		if r.err == nil {
-			r.rec.ElapsedSeconds = time.Since(start).Seconds()
-			return r.rec
-		}
-		return fail("%s", exitReason(client, cmd, r.err, tail))
+		return runReturned, r.rec, r.err
 	case <-timer.C:
-		killWorker(cmd)
-		return fail("run timed out after %s: worker killed%s", o.RunTimeout, tailSuffix(tail))
+		return runTimedOut, nil, nil
 	case <-ctx.Done():
-		killWorker(cmd)
-		return nil
+		return runCanceled, nil, nil
 	}
 }
 
