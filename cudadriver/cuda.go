@@ -73,14 +73,12 @@ type driverDevice struct {
 // sub-range can be unmapped). Every call is timed. Not safe for concurrent
 // use; the driver calls run on one locked OS thread.
 type CUDA struct {
-	drv      driver
-	info     Info
-	index    int
-	version  int
-	used     int64
-	segments map[uint64]int64
+	drv     driver
+	info    Info
+	index   int
+	version int
+	ledger
 	reserved map[uint64]*cudaReservation
-	counters Counters
 	timings  Timings
 	closed   bool
 }
@@ -122,7 +120,7 @@ func newCUDA(drv driver, dd driverDevice, opts CUDAOptions) (*CUDA, error) {
 		info:     Info{Name: dd.Name, Backend: "cuda", Capacity: capacity, Granularity: dd.Granularity},
 		index:    opts.Index,
 		version:  dd.Version,
-		segments: map[uint64]int64{},
+		ledger:   newLedger(),
 		reserved: map[uint64]*cudaReservation{},
 		timings:  Timings{Measured: true},
 	}, nil
@@ -167,28 +165,22 @@ func (c *CUDA) Alloc(size int64) (uint64, error) {
 		}
 		return 0, err
 	}
-	c.used += foot
-	c.segments[addr] = size
-	c.counters.Allocs++
-	c.counters.AllocBytes += size
+	c.addSegment(addr, size, foot)
 	return addr, nil
 }
 
 // Free implements Device with cuMemFree.
 func (c *CUDA) Free(addr uint64) error {
-	size, ok := c.segments[addr]
-	if !ok {
-		return fmt.Errorf("cuda: free of %#x: not a segment", addr)
+	size, err := c.segmentSize("cuda", addr)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
 	defer func() { c.timings.Free += time.Since(start) }()
 	if err := c.drv.memFree(addr); err != nil {
 		return err
 	}
-	delete(c.segments, addr)
-	c.used -= c.roundUp(size)
-	c.counters.Frees++
-	c.counters.FreeBytes += size
+	c.dropSegment(addr, size, c.roundUp(size))
 	return nil
 }
 
@@ -209,33 +201,13 @@ func (c *CUDA) Reserve(size int64) (uint64, error) {
 	return addr, nil
 }
 
-// granules checks that [addr, addr+size) lies in one reservation, aligned,
-// and returns it with the first granule index and the granule count.
-func (c *CUDA) granules(op string, addr uint64, size int64) (*cudaReservation, int64, int64, error) {
-	g := c.info.Granularity
-	if size <= 0 || size%g != 0 || int64(addr%uint64(g)) != 0 {
-		return nil, 0, 0, fmt.Errorf("cuda: %s of %d bytes at %#x: address and size must be multiples of %d", op, size, addr, g)
-	}
-	for base, r := range c.reserved {
-		if addr >= base && addr+uint64(size) <= base+uint64(r.size) {
-			return r, int64(addr-base) / g, size / g, nil
-		}
-	}
-	return nil, 0, 0, fmt.Errorf("cuda: %s of %d bytes at %#x: not inside a reserved range", op, size, addr)
-}
-
 // Map implements Device: one cuMemCreate and cuMemMap per granule, then
 // one cuMemSetAccess over the range. On failure what was mapped is undone.
 func (c *CUDA) Map(addr uint64, size int64) error {
-	r, first, n, err := c.granules("map", addr, size)
+	g := c.info.Granularity
+	r, first, n, err := checkMapRange("cuda", "granule", c.reserved, g, addr, size, false)
 	if err != nil {
 		return err
-	}
-	g := c.info.Granularity
-	for p := first; p < first+n; p++ {
-		if _, ok := r.handles[p]; ok {
-			return fmt.Errorf("cuda: map at %#x: granule %#x is already mapped", addr, addr+uint64((p-first)*g))
-		}
 	}
 	start := time.Now()
 	defer func() { c.timings.Map += time.Since(start) }()
@@ -272,23 +244,16 @@ func (c *CUDA) Map(addr uint64, size int64) error {
 	if err := c.drv.setAccess(addr, size); err != nil {
 		return undo(err)
 	}
-	c.used += size
-	c.counters.Maps++
-	c.counters.MapBytes += size
+	c.addMapped(size)
 	return nil
 }
 
 // Unmap implements Device: cuMemUnmap and cuMemRelease per granule.
 func (c *CUDA) Unmap(addr uint64, size int64) error {
-	r, first, n, err := c.granules("unmap", addr, size)
+	g := c.info.Granularity
+	r, first, n, err := checkMapRange("cuda", "granule", c.reserved, g, addr, size, true)
 	if err != nil {
 		return err
-	}
-	g := c.info.Granularity
-	for p := first; p < first+n; p++ {
-		if _, ok := r.handles[p]; !ok {
-			return fmt.Errorf("cuda: unmap at %#x: granule %#x is not mapped", addr, addr+uint64((p-first)*g))
-		}
 	}
 	start := time.Now()
 	defer func() { c.timings.Unmap += time.Since(start) }()
@@ -302,8 +267,7 @@ func (c *CUDA) Unmap(addr uint64, size int64) error {
 		delete(r.handles, p)
 		c.used -= g
 	}
-	c.counters.Unmaps++
-	c.counters.UnmapBytes += size
+	c.countUnmap(size)
 	return nil
 }
 

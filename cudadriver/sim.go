@@ -29,13 +29,11 @@ type SimOptions struct {
 // addresses. Classic segments occupy their size rounded up to the
 // granularity; capacity counts those footprints plus mapped pages.
 type Sim struct {
-	opts     SimOptions
-	place    uint64 // address asked for the next Alloc or Reserve; 0: none
-	used     int64  // footprint of segments plus mapped bytes
+	opts  SimOptions
+	place uint64 // address asked for the next Alloc or Reserve; 0: none
+	ledger
 	free     []span // free virtual ranges, sorted by address, coalesced
-	segments map[uint64]int64
 	reserved map[uint64]*reservation
-	counters Counters
 	timings  Timings
 	shadow   shadow // canary patterns written with FillD32
 }
@@ -64,7 +62,7 @@ func NewSim(opts SimOptions) *Sim {
 	return &Sim{
 		opts:     opts,
 		free:     []span{{simLow, int64(opts.Base - simLow)}, {opts.Base, int64(simHigh - opts.Base)}},
-		segments: map[uint64]int64{},
+		ledger:   newLedger(),
 		reserved: map[uint64]*reservation{},
 	}
 }
@@ -169,27 +167,21 @@ func (s *Sim) Alloc(size int64) (uint64, error) {
 		s.counters.FailedAllocs++
 		return 0, err
 	}
-	s.used += foot
-	s.segments[addr] = size
-	s.counters.Allocs++
-	s.counters.AllocBytes += size
+	s.addSegment(addr, size, foot)
 	return addr, nil
 }
 
 // Free implements Device.
 func (s *Sim) Free(addr uint64) error {
-	size, ok := s.segments[addr]
-	if !ok {
-		return fmt.Errorf("sim: free of %#x: not a segment", addr)
+	size, err := s.segmentSize("sim", addr)
+	if err != nil {
+		return err
 	}
-	delete(s.segments, addr)
 	s.timings.Free += s.opts.Latency.Estimate(OpFree, size)
 	foot := s.roundUp(size)
+	s.dropSegment(addr, size, foot)
 	s.shadow.clear(addr, addr+uint64(foot))
-	s.used -= foot
 	s.giveVA(addr, foot)
-	s.counters.Frees++
-	s.counters.FreeBytes += size
 	return nil
 }
 
@@ -208,31 +200,11 @@ func (s *Sim) Reserve(size int64) (uint64, error) {
 	return addr, nil
 }
 
-// pages checks that [addr, addr+size) lies in one reservation, aligned, and
-// returns it with the first page index and page count.
-func (s *Sim) pages(op string, addr uint64, size int64) (*reservation, int64, int64, error) {
-	g := s.opts.Granularity
-	if size <= 0 || size%g != 0 || int64(addr)%g != 0 {
-		return nil, 0, 0, fmt.Errorf("sim: %s of %d bytes at %#x: address and size must be multiples of %d", op, size, addr, g)
-	}
-	for base, r := range s.reserved {
-		if addr >= base && addr+uint64(size) <= base+uint64(r.size) {
-			return r, int64(addr-base) / g, size / g, nil
-		}
-	}
-	return nil, 0, 0, fmt.Errorf("sim: %s of %d bytes at %#x: not inside a reserved range", op, size, addr)
-}
-
 // Map implements Device.
 func (s *Sim) Map(addr uint64, size int64) error {
-	r, first, n, err := s.pages("map", addr, size)
+	r, first, n, err := checkMapRange("sim", "page", s.reserved, s.opts.Granularity, addr, size, false)
 	if err != nil {
 		return err
-	}
-	for p := first; p < first+n; p++ {
-		if r.mapped[p] {
-			return fmt.Errorf("sim: map at %#x: page %#x is already mapped", addr, addr+uint64((p-first)*s.opts.Granularity))
-		}
 	}
 	s.timings.Map += s.opts.Latency.Estimate(OpMap, size)
 	if !s.room(size) {
@@ -242,22 +214,15 @@ func (s *Sim) Map(addr uint64, size int64) error {
 	for p := first; p < first+n; p++ {
 		r.mapped[p] = true
 	}
-	s.used += size
-	s.counters.Maps++
-	s.counters.MapBytes += size
+	s.addMapped(size)
 	return nil
 }
 
 // Unmap implements Device.
 func (s *Sim) Unmap(addr uint64, size int64) error {
-	r, first, n, err := s.pages("unmap", addr, size)
+	r, first, n, err := checkMapRange("sim", "page", s.reserved, s.opts.Granularity, addr, size, true)
 	if err != nil {
 		return err
-	}
-	for p := first; p < first+n; p++ {
-		if !r.mapped[p] {
-			return fmt.Errorf("sim: unmap at %#x: page %#x is not mapped", addr, addr+uint64((p-first)*s.opts.Granularity))
-		}
 	}
 	for p := first; p < first+n; p++ {
 		delete(r.mapped, p)
@@ -265,8 +230,7 @@ func (s *Sim) Unmap(addr uint64, size int64) error {
 	s.used -= size
 	s.shadow.clear(addr, addr+uint64(size))
 	s.timings.Unmap += s.opts.Latency.Estimate(OpUnmap, size)
-	s.counters.Unmaps++
-	s.counters.UnmapBytes += size
+	s.countUnmap(size)
 	return nil
 }
 

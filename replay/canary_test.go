@@ -3,7 +3,6 @@ package replay
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -103,29 +102,15 @@ func TestCanaryCatchesSharedMemory(t *testing.T) {
 // TestCanaryOnSnapshots: every real snapshot replays clean in canary mode,
 // adopted initial blocks included.
 func TestCanaryOnSnapshots(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "..", "shared", "traces", "pytorch", "*.pickle"))
-	if len(files) == 0 {
-		t.Skip("no PyTorch snapshots in ../shared/traces/pytorch (the shared traces folder is absent)")
-	}
-	for _, f := range files {
-		s, err := snapshot.ReadFile(f)
+	eachSharedWorkload(t, func(name string, w *snapshot.Workload) {
+		r, initial := SnapshotInput(w)
+		res, err := Run(context.Background(), r, builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}),
+			Options{Initial: initial, Canary: true, Params: w.Settings.Params()})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", name, err)
 		}
-		for _, d := range s.Devices() {
-			w, err := s.Workload(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, initial := SnapshotInput(w)
-			res, err := Run(context.Background(), r, builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}),
-				Options{Initial: initial, Canary: true, Params: w.Settings.Params()})
-			if err != nil {
-				t.Fatalf("%s device %d: %v", filepath.Base(f), d, err)
-			}
-			if res.Canary.Checks == 0 {
-				t.Errorf("%s device %d: no block checked", filepath.Base(f), d)
-			}
+		if res.Canary.Checks == 0 {
+			t.Errorf("%s: no block checked", name)
 		}
-	}
+	})
 }

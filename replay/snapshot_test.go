@@ -3,23 +3,22 @@ package replay
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/internal/sharedtraces"
 	"github.com/fraglab/fraglab/snapshot"
 )
 
-// TestPytorchMatchesDefaultOnSnapshots: on every real snapshot (when the
-// shared traces are present), the pytorch policy with no parameters makes
-// exactly the decisions of the host defaults.
-func TestPytorchMatchesDefaultOnSnapshots(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "..", "shared", "traces", "pytorch", "*.pickle"))
-	if len(files) == 0 {
-		t.Skip("no PyTorch snapshots in ../shared/traces/pytorch (the shared traces folder is absent)")
-	}
-	for _, f := range files {
-		s, err := snapshot.ReadFile(f)
+// eachSharedWorkload calls f with the workload of every device of every
+// real snapshot, named "<file> device <d>"; it skips t when the shared
+// traces are absent.
+func eachSharedWorkload(t *testing.T, f func(name string, w *snapshot.Workload)) {
+	t.Helper()
+	for _, path := range sharedtraces.Files(t) {
+		s, err := snapshot.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,21 +27,30 @@ func TestPytorchMatchesDefaultOnSnapshots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var logs [2]bytes.Buffer
-			var ms [2]Metrics
-			for i, policy := range []string{"default", "pytorch"} {
-				r, initial := SnapshotInput(w)
-				res, err := Run(context.Background(), r, builtin(t, policy), cudadriver.NewSim(cudadriver.SimOptions{}),
-					Options{Initial: initial, DriverLog: &logs[i]})
-				if err != nil {
-					t.Fatalf("%s device %d, %s: %v", filepath.Base(f), d, policy, err)
-				}
-				res.Metrics.NsPerEvent = 0
-				ms[i] = res.Metrics
-			}
-			if ms[0] != ms[1] || logs[0].String() != logs[1].String() {
-				t.Errorf("%s device %d: pytorch and default differ:\n%+v\n%+v", filepath.Base(f), d, ms[0], ms[1])
-			}
+			f(fmt.Sprintf("%s device %d", filepath.Base(path), d), w)
 		}
 	}
+}
+
+// TestPytorchMatchesDefaultOnSnapshots: on every real snapshot (when the
+// shared traces are present), the pytorch policy with no parameters makes
+// exactly the decisions of the host defaults.
+func TestPytorchMatchesDefaultOnSnapshots(t *testing.T) {
+	eachSharedWorkload(t, func(name string, w *snapshot.Workload) {
+		var logs [2]bytes.Buffer
+		var ms [2]Metrics
+		for i, policy := range []string{"default", "pytorch"} {
+			r, initial := SnapshotInput(w)
+			res, err := Run(context.Background(), r, builtin(t, policy), cudadriver.NewSim(cudadriver.SimOptions{}),
+				Options{Initial: initial, DriverLog: &logs[i]})
+			if err != nil {
+				t.Fatalf("%s, %s: %v", name, policy, err)
+			}
+			res.Metrics.NsPerEvent = 0
+			ms[i] = res.Metrics
+		}
+		if ms[0] != ms[1] || logs[0].String() != logs[1].String() {
+			t.Errorf("%s: pytorch and default differ:\n%+v\n%+v", name, ms[0], ms[1])
+		}
+	})
 }

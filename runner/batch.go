@@ -3,14 +3,11 @@ package runner
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/fraglab/fraglab/runrecord"
@@ -31,55 +28,31 @@ import (
 // o.OnStart are not used. When ctx ends, RunSpecs kills its workers and
 // returns ctx's error.
 func RunSpecs(ctx context.Context, specs []Spec, o Options) ([]*runrecord.Record, error) {
-	if o.Parallel <= 0 {
-		o.Parallel = runtime.NumCPU()
-	}
-	if o.RunTimeout <= 0 {
-		o.RunTimeout = DefaultRunTimeout
-	}
-	if o.Executable == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("finding the worker binary: %w", err)
-		}
-		o.Executable = exe
+	if err := o.setDefaults(); err != nil {
+		return nil, err
 	}
 	recs := make([]*runrecord.Record, len(specs))
-	jobs := make(chan int)
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	for range min(o.Parallel, max(len(specs), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &pooledWorker{o: &o}
-			defer w.stop()
-			for i := range jobs {
-				rec := w.run(ctx, &specs[i])
-				if rec == nil { // interrupted
-					continue
-				}
-				mu.Lock()
-				recs[i] = rec
-				if o.OnDone != nil {
-					o.OnDone(rec)
-				}
-				mu.Unlock()
+	todo := make([]int, len(specs))
+	for i := range todo {
+		todo[i] = i
+	}
+	var mu sync.Mutex
+	feedWorkers(ctx, o.Parallel, todo, func(jobs <-chan int) {
+		w := &pooledWorker{o: &o}
+		defer w.stop()
+		for i := range jobs {
+			rec := w.run(ctx, &specs[i])
+			if rec == nil { // interrupted
+				continue
 			}
-		}()
-	}
-feed:
-	for i := range specs {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+			mu.Lock()
+			recs[i] = rec
+			if o.OnDone != nil {
+				o.OnDone(rec)
+			}
+			mu.Unlock()
 		}
-	}
-	close(jobs)
-	wg.Wait()
+	})
 	if err := ctx.Err(); err != nil {
 		return recs, err
 	}
@@ -98,19 +71,7 @@ type pooledWorker struct {
 
 // start launches the worker process and connects to it.
 func (w *pooledWorker) start() error {
-	w.tail = &stderrTail{}
-	w.cmd = exec.Command(w.o.Executable, w.o.Args...)
-	w.cmd.Env = os.Environ()
-	w.client = plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  Handshake,
-		Plugins:          plugin.PluginSet{pluginName: &workerPlugin{}},
-		Cmd:              w.cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
-		Stderr:           w.tail,
-		SyncStderr:       w.tail,
-		Logger:           hclog.NewNullLogger(),
-		StartTimeout:     time.Minute,
-	})
+	w.client, w.cmd, w.tail = newWorkerClient(w.o)
 	proto, err := w.client.Client()
 	if err == nil {
 		var raw any
@@ -137,10 +98,7 @@ func (w *pooledWorker) stop() {
 func (w *pooledWorker) run(ctx context.Context, s *Spec) *runrecord.Record {
 	start := time.Now()
 	fail := func(format string, args ...any) *runrecord.Record {
-		rec := s.newRecord()
-		rec.Status, rec.Error = runrecord.StatusFailed, fmt.Sprintf(format, args...)
-		rec.ElapsedSeconds = time.Since(start).Seconds()
-		return rec
+		return s.failedRecord(start, format, args...)
 	}
 	if ctx.Err() != nil {
 		return nil
@@ -150,36 +108,24 @@ func (w *pooledWorker) run(ctx context.Context, s *Spec) *runrecord.Record {
 			return fail("starting the worker: %v", err)
 		}
 	}
-	type result struct {
-		rec *runrecord.Record
-		err error
-	}
-	done := make(chan result, 1)
 	rpc := w.rpc
-	go func() {
-		rec, err := rpc.run(s)
-		done <- result{rec, err}
-	}()
-	timer := time.NewTimer(w.o.RunTimeout)
-	defer timer.Stop()
-	select {
-	case r := <-done:
-		if r.err == nil {
-			r.rec.ElapsedSeconds = time.Since(start).Seconds()
-			return r.rec
-		}
-		reason := exitReason(w.client, w.cmd, r.err, w.tail)
-		w.stop()
-		return fail("%s", reason)
-	case <-timer.C:
+	end, rec, err := waitRun(ctx, w.o.RunTimeout, func() (*runrecord.Record, error) { return rpc.run(s) })
+	switch {
+	case end == runTimedOut:
 		killWorker(w.cmd)
 		tail := tailSuffix(w.tail)
 		w.stop()
 		return fail("run timed out after %s: worker killed%s", w.o.RunTimeout, tail)
-	case <-ctx.Done():
+	case end == runCanceled:
 		w.stop()
 		return nil
+	case err != nil:
+		reason := exitReason(w.client, w.cmd, err, w.tail)
+		w.stop()
+		return fail("%s", reason)
 	}
+	rec.ElapsedSeconds = time.Since(start).Seconds()
+	return rec
 }
 
 // snapshotCache keeps the snapshots a worker process has read, by path, so

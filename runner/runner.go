@@ -54,6 +54,25 @@ type Options struct {
 	OnDone func(rec *runrecord.Record)
 }
 
+// setDefaults fills in the zero fields of o that have a default:
+// Parallel, RunTimeout and Executable.
+func (o *Options) setDefaults() error {
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.NumCPU()
+	}
+	if o.RunTimeout <= 0 {
+		o.RunTimeout = DefaultRunTimeout
+	}
+	if o.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the worker binary: %w", err)
+		}
+		o.Executable = exe
+	}
+	return nil
+}
+
 // Summary is the outcome of a sweep.
 type Summary struct {
 	// Records are the records of every selected run, in matrix order:
@@ -118,18 +137,8 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 	if out == "" {
 		return nil, errors.New("no output directory: the experiment has none and none was given")
 	}
-	if o.Parallel <= 0 {
-		o.Parallel = runtime.NumCPU()
-	}
-	if o.RunTimeout <= 0 {
-		o.RunTimeout = DefaultRunTimeout
-	}
-	if o.Executable == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("finding the worker binary: %w", err)
-		}
-		o.Executable = exe
+	if err := o.setDefaults(); err != nil {
+		return nil, err
 	}
 	sum := &Summary{RunsDir: filepath.Join(out, "runs")}
 	if err := os.MkdirAll(sum.RunsDir, 0o755); err != nil {
@@ -160,48 +169,32 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 	var (
 		mu       sync.Mutex
 		writeErr error
-		wg       sync.WaitGroup
 	)
-	jobs := make(chan int)
-	for range min(o.Parallel, max(len(todo), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				rec := runWorker(ctx, &o, &specs[i])
-				// Interrupted: not recorded. A worker that died of the same
-				// signal (scancel, a pod deletion) is no failure of the run.
-				if rec == nil || ctx.Err() != nil {
-					continue
-				}
-				rec.Shard = o.Shard.String()
-				err := runrecord.Write(sum.RunsDir, rec)
-				mu.Lock()
-				recs[i] = rec
-				sum.Ran++
-				if rec.Status != runrecord.StatusOK {
-					sum.Failed++
-				}
-				if err != nil && writeErr == nil {
-					writeErr = fmt.Errorf("writing the record of run %s: %w", rec.ID, err)
-				}
-				if o.OnDone != nil {
-					o.OnDone(rec)
-				}
-				mu.Unlock()
+	feedWorkers(ctx, o.Parallel, todo, func(jobs <-chan int) {
+		for i := range jobs {
+			rec := runWorker(ctx, &o, &specs[i])
+			// Interrupted: not recorded. A worker that died of the same
+			// signal (scancel, a pod deletion) is no failure of the run.
+			if rec == nil || ctx.Err() != nil {
+				continue
 			}
-		}()
-	}
-feed:
-	for _, i := range todo {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+			rec.Shard = o.Shard.String()
+			err := runrecord.Write(sum.RunsDir, rec)
+			mu.Lock()
+			recs[i] = rec
+			sum.Ran++
+			if rec.Status != runrecord.StatusOK {
+				sum.Failed++
+			}
+			if err != nil && writeErr == nil {
+				writeErr = fmt.Errorf("writing the record of run %s: %w", rec.ID, err)
+			}
+			if o.OnDone != nil {
+				o.OnDone(rec)
+			}
+			mu.Unlock()
 		}
-	}
-	close(jobs)
-	wg.Wait()
+	})
 	for _, r := range recs {
 		if r != nil {
 			sum.Records = append(sum.Records, r)
@@ -257,16 +250,35 @@ func (t *stderrTail) String() string {
 	return strings.TrimSpace(string(b))
 }
 
-// runWorker runs s in a fresh worker process and returns its record, or
-// nil if ctx ended first.
-func runWorker(ctx context.Context, o *Options, s *Spec) *runrecord.Record {
-	start := time.Now()
-	fail := func(format string, args ...any) *runrecord.Record {
-		rec := s.newRecord()
-		rec.Status, rec.Error = runrecord.StatusFailed, fmt.Sprintf(format, args...)
-		rec.ElapsedSeconds = time.Since(start).Seconds()
-		return rec
+// feedWorkers runs work in min(parallel, len(todo)) goroutines (at least
+// one), hands them the items of todo through jobs until ctx ends, then
+// closes jobs and waits for every goroutine to return.
+func feedWorkers(ctx context.Context, parallel int, todo []int, work func(jobs <-chan int)) {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(parallel, max(len(todo), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(jobs)
+		}()
 	}
+feed:
+	for _, i := range todo {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+// newWorkerClient prepares (does not start) a worker process running
+// o.Executable with o.Args, and the go-plugin client that talks to it; the
+// worker's stderr goes to the returned tail.
+func newWorkerClient(o *Options) (*plugin.Client, *exec.Cmd, *stderrTail) {
 	tail := &stderrTail{}
 	cmd := exec.Command(o.Executable, o.Args...)
 	cmd.Env = os.Environ()
@@ -280,6 +292,17 @@ func runWorker(ctx context.Context, o *Options, s *Spec) *runrecord.Record {
 		Logger:           hclog.NewNullLogger(),
 		StartTimeout:     time.Minute,
 	})
+	return client, cmd, tail
+}
+
+// runWorker runs s in a fresh worker process and returns its record, or
+// nil if ctx ended first.
+func runWorker(ctx context.Context, o *Options, s *Spec) *runrecord.Record {
+	start := time.Now()
+	fail := func(format string, args ...any) *runrecord.Record {
+		return s.failedRecord(start, format, args...)
+	}
+	client, cmd, tail := newWorkerClient(o)
 	defer client.Kill()
 	// Started here, not in the goroutine below, so that cmd.Process is set
 	// before anything may kill it. The handshake is bounded by StartTimeout.
@@ -287,40 +310,63 @@ func runWorker(ctx context.Context, o *Options, s *Spec) *runrecord.Record {
 		return fail("starting the worker: %s", exitReason(client, cmd, err, tail))
 	}
 
+	end, rec, err := waitRun(ctx, o.RunTimeout, func() (*runrecord.Record, error) {
+		proto, err := client.Client()
+		if err != nil {
+			return nil, err
+		}
+		raw, err := proto.Dispense(pluginName)
+		if err != nil {
+			return nil, err
+		}
+		return raw.(*workerClient).run(s)
+	})
+	switch {
+	case end == runTimedOut:
+		killWorker(cmd)
+		return fail("run timed out after %s: worker killed%s", o.RunTimeout, tailSuffix(tail))
+	case end == runCanceled:
+		killWorker(cmd)
+		return nil
+	case err != nil:
+		return fail("%s", exitReason(client, cmd, err, tail))
+	}
+	rec.ElapsedSeconds = time.Since(start).Seconds()
+	return rec
+}
+
+// runEnd is what ended waitRun's wait.
+type runEnd int
+
+const (
+	runReturned runEnd = iota // the call returned
+	runTimedOut               // the timeout passed first
+	runCanceled               // the context ended first
+)
+
+// waitRun runs call in a goroutine of its own and waits for it to return,
+// for timeout to pass or for ctx to end, whichever comes first. Only with
+// runReturned are call's record and error given back; otherwise call may
+// still be running, and the caller kills its worker.
+func waitRun(ctx context.Context, timeout time.Duration, call func() (*runrecord.Record, error)) (runEnd, *runrecord.Record, error) {
 	type result struct {
 		rec *runrecord.Record
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		proto, err := client.Client()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		raw, err := proto.Dispense(pluginName)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		rec, err := raw.(*workerClient).run(s)
+		rec, err := call()
 		done <- result{rec, err}
 	}()
-	timer := time.NewTimer(o.RunTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case r := <-done:
-		if r.err == nil {
-			r.rec.ElapsedSeconds = time.Since(start).Seconds()
-			return r.rec
-		}
-		return fail("%s", exitReason(client, cmd, r.err, tail))
+		return runReturned, r.rec, r.err
 	case <-timer.C:
-		killWorker(cmd)
-		return fail("run timed out after %s: worker killed%s", o.RunTimeout, tailSuffix(tail))
+		return runTimedOut, nil, nil
 	case <-ctx.Done():
-		killWorker(cmd)
-		return nil
+		return runCanceled, nil, nil
 	}
 }
 

@@ -122,6 +122,15 @@ func (s *Spec) newRecord() *runrecord.Record {
 		PolicyModule: mod, Params: maps.Clone(s.Params), Device: s.deviceKind(), Capacity: s.Capacity, Repeat: s.Repeat}
 }
 
+// failedRecord is s's record with status failed, the reason made from
+// format and args, and the time elapsed since start.
+func (s *Spec) failedRecord(start time.Time, format string, args ...any) *runrecord.Record {
+	rec := s.newRecord()
+	rec.Status, rec.Error = runrecord.StatusFailed, fmt.Sprintf(format, args...)
+	rec.ElapsedSeconds = time.Since(start).Seconds()
+	return rec
+}
+
 // Execute runs s in this process and returns its record: status ok with
 // metrics, or failed with the reason. It is what a worker does.
 func Execute(ctx context.Context, s *Spec) *runrecord.Record {

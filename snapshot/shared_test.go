@@ -8,27 +8,9 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/fraglab/fraglab/internal/sharedtraces"
 	"github.com/fraglab/fraglab/trace"
 )
-
-// sharedDir is the folder of real snapshots (../shared/traces/pytorch from
-// the repository root), or "" when it is absent.
-func sharedDir() string {
-	dir := filepath.Join("..", "..", "shared", "traces", "pytorch")
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return ""
-	}
-	return dir
-}
-
-func needShared(t testing.TB) string {
-	t.Helper()
-	dir := sharedDir()
-	if dir == "" {
-		t.Skip("../shared/traces/pytorch not found (the real PyTorch snapshots live outside the repository): skipping")
-	}
-	return dir
-}
 
 // counts summarises one device's workload.
 type counts struct {
@@ -84,12 +66,7 @@ var sharedFacts = map[string]map[int]counts{
 }
 
 func TestSharedSnapshots(t *testing.T) {
-	dir := needShared(t)
-	files, _ := filepath.Glob(filepath.Join(dir, "*.pickle"))
-	if len(files) == 0 {
-		t.Skip("no .pickle files in " + dir)
-	}
-	for _, path := range files {
+	for _, path := range sharedtraces.Files(t) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
 			s, err := ReadFile(path)
@@ -146,7 +123,7 @@ func TestSharedSnapshots(t *testing.T) {
 }
 
 func TestSharedDetails(t *testing.T) {
-	dir := needShared(t)
+	dir := sharedtraces.Dir(t)
 	read := func(name string) *Snapshot {
 		s, err := ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -221,7 +198,7 @@ func TestSharedDetails(t *testing.T) {
 }
 
 func TestSharedRoundTrip(t *testing.T) {
-	dir := needShared(t)
+	dir := sharedtraces.Dir(t)
 	for _, name := range []string{"tiny-grad.pickle", "small-clean-start.pickle"} {
 		s, err := ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -242,7 +219,7 @@ func TestSharedRoundTrip(t *testing.T) {
 }
 
 func BenchmarkReadTrainstep(b *testing.B) {
-	dir := needShared(b)
+	dir := sharedtraces.Dir(b)
 	data, err := os.ReadFile(filepath.Join(dir, "transformer-ctx128-trainstep.pickle"))
 	if err != nil {
 		b.Fatal(err)
@@ -257,7 +234,7 @@ func BenchmarkReadTrainstep(b *testing.B) {
 }
 
 func BenchmarkWorkloadTrainstep(b *testing.B) {
-	dir := needShared(b)
+	dir := sharedtraces.Dir(b)
 	s, err := ReadFile(filepath.Join(dir, "transformer-ctx128-trainstep.pickle"))
 	if err != nil {
 		b.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/fraglab/fraglab/internal/sharedtraces"
 )
 
 func TestWriteRoundTripSynthetic(t *testing.T) {
@@ -83,7 +85,7 @@ func TestPythonReadsWrittenSnapshots(t *testing.T) {
 	}
 	dir := t.TempDir()
 	files := map[string]*Snapshot{"synthetic.pickle": syntheticSnapshot()}
-	if shared := sharedDir(); shared != "" {
+	if shared := sharedtraces.Lookup(); shared != "" {
 		for _, name := range []string{"tiny-grad.pickle", "small-clean-start.pickle"} {
 			s, err := ReadFile(filepath.Join(shared, name))
 			if err != nil {

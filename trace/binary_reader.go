@@ -68,7 +68,7 @@ type BinaryReader struct {
 	off    int64 // bytes consumed: base + pos, kept for messages
 	tags   *Tags
 	fileID map[uint64]int32 // custom tag id in the file -> id in tags
-	live   map[int64]int64  // live id -> offset of its alloc record
+	live   liveIDs          // live id -> offset of its alloc record
 	events int64
 
 	prevAlloc, prevFree int64
@@ -81,7 +81,7 @@ type BinaryReader struct {
 // reader of its events. file names the trace in error messages.
 func NewBinaryReader(r io.Reader, file string) (*BinaryReader, error) {
 	br := &BinaryReader{in: r, buf: make([]byte, 64<<10), file: file, tags: NewTags(),
-		fileID: map[uint64]int32{}, live: map[int64]int64{}, prevAlloc: -1, prevFree: -1}
+		fileID: map[uint64]int32{}, live: newLiveIDs(), prevAlloc: -1, prevFree: -1}
 	head := make([]byte, len(BinaryMagic)+1)
 	n := 0
 	for ; n < len(head); n++ {
@@ -341,10 +341,9 @@ func (r *BinaryReader) alloc(at int64, b byte) (Event, error) {
 			r.tag = mapped
 		}
 	}
-	if prev, ok := r.live[id]; ok {
+	if prev, dup := r.live.add(id, at); dup {
 		return Event{}, r.fail(at, "alloc of id %d, which is still live (allocated at byte %d)", id, prev)
 	}
-	r.live[id] = at
 	r.prevAlloc = id
 	r.events++
 	return Event{Op: OpAlloc, ID: id, Size: int64(size), Stream: r.stream, Tag: r.tag}, nil
@@ -359,10 +358,9 @@ func (r *BinaryReader) free(at int64, b byte) (Event, error) {
 		}
 		id = r.prevAlloc + d
 	}
-	if _, ok := r.live[id]; !ok {
+	if !r.live.remove(id) {
 		return Event{}, r.fail(at, "free of unknown id %d: no live allocation has this id", id)
 	}
-	delete(r.live, id)
 	r.prevFree = id
 	r.events++
 	return Event{Op: OpFree, ID: id}, nil

@@ -36,20 +36,18 @@ func jsonlToBinaryToJSONL(t testing.TB, jsonl []byte) (bin, back []byte) {
 	return b.Bytes(), j.Bytes()
 }
 
-func copyEvents(t testing.TB, r Reader, write func(Event, *Tags) error) {
+// copyEvents writes every event of r with write and returns how many; it
+// fails t when reading or writing fails.
+func copyEvents(t testing.TB, r Reader, write func(Event, *Tags) error) int {
 	t.Helper()
-	for {
-		e, err := r.Next()
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	n := 0
+	eachEvent(t, r, func(e Event) {
 		if err := write(e, r.Tags()); err != nil {
 			t.Fatal(err)
 		}
-	}
+		n++
+	})
+	return n
 }
 
 func TestBinaryRoundTripValid(t *testing.T) {
@@ -78,7 +76,7 @@ func TestBinaryRoundTripValid(t *testing.T) {
 }
 
 func TestBinaryErrors(t *testing.T) {
-	tests := []struct{ file, want string }{
+	checkFileErrors(t, "binary", ": ", []fileError{
 		{"bad-magic.fltr", `byte 0: not a fraglab binary trace: expected the header "FLTRACE"`},
 		{"short.fltr", `byte 0: not a fraglab binary trace`},
 		{"bad-version.fltr", "byte 7: binary trace version 2: this fraglab reads version 1"},
@@ -91,15 +89,26 @@ func TestBinaryErrors(t *testing.T) {
 		{"undefined-tag.fltr", "byte 8: alloc of id 0: tag id 16 is used before its definition"},
 		{"alloc-live.fltr", "byte 10: alloc of id 0, which is still live (allocated at byte 8)"},
 		{"size-zero.fltr", "byte 8: alloc of id 0: size 0: size must be a positive integer of bytes"},
-	}
+	})
+}
+
+// fileError is a file of testdata that a reader must refuse, and a part of
+// the error it must give.
+type fileError struct{ file, want string }
+
+// checkFileErrors reads each file of testdata/dir and checks that it fails
+// with an error that starts with the file's path and sep, and contains
+// want.
+func checkFileErrors(t *testing.T, dir, sep string, tests []fileError) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			path := filepath.Join("testdata", "binary", tt.file)
+			path := filepath.Join("testdata", dir, tt.file)
 			err := readFile(path)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("reading %s: error %v, want it to contain %q", path, err, tt.want)
 			}
-			if !strings.HasPrefix(err.Error(), path+": ") {
+			if !strings.HasPrefix(err.Error(), path+sep) {
 				t.Errorf("error %q does not start with the file name", err)
 			}
 		})

@@ -45,21 +45,18 @@ func (w *BinaryWriter) Write(e Event, tags *Tags) error {
 		return fmt.Errorf("trace: write after Close")
 	}
 	if e.ID < 0 {
-		return fmt.Errorf("trace: cannot write %s of id %d: ids must be non-negative", e.Op, e.ID)
+		return unwritable(e)
 	}
 	b := w.buf[:0]
 	switch e.Op {
 	case OpAlloc:
 		if e.Size <= 0 {
-			return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
+			return unwritable(e)
 		}
 		if e.Tag != w.tag && e.Tag >= abi.FirstCustomTag && !w.defined[e.Tag] {
-			if tags == nil {
-				tags = wellKnown
-			}
-			name, ok := tags.Name(e.Tag)
-			if !ok {
-				return fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
+			name, err := tagName(tags, e)
+			if err != nil {
+				return err
 			}
 			if len(name) > MaxTagNameBytes {
 				return fmt.Errorf("trace: cannot write tag %.40q...: names are at most %d bytes", name, MaxTagNameBytes)
@@ -70,8 +67,8 @@ func (w *BinaryWriter) Write(e Event, tags *Tags) error {
 			b = append(b, name...)
 			w.defined[e.Tag] = true
 		} else if e.Tag != w.tag && e.Tag < abi.FirstCustomTag {
-			if _, ok := wellKnown.Name(e.Tag); !ok {
-				return fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
+			if _, err := tagName(nil, e); err != nil {
+				return err
 			}
 		}
 		head := len(b)

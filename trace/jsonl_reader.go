@@ -1,9 +1,6 @@
 package trace
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -31,24 +28,19 @@ const (
 // line and keeps the set of live allocation ids, so its memory grows with
 // the number of live allocations only.
 type JSONLReader struct {
-	sc      *bufio.Scanner
-	file    string
+	lineReader
 	parser  fastjson.Parser
 	tags    *Tags
-	live    map[int64]int // live id -> line of its alloc
-	peak    int           // most entries of live since it was last rebuilt
-	line    int           // lines consumed
-	evLine  int           // line of the last event returned
-	scratch []byte        // raw text of the number being parsed
-	err     error         // sticky error
+	live    liveIDs // live id -> line of its alloc
+	evLine  int     // line of the last event returned
+	scratch []byte  // raw text of the number being parsed
+	err     error   // sticky error
 }
 
 // NewJSONLReader returns a reader of the trace in r. file names the trace in
 // error messages and may be empty.
 func NewJSONLReader(r io.Reader, file string) *JSONLReader {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
-	return &JSONLReader{sc: sc, file: file, tags: NewTags(), live: make(map[int64]int)}
+	return &JSONLReader{lineReader: newLineReader(r, file), tags: NewTags(), live: newLiveIDs()}
 }
 
 // Tags returns the registry naming the Tag ids of the events read so far.
@@ -58,7 +50,7 @@ func (r *JSONLReader) Tags() *Tags { return r.tags }
 func (r *JSONLReader) Line() int { return r.evLine }
 
 // Live returns the number of live allocations.
-func (r *JSONLReader) Live() int { return len(r.live) }
+func (r *JSONLReader) Live() int { return r.live.len() }
 
 // Next returns the next event, io.EOF at the end of the trace, or an *Error
 // for an invalid line. Errors are sticky: later calls return the same one.
@@ -66,43 +58,16 @@ func (r *JSONLReader) Next() (Event, error) {
 	if r.err != nil {
 		return Event{}, r.err
 	}
-	for r.sc.Scan() {
-		r.line++
-		b := r.sc.Bytes()
-		if isBlank(b) {
-			continue
+	b, err := r.nextLine()
+	if err == nil {
+		var e Event
+		if e, err = r.parse(b); err == nil {
+			r.evLine = r.line
+			return e, nil
 		}
-		e, err := r.parse(b)
-		if err != nil {
-			r.err = err
-			return Event{}, err
-		}
-		r.evLine = r.line
-		return e, nil
-	}
-	err := r.sc.Err()
-	switch {
-	case err == nil:
-		err = io.EOF
-	case errors.Is(err, bufio.ErrTooLong):
-		r.line++
-		err = r.fail("line longer than %d bytes", MaxLineBytes)
-	default:
-		err = fmt.Errorf("%s: reading line %d: %w", r.name(), r.line+1, err)
 	}
 	r.err = err
 	return Event{}, err
-}
-
-func (r *JSONLReader) name() string {
-	if r.file == "" {
-		return "trace"
-	}
-	return r.file
-}
-
-func (r *JSONLReader) fail(format string, args ...any) error {
-	return &Error{File: r.file, Line: r.line, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (r *JSONLReader) parse(b []byte) (Event, error) {
@@ -164,11 +129,9 @@ func (r *JSONLReader) alloc(o *fastjson.Object) (Event, error) {
 			return Event{}, r.fail(`"tag" must be a string such as "activation", got %s`, show(tagv))
 		}
 	}
-	if at, ok := r.live[id]; ok {
+	if at, dup := r.live.add(id, int64(r.line)); dup {
 		return Event{}, r.fail("alloc of id %d, which is still live (allocated at line %d)", id, at)
 	}
-	r.live[id] = r.line
-	r.peak = max(r.peak, len(r.live))
 	return Event{Op: OpAlloc, ID: id, Size: size, Stream: stream, Tag: r.tags.idBytes(tag)}, nil
 }
 
@@ -181,26 +144,10 @@ func (r *JSONLReader) free(o *fastjson.Object) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	if _, ok := r.live[id]; !ok {
+	if !r.live.remove(id) {
 		return Event{}, r.fail("free of unknown id %d: no live allocation has this id", id)
 	}
-	delete(r.live, id)
-	r.shrink()
 	return Event{Op: OpFree, ID: id}, nil
-}
-
-// shrink rebuilds the live map once it holds far fewer entries than it once
-// did: Go maps never give back their buckets, and a trace whose live set
-// peaks once should not pin that peak's memory for the rest of the replay.
-func (r *JSONLReader) shrink() {
-	if r.peak < 4096 || len(r.live) > r.peak/8 {
-		return
-	}
-	m := make(map[int64]int, len(r.live))
-	for id, line := range r.live {
-		m[id] = line
-	}
-	r.live, r.peak = m, len(m)
 }
 
 func (r *JSONLReader) id(v *fastjson.Value, op string) (int64, error) {
@@ -272,15 +219,6 @@ func show(v *fastjson.Value) string {
 		return string(b[:37]) + "..."
 	}
 	return string(b)
-}
-
-func isBlank(b []byte) bool {
-	for _, c := range b {
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-			return false
-		}
-	}
-	return true
 }
 
 // parseInt parses a JSON number that must denote an exact int64. A fraction

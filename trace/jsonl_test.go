@@ -19,15 +19,23 @@ import (
 func readAll(t *testing.T, r Reader) []Event {
 	t.Helper()
 	var events []Event
+	eachEvent(t, r, func(e Event) { events = append(events, e) })
+	return events
+}
+
+// eachEvent calls f with every event of r, in order, and fails t when r
+// fails.
+func eachEvent(t testing.TB, r Reader, f func(Event)) {
+	t.Helper()
 	for {
 		e, err := r.Next()
 		if err == io.EOF {
-			return events
+			return
 		}
 		if err != nil {
 			t.Fatalf("Next: %v", err)
 		}
-		events = append(events, e)
+		f(e)
 	}
 }
 
@@ -61,17 +69,10 @@ func TestJSONLReaderValid(t *testing.T) {
 	r := NewJSONLReader(f, "valid.jsonl")
 	var lines []int
 	var got []Event
-	for {
-		e, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachEvent(t, r, func(e Event) {
 		got = append(got, e)
 		lines = append(lines, r.Line())
-	}
+	})
 	if !reflect.DeepEqual(got, validEvents) {
 		t.Errorf("events:\n got %v\nwant %v", got, validEvents)
 	}
@@ -338,22 +339,15 @@ func TestJSONLReaderMillionEvents(t *testing.T) {
 	const n, window = 1_000_000, 1000
 	r := NewJSONLReader(&genTrace{n: n, window: window}, "gen")
 	events, maxLive := 0, 0
-	for {
-		_, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachEvent(t, r, func(Event) {
 		events++
 		maxLive = max(maxLive, r.Live())
-	}
+	})
 	if want := n - (window - 1); events != want {
 		t.Errorf("read %d events, want %d", events, want)
 	}
-	if maxLive != window || len(r.live) > window {
-		t.Errorf("live allocations peaked at %d (now %d), want %d", maxLive, len(r.live), window)
+	if maxLive != window || r.live.len() > window {
+		t.Errorf("live allocations peaked at %d (now %d), want %d", maxLive, r.live.len(), window)
 	}
 	if r.line != n {
 		t.Errorf("read %d lines, want %d", r.line, n)
@@ -373,8 +367,8 @@ func TestJSONLReaderShrinksLiveMap(t *testing.T) {
 	w.Flush()
 	r := NewJSONLReader(&buf, "")
 	readAll(t, r)
-	if r.Live() != 10 || r.peak > n/8 {
-		t.Errorf("Live() = %d, peak = %d: the live map was not rebuilt", r.Live(), r.peak)
+	if r.Live() != 10 || r.live.peak > n/8 {
+		t.Errorf("Live() = %d, peak = %d: the live map was not rebuilt", r.Live(), r.live.peak)
 	}
 }
 

@@ -12,6 +12,34 @@ import (
 // wellKnown names the well-known tags for writers given no registry.
 var wellKnown = NewTags()
 
+// unwritable is the error of the writers for an event no reader accepts:
+// one with a negative id, or an alloc whose size is not positive. (The
+// writers test for those inline: a call per event costs.)
+func unwritable(e Event) error {
+	if e.ID < 0 {
+		return fmt.Errorf("trace: cannot write %s of id %d: ids must be non-negative", e.Op, e.ID)
+	}
+	return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
+}
+
+// tagName is the name that tags (nil: the well-known tags) gives e.Tag, or
+// an error naming e when it has none.
+func tagName(tags *Tags, e Event) (string, error) {
+	if tags == nil {
+		tags = wellKnown
+	}
+	name, ok := tags.Name(e.Tag)
+	if !ok {
+		return "", noTagName(e)
+	}
+	return name, nil
+}
+
+// noTagName is the error of tagName.
+func noTagName(e Event) error {
+	return fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
+}
+
 // JSONLWriter writes events in the JSON Lines format, buffered: call Flush
 // when done.
 type JSONLWriter struct {
@@ -30,13 +58,13 @@ func NewJSONLWriter(w io.Writer) *JSONLWriter {
 // are refused.
 func (w *JSONLWriter) Write(e Event, tags *Tags) error {
 	if e.ID < 0 {
-		return fmt.Errorf("trace: cannot write %s of id %d: ids must be non-negative", e.Op, e.ID)
+		return unwritable(e)
 	}
 	b := w.buf[:0]
 	switch e.Op {
 	case OpAlloc:
 		if e.Size <= 0 {
-			return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
+			return unwritable(e)
 		}
 		b = append(b, `{"op":"alloc","id":`...)
 		b = strconv.AppendInt(b, e.ID, 10)
@@ -47,12 +75,9 @@ func (w *JSONLWriter) Write(e Event, tags *Tags) error {
 			b = strconv.AppendInt(b, e.Stream, 10)
 		}
 		if e.Tag != abi.TagUnknown {
-			if tags == nil {
-				tags = wellKnown
-			}
-			name, ok := tags.Name(e.Tag)
-			if !ok {
-				return fmt.Errorf("trace: cannot write alloc of id %d: tag id %d has no name", e.ID, e.Tag)
+			name, err := tagName(tags, e)
+			if err != nil {
+				return err
 			}
 			b = append(b, `,"tag":`...)
 			b = appendString(b, name)

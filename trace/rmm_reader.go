@@ -1,9 +1,7 @@
 package trace
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -48,10 +46,8 @@ type RMMFailure struct {
 // free names its allocation by pointer. Threads, times and pointers are
 // kept in RMMRecord (Record), allocate failures in Failures; no tags.
 type RMMReader struct {
-	sc       *bufio.Scanner
-	file     string
+	lineReader
 	tags     *Tags
-	line     int
 	live     map[uint64]rmmLive // pointer -> allocation
 	nextID   int64
 	events   int64
@@ -69,17 +65,15 @@ type rmmLive struct {
 // NewRMMReader checks the header of the RMM log in r and returns a reader of
 // its events. file names the log in error messages.
 func NewRMMReader(r io.Reader, file string) (*RMMReader, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
-	rr := &RMMReader{sc: sc, file: file, tags: NewTags(), live: map[uint64]rmmLive{}, threads: map[uint64]int64{}}
-	if !sc.Scan() {
-		if err := sc.Err(); err != nil {
+	rr := &RMMReader{lineReader: newLineReader(r, file), tags: NewTags(), live: map[uint64]rmmLive{}, threads: map[uint64]int64{}}
+	if !rr.sc.Scan() {
+		if err := rr.sc.Err(); err != nil {
 			return nil, fmt.Errorf("%s: reading the header: %w", rr.name(), err)
 		}
 		return nil, &Error{File: file, Line: 1, Msg: fmt.Sprintf("empty file: expected the RMM log header %q", RMMHeader)}
 	}
 	rr.line = 1
-	head := strings.TrimSuffix(strings.TrimPrefix(sc.Text(), "\ufeff"), "\r")
+	head := strings.TrimSuffix(strings.TrimPrefix(rr.sc.Text(), "\ufeff"), "\r")
 	if head != RMMHeader {
 		return nil, rr.fail("expected the RMM log header %q, got %q", RMMHeader, shorten(head))
 	}
@@ -100,30 +94,19 @@ func (r *RMMReader) Failures() []RMMFailure { return r.failures }
 // so far.
 func (r *RMMReader) Threads() map[uint64]int64 { return r.threads }
 
-func (r *RMMReader) name() string {
-	if r.file == "" {
-		return "trace"
-	}
-	return r.file
-}
-
-func (r *RMMReader) fail(format string, args ...any) error {
-	return &Error{File: r.file, Line: r.line, Msg: fmt.Sprintf(format, args...)}
-}
-
 // Next returns the next event, io.EOF at the end of the log, or an *Error
 // naming the line. Errors are sticky.
 func (r *RMMReader) Next() (Event, error) {
 	if r.err != nil {
 		return Event{}, r.err
 	}
-	for r.sc.Scan() {
-		r.line++
-		b := r.sc.Bytes()
-		if isBlank(b) {
-			continue
+	for {
+		b, err := r.nextLine()
+		var e Event
+		ok := false // false for an allocate failure: no event
+		if err == nil {
+			e, ok, err = r.parse(b)
 		}
-		e, ok, err := r.parse(b)
 		if err != nil {
 			r.err = err
 			return Event{}, err
@@ -133,18 +116,6 @@ func (r *RMMReader) Next() (Event, error) {
 			return e, nil
 		}
 	}
-	err := r.sc.Err()
-	switch {
-	case err == nil:
-		err = io.EOF
-	case errors.Is(err, bufio.ErrTooLong):
-		r.line++
-		err = r.fail("line longer than %d bytes", MaxLineBytes)
-	default:
-		err = fmt.Errorf("%s: reading line %d: %w", r.name(), r.line+1, err)
-	}
-	r.err = err
-	return Event{}, err
 }
 
 // parse reads one line; ok is false for a failure (no event).

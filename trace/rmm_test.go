@@ -2,9 +2,7 @@ package trace
 
 import (
 	"bytes"
-	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,17 +35,11 @@ func readRMM(t *testing.T, data []byte, file string) ([]Event, []RMMRecord, *RMM
 	}
 	var events []Event
 	var recs []RMMRecord
-	for {
-		e, err := r.Next()
-		if err == io.EOF {
-			return events, recs, r
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachEvent(t, r, func(e Event) {
 		events = append(events, e)
 		recs = append(recs, r.Record())
-	}
+	})
+	return events, recs, r
 }
 
 func TestRMMReaderValid(t *testing.T) {
@@ -164,7 +156,7 @@ func TestRMMWriterMadeUpFields(t *testing.T) {
 }
 
 func TestRMMErrors(t *testing.T) {
-	tests := []struct{ file, want string }{
+	checkFileErrors(t, "rmm", ":", []fileError{
 		{"empty.csv", `:1: empty file: expected the RMM log header "Thread,Time,Action,Pointer,Size,Stream"`},
 		{"bad-header.csv", `:1: expected the RMM log header "Thread,Time,Action,Pointer,Size,Stream", got "Thread,Time,Action,Size,Stream"`},
 		{"bad-pointer.csv", `:2: Pointer "0xZZ": expected a hexadecimal address`},
@@ -177,17 +169,5 @@ func TestRMMErrors(t *testing.T) {
 		{"bad-size.csv", `:2: Size "-5": expected a decimal number of bytes`},
 		{"bad-stream.csv", `:2: Stream "stream7": expected a hexadecimal stream handle`},
 		{"bad-thread.csv", `:2: Thread "main": expected a decimal thread id`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			path := filepath.Join("testdata", "rmm", tt.file)
-			err := readFile(path)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("reading %s: error %v, want it to contain %q", path, err, tt.want)
-			}
-			if !strings.HasPrefix(err.Error(), path+":") {
-				t.Errorf("error %q does not start with the file name", err)
-			}
-		})
-	}
+	})
 }

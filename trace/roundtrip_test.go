@@ -2,7 +2,6 @@ package trace_test
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"strconv"
 	"testing"
@@ -61,29 +60,11 @@ func writeBinary(tb testing.TB, r trace.Reader) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pipe(tb, r, w.Write)
+	trace.CopyEvents(tb, r, w.Write)
 	if err := w.Close(); err != nil {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-func pipe(tb testing.TB, r trace.Reader, write func(trace.Event, *trace.Tags) error) int {
-	tb.Helper()
-	n := 0
-	for {
-		e, err := r.Next()
-		if err == io.EOF {
-			return n
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err := write(e, r.Tags()); err != nil {
-			tb.Fatal(err)
-		}
-		n++
-	}
 }
 
 // roundTripEvents is about the number of events of TestGeneratedRoundTrip:
@@ -112,7 +93,7 @@ func TestGeneratedRoundTrip(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	w := trace.NewJSONLWriter(&buf)
-	n := pipe(t, r, w.Write)
+	n := trace.CopyEvents(t, r, w.Write)
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +129,7 @@ func benchFormats(b *testing.B) map[string][]byte {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pipe(b, trace.NewJSONLReader(bytes.NewReader(jsonl), "bench.jsonl"), w.Write)
+	trace.CopyEvents(b, trace.NewJSONLReader(bytes.NewReader(jsonl), "bench.jsonl"), w.Write)
 	if err := w.Flush(); err != nil {
 		b.Fatal(err)
 	}
@@ -174,7 +155,7 @@ func BenchmarkReadFormats(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				events = pipe(b, r, func(trace.Event, *trace.Tags) error { return nil })
+				events = trace.CopyEvents(b, r, func(trace.Event, *trace.Tags) error { return nil })
 			}
 			b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(float64(len(d))/float64(events), "bytes/event")

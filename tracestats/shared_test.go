@@ -7,6 +7,7 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/internal/sharedtraces"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/traceconv"
@@ -16,10 +17,7 @@ import (
 // traces are present) the stats' peak live bytes equal the peak_requested
 // of a replay under pytorch on an unlimited device.
 func TestSharedSnapshotsPeak(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "..", "shared", "traces", "pytorch", "*.pickle"))
-	if len(files) == 0 {
-		t.Skip("no PyTorch snapshots in ../shared/traces/pytorch (the shared traces live outside the repository): skipping")
-	}
+	files := sharedtraces.Files(t)
 	bin, _ := policies.Builtin("pytorch")
 	mod, err := wasm.Compile(context.Background(), "pytorch", bin)
 	if err != nil {

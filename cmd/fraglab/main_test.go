@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fraglab/fraglab/internal/sharedtraces"
 )
 
 // fraglab runs the CLI in-process and returns stdout and the error.
@@ -121,18 +123,11 @@ func TestPoliciesLists(t *testing.T) {
 	t.Errorf("no tlsf line in:\n%s", out)
 }
 
-// sharedTraces is where the real PyTorch snapshots live (data, not part of
-// the project).
-const sharedTraces = "../../../shared/traces/pytorch"
-
 // TestFidelityOnSharedSnapshots: the pytorch policy reproduces every real
 // snapshot's recorded segment events, peak reserved, OOMs and alloc
 // addresses, on every device with events.
 func TestFidelityOnSharedSnapshots(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(sharedTraces, "*.pickle"))
-	if len(files) == 0 {
-		t.Skipf("no PyTorch snapshots in %s (the shared traces folder is absent)", sharedTraces)
-	}
+	files := sharedtraces.Files(t)
 	devices := map[string][]string{"expandable-4gpu-oom.pickle": {"0", "1", "2"}}
 	for _, f := range files {
 		devs := devices[filepath.Base(f)]
@@ -154,7 +149,7 @@ func TestFidelityOnSharedSnapshots(t *testing.T) {
 // one, the OOM path of device 1 is not taken, and fidelity says so with a
 // non-zero exit.
 func TestFidelityReportsDivergence(t *testing.T) {
-	f := filepath.Join(sharedTraces, "expandable-4gpu-oom.pickle")
+	f := filepath.Join(sharedtraces.Dir(t), "expandable-4gpu-oom.pickle")
 	if _, err := os.Stat(f); err != nil {
 		t.Skipf("%s absent: %v", f, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fraglab/fraglab/internal/sharedtraces"
 )
 
 const rmmLog = "../../trace/testdata/rmm/valid.csv"
@@ -109,10 +111,7 @@ func TestTraceConvertErrors(t *testing.T) {
 // TestTagRulesKeepPytorchExact: other tag rules change a snapshot's tags but
 // not what the pytorch policy decides.
 func TestTagRulesKeepPytorchExact(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(sharedTraces, "*.pickle"))
-	if len(files) == 0 {
-		t.Skipf("no PyTorch snapshots in %s (the shared traces folder is absent)", sharedTraces)
-	}
+	files := sharedtraces.Files(t)
 	rules := filepath.Join(t.TempDir(), "all-weight.yaml")
 	if err := os.WriteFile(rules, []byte("rules:\n  - tag: weight\n    file: .py\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fraglab/fraglab/internal/sharedtraces"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/snapshot"
 )
@@ -41,21 +42,12 @@ type tuneJSON struct {
 	} `json:"policies"`
 }
 
-func sharedSnapshots(t *testing.T) []string {
-	dir := filepath.Join("..", "..", "..", "shared", "traces", "pytorch")
-	files, _ := filepath.Glob(filepath.Join(dir, "*.pickle"))
-	if len(files) == 0 {
-		t.Skip("../shared/traces/pytorch not found (the real PyTorch snapshots live outside the repository): skipping")
-	}
-	return files
-}
-
 // On every real snapshot: a recommendation whose predicted peak reserved a
 // plain `fraglab replay` with its params reproduces exactly, never worse
 // than the recorded settings by the ranking, and strictly better in
 // something unless it is the baseline.
 func TestTuneSharedSnapshots(t *testing.T) {
-	for _, f := range sharedSnapshots(t) {
+	for _, f := range sharedtraces.Files(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			args := []string{"tune", f, "--json", "--no-policies"}
 			capArgs := []string{}

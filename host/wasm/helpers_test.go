@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
@@ -50,6 +51,24 @@ func compile(t testing.TB, name string) *wasm.Module {
 		t.Fatalf("compile %s: %v", name, err)
 	}
 	return m
+}
+
+// simAllocator returns an allocator over in on a fresh sim device, with
+// in's stats attached, and do, which runs f as the next event (numbered
+// from 0) and fails t when f fails.
+func simAllocator(t *testing.T, in *wasm.Instance) (a *host.Allocator, do func(f func() error)) {
+	a = host.New(cudadriver.NewSim(cudadriver.SimOptions{}), in, host.Options{})
+	in.AttachStats(a.Stat)
+	ev := int64(0)
+	do = func(f func() error) {
+		t.Helper()
+		a.SetEvent(ev)
+		ev++
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, do
 }
 
 // instantiate starts an instance of fixture name; it is closed when the

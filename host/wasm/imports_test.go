@@ -191,17 +191,7 @@ func TestConfig(t *testing.T) {
 	// Best fit offers them in address order, then the rest: with a window
 	// of 3 the last candidate is the third small block (offset 2048); with
 	// the default window it would be the rest.
-	a := host.New(cudadriver.NewSim(cudadriver.SimOptions{}), in, host.Options{})
-	in.AttachStats(a.Stat)
-	ev := int64(0)
-	do := func(f func() error) {
-		t.Helper()
-		a.SetEvent(ev)
-		ev++
-		if err := f(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, do := simAllocator(t, in)
 	for id := range int64(10) {
 		do(func() error { return a.Alloc(id, 512, 0, 0) })
 	}
@@ -291,16 +281,10 @@ func fmtRecord(r recordGlobals) string { return fmt.Sprintf("%+#v", r) }
 // describe its free blocks.
 func TestCandidateRecordsFromAllocator(t *testing.T) {
 	in := instantiate(t, "records", wasm.Config{})
-	a := host.New(cudadriver.NewSim(cudadriver.SimOptions{}), in, host.Options{})
-	in.AttachStats(a.Stat)
-	ev := int64(0)
+	a, do := simAllocator(t, in)
 	alloc := func(id, size, stream int64, tag int32) {
 		t.Helper()
-		a.SetEvent(ev)
-		ev++
-		if err := a.Alloc(id, size, stream, tag); err != nil {
-			t.Fatal(err)
-		}
+		do(func() error { return a.Alloc(id, size, stream, tag) })
 	}
 	// Stream 7 is index 0, stream 42 index 1: its first allocation makes a
 	// second 2 MiB segment, cut into 1024 (id 1), 1024 (id 2) and the rest.
@@ -309,11 +293,7 @@ func TestCandidateRecordsFromAllocator(t *testing.T) {
 	alloc(2, 1000, 42, 0)
 	b1, _ := a.Live(1)
 	base := b1.Addr
-	a.SetEvent(ev)
-	ev++
-	if err := a.Free(1); err != nil { // a 1024-byte free block below id 2: no merge
-		t.Fatal(err)
-	}
+	do(func() error { return a.Free(1) }) // a 1024-byte free block below id 2: no merge
 	// Best fit offers the 1024-byte block, then the rest of the segment;
 	// records.wat takes the last.
 	alloc(3, 700, 42, abi.TagKVCache)
@@ -334,11 +314,7 @@ func TestCandidateRecordsFromAllocator(t *testing.T) {
 	}
 
 	// A whole classic segment carries FlagWholeSegment.
-	a.SetEvent(ev)
-	ev++
-	if err := a.Free(0); err != nil {
-		t.Fatal(err)
-	}
+	do(func() error { return a.Free(0) })
 	alloc(4, 1000, 7, 0)
 	got = readRecordGlobals(t, in)
 	b4, _ := a.Live(4)
@@ -431,17 +407,7 @@ func TestMergeOffsets(t *testing.T) {
 	if !in.MergeRepeat() {
 		t.Error("MergeRepeat() = false after config(3, 1)")
 	}
-	a := host.New(cudadriver.NewSim(cudadriver.SimOptions{}), in, host.Options{})
-	in.AttachStats(a.Stat)
-	ev := int64(0)
-	do := func(f func() error) {
-		t.Helper()
-		a.SetEvent(ev)
-		ev++
-		if err := f(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, do := simAllocator(t, in)
 	// Three 512-byte blocks at offsets 0, 512 and 1024 of one 2 MiB
 	// segment, the rest free above them.
 	for id := range int64(3) {

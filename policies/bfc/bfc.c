@@ -67,11 +67,6 @@ static fraglab_i64 bad(const char *name, fraglab_i64 value, const char *rule) {
     return fraglab_text_error(&why);
 }
 
-/* v rounded down to a multiple of 512. */
-static fraglab_i64 align_down(fraglab_i64 v) {
-    return v & ~(fraglab_i64)(FRAGLAB_BLOCK_ALIGN - 1);
-}
-
 fraglab_i64 policy_init(void) {
     fraglab_i64 mb = fraglab_param_i64("initial_region_mb", 2);
     fraglab_i64 growth = fraglab_param_i64("allow_growth", 1);
@@ -90,9 +85,11 @@ fraglab_i64 policy_init(void) {
             return fraglab_error(
                 "allow_growth=false: the first region is the whole device, "
                 "which needs a device capacity (--capacity)");
-        curr = align_down(capacity);
-    } else if (capacity >= FRAGLAB_BLOCK_ALIGN && align_down(capacity) < curr) {
-        curr = align_down(capacity); /* min(total_memory, initial) */
+        curr = fraglab_align_down(capacity, FRAGLAB_BLOCK_ALIGN);
+    } else if (capacity >= FRAGLAB_BLOCK_ALIGN &&
+               fraglab_align_down(capacity, FRAGLAB_BLOCK_ALIGN) < curr) {
+        /* min(total_memory, initial) */
+        curr = fraglab_align_down(capacity, FRAGLAB_BLOCK_ALIGN);
     }
     return 0;
 }

@@ -69,7 +69,7 @@ static fraglab_i64 arena_bytes(void) {
         return DEFAULT_ARENA_MB * FRAGLAB_MIB;
     fraglab_i64 share = (fraglab_i64)(utilization * (fraglab_f64)capacity);
     share -= fraglab_stat(FRAGLAB_STAT_RESERVED, 0);
-    return share > 0 ? share & ~(GROW_ALIGN - 1) : 0;
+    return share > 0 ? fraglab_align_down(share, GROW_ALIGN) : 0;
 }
 
 fraglab_i64 policy_choose_pool(fraglab_i64 rounded, fraglab_i32 stream,
@@ -92,7 +92,7 @@ fraglab_i64 policy_segment_size(fraglab_i64 rounded, fraglab_i32 pool,
         if (arena > size)
             size = arena;
     }
-    size = (size + GROW_ALIGN - 1) & ~(GROW_ALIGN - 1);
+    size = fraglab_align_up(size, GROW_ALIGN);
     if (size > FRAGLAB_MAX_SIZE) /* 2^48 is a multiple of 2 MiB */
         size = FRAGLAB_MAX_SIZE;
     return size;

@@ -27,7 +27,7 @@ fraglab_i64 policy_segment_size(fraglab_i64 rounded, fraglab_i32 pool,
         size = reserved;
     if (size > FRAGLAB_MAX_SIZE)
         size = FRAGLAB_MAX_SIZE;
-    size = (size + GROW_ALIGN - 1) & ~(GROW_ALIGN - 1);
+    size = fraglab_align_up(size, GROW_ALIGN);
     if (size > FRAGLAB_MAX_SIZE) /* 2^48 is a multiple of 2 MiB */
         size = FRAGLAB_MAX_SIZE;
     return size < rounded ? rounded : size;

@@ -128,6 +128,16 @@ FRAGLAB_EXPORT(fraglab_abi_v1_2) void fraglab_abi_v1_2(void);
 #define FRAGLAB_MIB         ((fraglab_i64)1 << 20)
 #define FRAGLAB_GIB         ((fraglab_i64)1 << 30)
 
+/* fraglab_align_down(v, a), fraglab_align_up(v, a): v rounded down or up to
+ * a multiple of a, which must be a power of two (FRAGLAB_BLOCK_ALIGN, 2 MiB,
+ * ...). */
+static inline fraglab_i64 fraglab_align_down(fraglab_i64 v, fraglab_i64 a) {
+    return v & ~(a - 1);
+}
+static inline fraglab_i64 fraglab_align_up(fraglab_i64 v, fraglab_i64 a) {
+    return (v + a - 1) & ~(a - 1);
+}
+
 /* Pools (ABI §2): 0 is PyTorch's small pool, 1 its large pool, 2..7 extra
  * pools; host defaults treat every pool but 0 as large. */
 #define FRAGLAB_POOL_SMALL 0

@@ -1,0 +1,4 @@
+package trace
+
+// CopyEvents is copyEvents, for the external tests (package trace_test).
+var CopyEvents = copyEvents
