@@ -178,26 +178,28 @@ func printTune(w io.Writer, path string, notes []string, rep *tune.Report) {
 // maxFlags is how many flags the text report prints.
 const maxFlags = 10
 
+// table prints rows with the numbers right-aligned and the setting, the
+// widest column, last and left-aligned.
 func table(w io.Writer, rows []*tune.Setting, stage bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := "setting\tpeak_reserved\tfrag_ratio\tooms\tmin_capacity\tdriver_calls\t"
+	head := "peak_reserved\tfrag_ratio\tooms\tmin_capacity\tdriver_calls\t"
 	if stage {
 		head = "stage\t" + head
 	}
-	fmt.Fprintln(tw, head)
+	fmt.Fprintln(tw, head+"  setting")
 	for _, s := range rows {
-		line := s.Name + "\t"
+		line := ""
 		if stage {
-			line = s.Stage + "\t" + line
+			line = s.Stage + "\t"
 		}
 		if s.Metrics == nil {
-			line += "failed: " + oneLine(s.Error) + "\t\t\t\t\t"
+			line += "\t\t\t\t\t  " + s.Name + ": failed: " + oneLine(s.Error)
 		} else {
 			mc := "-"
 			if s.MinCapacity != nil {
 				mc = units.Format(*s.MinCapacity)
 			}
-			line += fmt.Sprintf("%s\t%.4f\t%d\t%s\t%d\t", units.Format(s.PeakReserved), s.FragRatio, s.OOMs, mc, *s.DriverCalls)
+			line += fmt.Sprintf("%s\t%.4f\t%d\t%s\t%d\t  %s", units.Format(s.PeakReserved), s.FragRatio, s.OOMs, mc, *s.DriverCalls, s.Name)
 		}
 		fmt.Fprintln(tw, line)
 	}
