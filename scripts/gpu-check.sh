@@ -16,6 +16,8 @@
 #      driver_seconds
 #   4. capture_snapshots.py (PyTorch; SKIP without torch), each capture
 #      checked with fraglab fidelity
+#   5. a replay exported with --snapshot-out, opened by PyTorch's own viewer
+#      (torch.cuda._memory_viz stats and trace_plot; SKIP without torch)
 #
 # Outputs go to $OUT when set, else gpu-check-out/ next to this script.
 # Environment: FRAGLAB (the binary; default ./fraglab next to this script),
@@ -153,6 +155,21 @@ else
 			result FAIL "captured $name: fidelity" "$(grep -m 1 -E 'DIVERGES|first divergence|fraglab:' "$out/captured/$name.fidelity.txt")"
 		fi
 	done
+fi
+
+# 5. fraglab's exported snapshot in PyTorch's memory viewer
+first=$(ls "$snapshots"/*.pickle 2>/dev/null | head -n 1)
+if ! python3 -c 'import torch.cuda._memory_viz' >/dev/null 2>&1; then
+	result SKIP "memory_viz opens --snapshot-out" "no torch"
+elif [ -z "$first" ]; then
+	result SKIP "memory_viz opens --snapshot-out" "no snapshot in $snapshots"
+elif ! "$fraglab" replay --trace "$first" --snapshot-out "$out/exported.pickle" >"$out/export.txt" 2>&1; then
+	result FAIL "replay --snapshot-out" "$(tail -n 1 "$out/export.txt")"
+elif python3 -m torch.cuda._memory_viz stats "$out/exported.pickle" >"$out/exported.stats.txt" 2>&1 &&
+	python3 -m torch.cuda._memory_viz trace_plot "$out/exported.pickle" -o "$out/exported.html" >>"$out/exported.stats.txt" 2>&1; then
+	result PASS "memory_viz opens --snapshot-out" "stats and trace_plot of $(basename "$first")"
+else
+	result FAIL "memory_viz opens --snapshot-out" "$(tail -n 1 "$out/exported.stats.txt")"
 fi
 
 if [ $failed -ne 0 ]; then
