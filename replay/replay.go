@@ -119,11 +119,11 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 	}
 	defer inst.Close()
 	info := PolicyInfo{Name: mod.Name, Hash: mod.Hash, Hooks: mod.HookNames(), Params: opts.Params}
-	var interrupt func(string) bool
+	hc := hookControl{running: inst.AppendRunning}
 	if opts.Safe {
-		interrupt = inst.Interrupt
+		hc.interrupt = inst.Interrupt
 	}
-	return replayWith(ctx, r, inst, inst.AttachStats, interrupt, info, dev, opts)
+	return replayWith(ctx, r, inst, inst.AttachStats, hc, info, dev, opts)
 }
 
 // RunPolicy replays r under a policy written in Go against the same
@@ -131,11 +131,17 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 // can be preempted.
 func RunPolicy(ctx context.Context, r trace.Reader, pol host.Policy, dev cudadriver.Device, opts Options) (*Result, error) {
 	opts.HangTimeout = -1
-	return replayWith(ctx, r, pol, nil, nil, PolicyInfo{Name: fmt.Sprintf("%T", pol), Params: opts.Params}, dev, opts)
+	return replayWith(ctx, r, pol, nil, hookControl{}, PolicyInfo{Name: fmt.Sprintf("%T", pol), Params: opts.Params}, dev, opts)
+}
+
+// hookControl is what the hang watchdog may do with a Wasm policy's hooks.
+type hookControl struct {
+	interrupt func(why string) bool         // safe mode: stop the running hook
+	running   func(b []byte) ([]byte, bool) // append the running hook and its arguments
 }
 
 func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach func(func(key, arg int32) int64),
-	interrupt func(string) bool, info PolicyInfo, dev cudadriver.Device, opts Options) (*Result, error) {
+	hc hookControl, info PolicyInfo, dev cudadriver.Device, opts Options) (*Result, error) {
 	var dl *driverLog
 	var rec *recorder
 	var driverOps []func(host.DriverOp)
@@ -207,7 +213,7 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 		if timeout == 0 {
 			timeout = DefaultHangTimeout
 		}
-		wd = startWatchdog(timeout, opts.OnHang, interrupt)
+		wd = startWatchdog(timeout, opts.OnHang, hc)
 		defer wd.close()
 	}
 

@@ -18,14 +18,14 @@ const DefaultHangTimeout = time.Second
 const ExitHung = 3
 
 // watchdog notices an event that does not finish. The replay loop pays one
-// atomic store per event (the event index) and two per batch; nothing per
-// hook call.
+// atomic store per event (the event index) and two per batch, and the
+// instance two per hook call (which hook is running, about 5 ns).
 //
 // Wasm code cannot be preempted, and while a hook spins the Go runtime can
 // neither stop the world nor finish a garbage collection. So in fast mode
 // the watchdog must not allocate or look at other goroutines: it writes a
-// report built in a buffer it owns (the event and what it asked) and ends
-// the process. In safe mode (an interruptible instance) it interrupts the
+// report built in a buffer it owns (the event, what it asked, and the hook
+// with its arguments) and ends the process. In safe mode (an interruptible instance) it interrupts the
 // hook instead, and the run fails, or falls back, with the hook and its
 // arguments.
 type watchdog struct {
@@ -38,12 +38,12 @@ type watchdog struct {
 	msg     []byte           // report buffer, allocated up front
 	stop    chan struct{}
 	done    chan struct{}
-	// interrupt stops the running hook (safe mode); nil in fast mode.
-	interrupt func(why string) bool
+	// hooks stops the running hook (safe mode) or names it (fast mode).
+	hooks hookControl
 }
 
-func startWatchdog(timeout time.Duration, hung func(string), interrupt func(string) bool) *watchdog {
-	w := &watchdog{timeout: timeout, hung: hung, interrupt: interrupt, msg: make([]byte, 0, 1024),
+func startWatchdog(timeout time.Duration, hung func(string), hooks hookControl) *watchdog {
+	w := &watchdog{timeout: timeout, hung: hung, hooks: hooks, msg: make([]byte, 0, 1024),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	w.event.Store(-1)
 	go w.watch()
@@ -82,7 +82,7 @@ func (w *watchdog) watch() {
 			if now.Sub(since) < w.timeout {
 				continue
 			}
-			if w.interrupt != nil && w.interrupt("the hook did not return within "+w.timeout.String()+" and was stopped") {
+			if w.hooks.interrupt != nil && w.hooks.interrupt("the hook did not return within "+w.timeout.String()+" and was stopped") {
 				return
 			}
 			w.report(e)
@@ -114,9 +114,17 @@ func (w *watchdog) report(e int64) {
 		}
 		b = append(b, ')')
 	}
-	b = append(b, ": a policy hook did not return within "...)
+	b = append(b, ": "...)
+	named := false
+	if w.hooks.running != nil {
+		b, named = w.hooks.running(b)
+	}
+	if !named {
+		b = append(b, "a policy hook"...)
+	}
+	b = append(b, " did not return within "...)
 	b = strconv.AppendInt(b, w.timeout.Milliseconds(), 10)
-	b = append(b, "ms. Wasm code cannot be interrupted in fast mode, so the process ends; rerun with --safe to stop the hook and see which one and its arguments.\n"...)
+	b = append(b, "ms. Wasm code cannot be interrupted in fast mode, so the process ends; rerun with --safe to stop the hook instead of the process.\n"...)
 	if w.hung != nil {
 		w.hung(string(b))
 		return

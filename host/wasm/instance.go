@@ -2,7 +2,6 @@ package wasm
 
 import (
 	"context"
-
 	"fmt"
 	"io"
 	"math"
@@ -65,6 +64,10 @@ type Instance struct {
 	dead        error
 	cancel      context.CancelFunc // safe mode only
 	stopped     atomic.Value       // why Interrupt stopped the instance (string)
+	// running is the hook being called, -1 between calls. Its store after
+	// the arguments are in stack publishes them to Running, which a hang
+	// watchdog calls from another goroutine while the hook does not return.
+	running atomic.Int32
 
 	cfg      Config
 	stats    func(key, arg int32) int64
@@ -86,6 +89,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 	}
 	in := &Instance{mod: m, ctx: ctx, cfg: cfg, stack: make([]uint64, 8), window: abi.DefaultCandidateWindow, mask: -1, read: map[string]bool{}}
 	in.stderr.limit = maxStderr
+	in.running.Store(-1)
 	rc := wazero.NewRuntimeConfigCompiler().WithCompilationCache(sharedCache()).WithMemoryLimitPages(limit)
 	if cfg.Interruptible {
 		// Safe mode: compiled code checks for cancellation (loops included)
@@ -249,12 +253,44 @@ func (in *Instance) takeView() {
 	in.view, _ = in.inst.Memory().Read(in.scratch, uint32(in.window*abi.RecordSize))
 }
 
+// AppendRunning appends the hook being called and its arguments, as
+// "policy_split(block_size=2097152, rounded=5120, ...)", to b, without
+// allocating; ok is false between hook calls. A hang watchdog calls it from
+// another goroutine while a hook does not return: the arguments it reads
+// were published by the store of running that follows them, and nothing
+// writes them while the hook runs.
+func (in *Instance) AppendRunning(b []byte) (_ []byte, ok bool) {
+	h := abi.Hook(in.running.Load())
+	if h < 0 || h >= abi.NumHooks {
+		return b, false
+	}
+	spec := &abi.Hooks[h]
+	b = append(b, spec.Name...)
+	b = append(b, '(')
+	for i, name := range spec.Params {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, name...)
+		b = append(b, '=')
+		v := int64(in.stack[i])
+		if spec.Types[i] == abi.I32 {
+			v = int64(int32(uint32(in.stack[i])))
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return append(b, ')'), true
+}
+
 // call invokes a hook with the arguments already in in.stack.
 func (in *Instance) call(h abi.Hook) (int64, error) {
 	if in.dead != nil {
 		return 0, in.dead
 	}
-	if err := in.fns[h].CallWithStack(in.ctx, in.stack); err != nil {
+	in.running.Store(int32(h))
+	err := in.fns[h].CallWithStack(in.ctx, in.stack)
+	in.running.Store(-1)
+	if err != nil {
 		in.dead = in.trapError(err)
 		return 0, in.dead
 	}

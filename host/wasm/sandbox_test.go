@@ -78,7 +78,8 @@ func TestFallbackOnInvalidAnswer(t *testing.T) {
 }
 
 // TestHangFastMode: without safe mode the hook cannot be stopped; the
-// watchdog reports it and ends the process with status 3 within 2 s. The
+// watchdog reports it, with the hook and its arguments as safe mode does,
+// and ends the process with status 3 within 2 s. The
 // replay runs in a child process (this test binary, re-executed).
 func TestHangFastMode(t *testing.T) {
 	if os.Getenv("FRAGLAB_HANG_CHILD") == "1" {
@@ -95,7 +96,7 @@ func TestHangFastMode(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != replay.ExitHung {
 		t.Fatalf("child: %v, want exit status %d\n%s", err, replay.ExitHung, out)
 	}
-	want := "fraglab: event 2 (alloc id=2 size=5000 stream=7 tag=0): a policy hook did not return within 500ms."
+	want := "fraglab: event 2 (alloc id=2 size=5000 stream=7 tag=0): policy_split(block_size=2097152, rounded=5120, pool=0, stream=1, flags=2, tag=0) did not return within 500ms."
 	if !strings.Contains(string(out), want) {
 		t.Errorf("child output:\n%s\nwant it to contain %q", out, want)
 	}
