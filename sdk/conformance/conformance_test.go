@@ -116,7 +116,7 @@ func compileFile(t *testing.T, name, path string) *wasm.Module {
 	return m
 }
 
-// built holds the examples modules built, so the tests of one test binary
+// built holds the example modules once built, so the tests of one test binary
 // build them once.
 var built map[string]*wasm.Module
 

@@ -202,6 +202,13 @@ func TestMergeRepeatConfig(t *testing.T) {
 	if got := Config(ConfigMergeRepeat, 1); got != Error {
 		t.Errorf("config(merge repeat) outside policy_init answered %d, want ERROR", got)
 	}
+
+	// A host that refuses the key (the fake answers ERROR outside
+	// h.Init): policy_init fails and says why.
+	h := NewFakeHost(buddyMerge{repeat: true})
+	if got := policyInit(); got != Error || !strings.Contains(h.ErrorText, "does not accept repeated merges (ABI 1.2 needed)") {
+		t.Errorf("policy_init on a refusing host answered %d, error text %q", got, h.ErrorText)
+	}
 }
 
 func TestFakeHostConfigMergeRepeat(t *testing.T) {
