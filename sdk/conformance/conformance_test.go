@@ -1,7 +1,9 @@
 // Package conformance holds the suite every SDK's example must pass: the
 // five languages build the same "sizeclass" policy, and it must make
 // exactly the same decisions as a native Go reference of its rules through
-// the same host, on the same workloads and parameters.
+// the same host, on the same workloads and parameters. The Go and Rust
+// SDKs, which own the version marker, must also declare the newest ABI and
+// reproduce the built-in buddy policy with its 1.2 features.
 package conformance
 
 import (
@@ -20,6 +22,7 @@ import (
 	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/synth"
+	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/trace"
 )
@@ -62,17 +65,8 @@ var sdks = []sdkBuild{
 		run(t, root, nil, "clang", "--target=wasm32", "-std=c11", "-O2", "-ffreestanding", "-nostdlib",
 			"-Wl,--no-entry", "-Wl,--strip-all", "-I", "sdk/c", "-o", out, "sdk/c/example/sizeclass.c")
 	}},
-	{"go", need("go"), func(t *testing.T, out string) {
-		run(t, root, []string{"GOOS=wasip1", "GOARCH=wasm"}, "go", "build", "-buildmode=c-shared", "-o", out, "./sdk/go/example")
-	}},
-	{"rust", need("/usr/bin/rustc"), func(t *testing.T, out string) {
-		rlib := filepath.Join(filepath.Dir(out), "libfraglab.rlib")
-		run(t, root, nil, "/usr/bin/rustc", "--edition", "2021", "--crate-type", "rlib", "--target", "wasm32-unknown-unknown",
-			"-C", "opt-level=3", "-C", "panic=abort", "--crate-name", "fraglab", "sdk/rust/fraglab/src/lib.rs", "-o", rlib)
-		run(t, root, nil, "/usr/bin/rustc", "--edition", "2021", "--crate-type", "cdylib", "--target", "wasm32-unknown-unknown",
-			"-C", "opt-level=3", "-C", "panic=abort", "-C", "link-arg=-zstack-size=65536", "-C", "strip=symbols",
-			"--extern", "fraglab="+rlib, "-o", out, "sdk/rust/example/sizeclass.rs")
-	}},
+	{"go", need("go"), func(t *testing.T, out string) { buildGo(t, "./sdk/go/example", out) }},
+	{"rust", need(rustc), func(t *testing.T, out string) { buildRust(t, "sdk/rust/example/sizeclass.rs", out) }},
 	{"assemblyscript", need("npm", "npx"), func(t *testing.T, out string) {
 		dir := filepath.Join(root, "sdk", "assemblyscript")
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", "assemblyscript")); err != nil {
@@ -85,9 +79,53 @@ var sdks = []sdkBuild{
 	}},
 }
 
+// buildGo builds Go package pkg (a path from the repository root) into the
+// module out, as sdk/go/README.md documents.
+func buildGo(t *testing.T, pkg, out string) {
+	t.Helper()
+	run(t, root, []string{"GOOS=wasip1", "GOARCH=wasm"}, "go", "build", "-buildmode=c-shared", "-o", out, pkg)
+}
+
+// rustc is Debian's rustc, which has the wasm32 standard library.
+const rustc = "/usr/bin/rustc"
+
+// buildRust builds the Rust policy src (a path from the repository root)
+// into the module out, with the SDK as an rlib beside it, as
+// sdk/rust/README.md documents.
+func buildRust(t *testing.T, src, out string) {
+	t.Helper()
+	rlib := filepath.Join(filepath.Dir(out), "libfraglab.rlib")
+	run(t, root, nil, rustc, "--edition", "2021", "--crate-type", "rlib", "--target", "wasm32-unknown-unknown",
+		"-C", "opt-level=3", "-C", "panic=abort", "--crate-name", "fraglab", "sdk/rust/fraglab/src/lib.rs", "-o", rlib)
+	run(t, root, nil, rustc, "--edition", "2021", "--crate-type", "cdylib", "--target", "wasm32-unknown-unknown",
+		"-C", "opt-level=3", "-C", "panic=abort", "-C", "link-arg=-zstack-size=65536", "-C", "strip=symbols",
+		"--extern", "fraglab="+rlib, "-o", out, src)
+}
+
+// compileFile compiles the module at path, named name.
+func compileFile(t *testing.T, name, path string) *wasm.Module {
+	t.Helper()
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := wasm.Compile(context.Background(), name, bin)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return m
+}
+
+// built holds the example modules once built, so the tests of one test binary
+// build them once.
+var built map[string]*wasm.Module
+
 // modules builds every SDK's example once per test binary.
 func modules(t *testing.T) map[string]*wasm.Module {
 	t.Helper()
+	if built != nil {
+		return enough(t, built)
+	}
 	dir := t.TempDir()
 	out := map[string]*wasm.Module{}
 	for _, s := range sdks {
@@ -100,20 +138,19 @@ func modules(t *testing.T) map[string]*wasm.Module {
 		}
 		path := filepath.Join(dir, s.lang+".wasm")
 		s.build(t, path)
-		bin, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := wasm.Compile(context.Background(), s.lang, bin)
-		if err != nil {
-			t.Fatalf("%s: %v", s.lang, err)
-		}
-		out[s.lang] = m
+		out[s.lang] = compileFile(t, s.lang, path)
 	}
-	if len(out) < 2 && os.Getenv("CI") == "" {
+	built = out
+	return enough(t, out)
+}
+
+// enough skips the test when fewer than two SDKs were built.
+func enough(t *testing.T, mods map[string]*wasm.Module) map[string]*wasm.Module {
+	t.Helper()
+	if len(mods) < 2 && os.Getenv("CI") == "" {
 		t.Skip("fewer than two SDK toolchains here: nothing to compare (apt-get install clang lld wabt rustc libstd-rust-dev-wasm32; npm)")
 	}
-	return out
+	return mods
 }
 
 // reference is the sizeclass policy's rules in Go, through the same
@@ -295,17 +332,10 @@ func TestSDKsLeaveOtherHooksToTheHost(t *testing.T) {
 // message from the guest's stderr.
 func TestGoGuestPanic(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "gopanic.wasm")
-	run(t, root, []string{"GOOS=wasip1", "GOARCH=wasm"}, "go", "build", "-buildmode=c-shared", "-o", out, "./sdk/conformance/testdata/gopanic")
-	bin, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := wasm.Compile(context.Background(), "gopanic", bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	buildGo(t, "./sdk/conformance/testdata/gopanic", out)
+	m := compileFile(t, "gopanic", out)
 	events := []trace.Event{{Op: trace.OpAlloc, ID: 0, Size: 100}, {Op: trace.OpAlloc, ID: 1, Size: 200}, {Op: trace.OpAlloc, ID: 2, Size: 300}}
-	_, err = replay.Run(context.Background(), synth.NewReader(events), m, cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{})
+	_, err := replay.Run(context.Background(), synth.NewReader(events), m, cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{})
 	var pe *host.PolicyError
 	if !errors.As(err, &pe) || pe.Event != 2 || pe.Hook != abi.HookRoundSize || pe.Trap == nil {
 		t.Fatalf("got %v, want a trap in policy_round_size at event 2", err)
@@ -314,5 +344,97 @@ func TestGoGuestPanic(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// TestSDKsDeclareABI: the Go and Rust SDKs own the version marker and
+// declare the newest minor the host implements; the C, AssemblyScript and
+// WAT examples choose their marker and need nothing past 1.0. Every SDK
+// offers the newest marker.
+func TestSDKsDeclareABI(t *testing.T) {
+	newest := fmt.Sprintf("%s%d_%d", abi.MarkerPrefix, abi.Major, abi.Minor)
+	for _, file := range []string{
+		"sdk/go/fraglab/exports_wasip1.go", "sdk/rust/fraglab/src/lib.rs", "sdk/c/fraglab.h",
+		"sdk/assemblyscript/assembly/fraglab.ts", "sdk/wat/README.md",
+	} {
+		src, err := os.ReadFile(filepath.Join(root, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(src, []byte(newest)) {
+			t.Errorf("%s does not offer the marker %s", file, newest)
+		}
+	}
+	wantMinor := map[string]int{"go": abi.Minor, "rust": abi.Minor, "c": 0, "assemblyscript": 0, "wat": 0}
+	for lang, m := range modules(t) {
+		if m.Major != abi.Major || m.Minor != wantMinor[lang] {
+			t.Errorf("%s example declares ABI %d.%d, want %d.%d", lang, m.Major, m.Minor, abi.Major, wantMinor[lang])
+		}
+	}
+}
+
+// TestSDKBuddyMatchesBuiltin: the ABI 1.2 features of the Go and Rust SDKs
+// (repeated merges, merge offsets) through the real host. testdata/buddy
+// holds policies/buddy, a C module that uses both, written with each SDK;
+// each must declare 1.2 and make exactly the built-in's decisions. A
+// module that merged once per side, or merged non-buddies, would not.
+func TestSDKBuddyMatchesBuiltin(t *testing.T) {
+	bin, ok := policies.Builtin("buddy")
+	if !ok {
+		t.Fatal("no built-in buddy")
+	}
+	want, err := wasm.Compile(context.Background(), "buddy", bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	builds := []struct {
+		lang    string
+		missing func() string
+		build   func(t *testing.T, out string)
+	}{
+		{"go", need("go"), func(t *testing.T, out string) { buildGo(t, "./sdk/conformance/testdata/buddy/go", out) }},
+		{"rust", need(rustc), func(t *testing.T, out string) {
+			buildRust(t, "sdk/conformance/testdata/buddy/rust/buddy.rs", out)
+		}},
+	}
+	workloads := []struct {
+		name     string
+		events   []trace.Event
+		capacity int64
+	}{
+		{"devlog small then large", devlog(t, "devlog-small-then-large.jsonl"), 0},
+		{"mixed", synth.Mixed(21, 20000, 300), 0},
+		{"mixed at 700 MiB (OOMs)", synth.Mixed(22, 20000, 300), 700 << 20},
+	}
+	for _, b := range builds {
+		t.Run(b.lang, func(t *testing.T) {
+			if why := b.missing(); why != "" {
+				if os.Getenv("CI") != "" {
+					t.Fatalf("%s SDK: %s", b.lang, why)
+				}
+				t.Skipf("%s SDK: %s", b.lang, why)
+			}
+			path := filepath.Join(t.TempDir(), "buddy.wasm")
+			b.build(t, path)
+			m := compileFile(t, b.lang+" buddy", path)
+			if m.Major != 1 || m.Minor != 2 {
+				t.Errorf("declares ABI %d.%d, want 1.2 (merge repeat needs it)", m.Major, m.Minor)
+			}
+			for _, w := range workloads {
+				replayWith := func(m *wasm.Module) outcome {
+					return record(t, w.events, w.capacity, func(r trace.Reader, dev cudadriver.Device, opts replay.Options) (*replay.Result, error) {
+						return replay.Run(context.Background(), r, m, dev, opts)
+					})
+				}
+				got, ref := replayWith(m), replayWith(want)
+				if got.metrics != ref.metrics {
+					t.Errorf("%s: metrics %+v\nbuilt-in %+v", w.name, got.metrics, ref.metrics)
+				}
+				if got.log != ref.log {
+					t.Errorf("%s: decisions differ from the built-in buddy (%d vs %d bytes of log); first difference at byte %d",
+						w.name, len(got.log), len(ref.log), firstDiff(got.log, ref.log))
+				}
+			}
+		})
 	}
 }

@@ -1,5 +1,5 @@
 // fraglab.ts: the AssemblyScript SDK for fraglab policy modules, policy ABI
-// v1.1.
+// v1.2.
 //
 // sdk/ABI.md is the normative contract; this module restates it in
 // AssemblyScript and mirrors the constants of host/abi/abi.go (the names are

@@ -1,11 +1,12 @@
 // Package fraglab is the Go SDK for fraglab policy modules: WebAssembly
 // modules that make the allocator decisions of fraglab's host (policy ABI
-// v1.1, sdk/ABI.md).
+// v1.2, sdk/ABI.md).
 //
 // A policy is a value that implements some of the hook interfaces
 // (RoundSizer, PoolChooser, SearchOrderer, BlockPicker, Splitter, Merger,
 // SegmentModer, SegmentSizer, ExpandSizer, Releaser, Observer), plus Initer
-// to read parameters and Windowed to choose the candidate window. Package
+// to read parameters, Windowed to choose the candidate window and
+// MergeRepeater to make merges cascade. Package
 // main registers it from an init function and keeps an empty main:
 //
 //	package main
@@ -26,13 +27,15 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o policy.wasm .
 //
-// The SDK owns the module's exports: the version marker fraglab_abi_v1_1,
+// The SDK owns the module's exports: the version marker fraglab_abi_v1_2,
 // policy_init, policy_scratch and every policy_* hook. Each hook forwards to
 // the registered policy, or answers Defer when the policy lacks it. In
 // policy_init the SDK runs Init, then declares the candidate window
-// (Windowed) and the hook mask (config key 2) computed from the interfaces
-// the policy implements, so the host calls only those hooks and applies its
-// defaults to the others at no cost.
+// (Windowed), repeated merges (MergeRepeater, config key 3) and the hook
+// mask (config key 2) computed from the interfaces the policy implements,
+// so the host calls only those hooks and applies its defaults to the others
+// at no cost. During Merge, MergeOffsets gives the offsets of the two
+// blocks in their segment, which a buddy allocator needs.
 //
 // # Rules for hooks
 //

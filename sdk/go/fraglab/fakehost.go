@@ -13,7 +13,7 @@ import (
 	"github.com/fraglab/fraglab/host/abi"
 )
 
-// FakeHost stands in for the fraglab host when a policy is built for the
+// FakeHost stands in for an ABI 1.2 fraglab host when a policy is built for the
 // machine running go test rather than for WebAssembly: it answers the host
 // imports (parameters, stats, tag names, config, log, error_set) and calls
 // the SDK's hook glue the way the host calls the module's exports. A test
@@ -33,7 +33,8 @@ type FakeHost struct {
 	// well-known tags.
 	Tags map[int32]string
 	// StatFunc, when set, answers Stat; otherwise the values set with
-	// SetStat answer, and StatUnknown for the others.
+	// SetStat answer, and StatUnknown for the others. During MergeAt the
+	// merge offsets answer MergeAt's arguments either way.
 	StatFunc func(key, arg int32) int64
 
 	// ErrorText is the last error_set text (at most 4 KiB, as the host).
@@ -45,11 +46,19 @@ type FakeHost struct {
 	// Mask is the hook mask the policy declared (config key 2), or -1 if
 	// it declared none (every exported hook is then called).
 	Mask int64
+	// MergeRepeat is whether the policy asked for repeated merges (config
+	// key 3, ABI 1.2).
+	MergeRepeat bool
 
 	stats    map[[2]int32]int64
 	read     map[string]bool
 	paramErr []string
 	inInit   bool
+	// merging is set during MergeAt, whose offsets mergeOffsets holds:
+	// Stat answers them for StatMergeBlockOffset and
+	// StatMergeNeighbourOffset.
+	merging      bool
+	mergeOffsets [2]int64
 }
 
 // LogLine is one line a policy logged.
@@ -204,8 +213,19 @@ func (h *FakeHost) Split(blockSize, rounded int64, pool, stream, flags, tag int3
 	return policySplit(blockSize, rounded, pool, stream, flags, tag)
 }
 
-// Merge calls policy_merge.
+// Merge calls policy_merge. The merge offsets (MergeOffsets) answer -1, as
+// outside a merge; MergeAt gives them.
 func (h *FakeHost) Merge(blockSize, neighbourSize int64, pool, side int32) int64 {
+	return policyMerge(blockSize, neighbourSize, pool, side)
+}
+
+// MergeAt calls policy_merge as an ABI 1.2 host does: during the call,
+// StatMergeBlockOffset and StatMergeNeighbourOffset (MergeOffsets) answer
+// blockOffset and neighbourOffset, the two blocks' offsets in their
+// segment; before and after, -1.
+func (h *FakeHost) MergeAt(blockSize, neighbourSize int64, pool, side int32, blockOffset, neighbourOffset int64) int64 {
+	h.merging, h.mergeOffsets = true, [2]int64{blockOffset, neighbourOffset}
+	defer func() { h.merging = false }()
 	return policyMerge(blockSize, neighbourSize, pool, side)
 }
 
@@ -301,6 +321,9 @@ func (h *FakeHost) paramStr(name string, buf []byte) int32 {
 }
 
 func (h *FakeHost) stat(key, arg int32) int64 {
+	if h.merging && (key == StatMergeBlockOffset || key == StatMergeNeighbourOffset) {
+		return h.mergeOffsets[key-StatMergeBlockOffset]
+	}
 	if h.StatFunc != nil {
 		return h.StatFunc(key, arg)
 	}
@@ -337,6 +360,11 @@ func (h *FakeHost) config(key int32, value int64) int64 {
 	case ConfigHooks:
 		if value >= 0 && value < 1<<NumHooks {
 			h.Mask = value
+			return value
+		}
+	case ConfigMergeRepeat:
+		if value == 0 || value == 1 {
+			h.MergeRepeat = value == 1
 			return value
 		}
 	}

@@ -7,10 +7,11 @@ import (
 )
 
 // ABI version this SDK builds modules for: the module exports the marker
-// fraglab_abi_v1_1 (sdk/ABI.md §1).
+// fraglab_abi_v1_2 (sdk/ABI.md §1), so it runs on hosts that implement 1.2
+// or a later 1.x.
 const (
 	ABIMajor = 1
-	ABIMinor = 1
+	ABIMinor = 2
 )
 
 // Hook answers (sdk/ABI.md §2): a non-negative answer is the decision, a
@@ -105,20 +106,19 @@ const (
 	StatLiveBlocks   = abi.StatLiveBlocks   // allocated blocks
 	StatUnknown      = abi.StatUnknown      // INT64_MIN: the answer for an unknown key
 
-	// ABI 1.2, during Merge (-1 elsewhere; StatUnknown on older hosts):
-	// offsets in their segment of the freed block and of the neighbour.
+	// ABI 1.2, during Merge (-1 elsewhere): offsets in their segment of
+	// the freed block and of the neighbour. MergeOffsets reads both.
 	StatMergeBlockOffset     = abi.StatMergeBlockOffset
 	StatMergeNeighbourOffset = abi.StatMergeNeighbourOffset
 )
 
 // Config keys of Config, callable in Init only (sdk/ABI.md §5.5). The SDK
-// sets both itself: ConfigHooks from the interfaces the policy implements,
-// ConfigCandidateWindow from Windowed.
+// sets all three itself: ConfigHooks from the interfaces the policy
+// implements, ConfigCandidateWindow from Windowed, ConfigMergeRepeat (ABI
+// 1.2) from MergeRepeater.
 const (
-	ConfigCandidateWindow = abi.ConfigCandidateWindow
-	ConfigHooks           = abi.ConfigHooks
-	// ConfigMergeRepeat (ABI 1.2) needs the 1.2 marker; this SDK exports
-	// the 1.1 marker, so the host answers Error to it.
+	ConfigCandidateWindow  = abi.ConfigCandidateWindow
+	ConfigHooks            = abi.ConfigHooks
 	ConfigMergeRepeat      = abi.ConfigMergeRepeat
 	DefaultCandidateWindow = abi.DefaultCandidateWindow
 	MaxCandidates          = abi.MaxCandidates

@@ -64,6 +64,22 @@ func (p *everything) Release(phase int32, rounded int64, pool, stream, attempt i
 }
 func (p *everything) Observe(kind int32, id, size int64, tag int32) int64 { return 11 }
 
+// buddyMerge merges only binary buddies, from the merge offsets, and asks
+// for repeated merges when repeat is set.
+type buddyMerge struct{ repeat bool }
+
+func (b buddyMerge) MergeRepeat() bool { return b.repeat }
+func (buddyMerge) Merge(blockSize, neighbourSize int64, pool, side int32) int64 {
+	block, neighbour, ok := MergeOffsets()
+	if !ok {
+		return Fail("merge offsets unavailable")
+	}
+	if blockSize == neighbourSize && min(block, neighbour)%(2*blockSize) == 0 {
+		return 1
+	}
+	return 0
+}
+
 type roundOnly struct{}
 
 func (roundOnly) RoundSize(size int64, stream, tag int32) int64 { return (size + 4095) &^ 4095 }
@@ -152,6 +168,99 @@ func TestInitErrors(t *testing.T) {
 	h = NewFakeHost(nil)
 	if err := h.Init(); err == nil || !strings.Contains(h.ErrorText, "no policy registered") {
 		t.Errorf("Init without a policy: %v", err)
+	}
+}
+
+func TestABIVersion(t *testing.T) {
+	// The SDK exports the marker of the newest minor the host implements
+	// (exports_wasip1.go), so every 1.2 key works from Go.
+	if ABIMajor != abi.Major || ABIMinor != abi.Minor {
+		t.Errorf("SDK declares ABI %d.%d, the host implements %d.%d", ABIMajor, ABIMinor, abi.Major, abi.Minor)
+	}
+}
+
+func TestMergeRepeatConfig(t *testing.T) {
+	cases := []struct {
+		name string
+		p    Policy
+		want bool
+	}{
+		{"repeat", buddyMerge{repeat: true}, true},
+		{"once per side", buddyMerge{}, false},
+		{"no MergeRepeater", roundOnly{}, false},
+	}
+	for _, c := range cases {
+		h := NewFakeHost(c.p)
+		if err := h.Init(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if h.MergeRepeat != c.want {
+			t.Errorf("%s: merge repeat %v, want %v", c.name, h.MergeRepeat, c.want)
+		}
+	}
+	NewFakeHost(roundOnly{})
+	if got := Config(ConfigMergeRepeat, 1); got != Error {
+		t.Errorf("config(merge repeat) outside policy_init answered %d, want ERROR", got)
+	}
+
+	// A host that refuses the key (the fake answers ERROR outside
+	// h.Init): policy_init fails and says why.
+	h := NewFakeHost(buddyMerge{repeat: true})
+	if got := policyInit(); got != Error || !strings.Contains(h.ErrorText, "does not accept repeated merges (ABI 1.2 needed)") {
+		t.Errorf("policy_init on a refusing host answered %d, error text %q", got, h.ErrorText)
+	}
+}
+
+func TestFakeHostConfigMergeRepeat(t *testing.T) {
+	h := NewFakeHost(roundOnly{})
+	h.inInit = true
+	defer func() { h.inInit = false }()
+	for _, c := range []struct {
+		value, want int64
+		repeat      bool
+	}{
+		{1, 1, true}, {0, 0, false}, {2, Error, false}, {-1, Error, false},
+	} {
+		if got := Config(ConfigMergeRepeat, c.value); got != c.want || h.MergeRepeat != c.repeat {
+			t.Errorf("config(%d, %d) = %d with repeat %v, want %d with %v",
+				ConfigMergeRepeat, c.value, got, h.MergeRepeat, c.want, c.repeat)
+		}
+	}
+}
+
+func TestMergeOffsets(t *testing.T) {
+	h := NewFakeHost(buddyMerge{repeat: true})
+	if err := h.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := MergeOffsets(); ok {
+		t.Error("merge offsets outside a merge")
+	}
+	cases := []struct {
+		size, neighbour, off, nOff int64
+		side                       int32
+		want                       int64
+	}{
+		{4096, 4096, 0, 4096, SideNext, 1},     // buddies at 0
+		{4096, 4096, 12288, 8192, SidePrev, 1}, // buddies at 8192
+		{4096, 4096, 4096, 8192, SideNext, 0},  // neighbours, not buddies
+		{8192, 4096, 0, 8192, SideNext, 0},     // sizes differ
+		{1 << 20, 1 << 20, 3 << 20, 2 << 20, SidePrev, 1},
+	}
+	for _, c := range cases {
+		if got := h.MergeAt(c.size, c.neighbour, 1, c.side, c.off, c.nOff); got != c.want {
+			t.Errorf("MergeAt(%d, %d, offsets %d, %d) = %d, want %d", c.size, c.neighbour, c.off, c.nOff, got, c.want)
+		}
+	}
+	if b, n := Stat(StatMergeBlockOffset, 0), Stat(StatMergeNeighbourOffset, 0); b != -1 || n != -1 {
+		t.Errorf("after a merge the offsets answer %d, %d, want -1", b, n)
+	}
+	if got := h.Merge(4096, 4096, 1, SideNext); got != Error || h.ErrorText != "merge offsets unavailable" {
+		t.Errorf("Merge without offsets = %d (%q), want ERROR", got, h.ErrorText)
+	}
+	h.StatFunc = func(key, arg int32) int64 { return 7 }
+	if got := h.MergeAt(512, 512, 0, SideNext, 1024, 1536); got != 1 {
+		t.Errorf("with a StatFunc, MergeAt answered %d, want 1 (offsets 1024, 1536)", got)
 	}
 }
 
@@ -304,6 +413,7 @@ func TestHooksDoNotAllocate(t *testing.T) {
 		policyRelease(1, 512, 0, 0, 0)
 		policyObserve(0, 1, 512, 0)
 		Stat(StatReserved, 0)
+		MergeOffsets()
 		Log(LogDebug, "constant")
 		Fail("constant")
 	})

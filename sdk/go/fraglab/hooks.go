@@ -21,8 +21,8 @@ func scratchFits(minBytes int32) bool {
 // RecordSize is the size in bytes of one candidate record.
 const RecordSize = 48
 
-// policyInit runs Init, then declares the candidate window and the hook
-// mask.
+// policyInit runs Init, then declares the candidate window, repeated
+// merges and the hook mask.
 func policyInit() int64 {
 	if registered == nil {
 		return Errorf("no policy registered: call fraglab.Register(p) from an init function of package main")
@@ -37,6 +37,12 @@ func policyInit() int64 {
 		w := windowed.CandidateWindow()
 		if got := hostConfig(ConfigCandidateWindow, int64(w)); got != int64(w) {
 			return Errorf("candidate window %d: must be 1..%d", w, MaxCandidates)
+		}
+	}
+	if mergeRepeater != nil && mergeRepeater.MergeRepeat() {
+		if got := hostConfig(ConfigMergeRepeat, 1); got != 1 {
+			return Errorf("config(%d, 1) answered %d: the host does not accept repeated merges (ABI %d.%d needed)",
+				ConfigMergeRepeat, got, ABIMajor, ABIMinor)
 		}
 	}
 	mask := HookMask(registered)

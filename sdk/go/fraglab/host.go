@@ -62,6 +62,21 @@ func ParamString(name, def string) string {
 // allocate.
 func Stat(key, arg int32) int64 { return hostStat(key, arg) }
 
+// MergeOffsets returns, during Merge, the offsets in their segment of the
+// freed block (as merged so far) and of its free neighbour, in bytes from
+// the segment's base (ABI 1.2, StatMergeBlockOffset and
+// StatMergeNeighbourOffset). ok is false outside Merge. It does not
+// allocate. A binary buddy merges when the sizes are equal and
+// min(block, neighbour) is a multiple of twice the size.
+func MergeOffsets() (block, neighbour int64, ok bool) {
+	block = hostStat(StatMergeBlockOffset, 0)
+	neighbour = hostStat(StatMergeNeighbourOffset, 0)
+	if block < 0 || neighbour < 0 {
+		return -1, -1, false
+	}
+	return block, neighbour, true
+}
+
 // Log writes msg as one line of the run's log at level Log* (the host keeps
 // the first 1000 lines of a run). It does not allocate by itself, so a
 // constant message is fine in a hook.
@@ -116,7 +131,7 @@ func TagName(id int32) (string, bool) {
 
 // Config sets configuration key to value and returns the value in force,
 // or Error for an unknown key or a value out of range (sdk/ABI.md §5.5).
-// It works in Init only. The SDK sets ConfigHooks and
-// ConfigCandidateWindow itself (implement Windowed for the latter); Config
-// is for keys a later ABI minor adds.
+// It works in Init only. The SDK sets ConfigHooks, ConfigCandidateWindow
+// and ConfigMergeRepeat itself (implement Windowed and MergeRepeater for
+// the last two); Config is for keys a later ABI minor adds.
 func Config(key int32, value int64) int64 { return hostConfig(key, value) }

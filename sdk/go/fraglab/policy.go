@@ -26,6 +26,17 @@ type Windowed interface {
 	CandidateWindow() int32
 }
 
+// MergeRepeater is implemented by policies that want merges to cascade
+// (ABI 1.2, config key 3, sdk/ABI.md §3.5): when MergeRepeat returns true,
+// after a free merged the block with a neighbour the host asks Merge again
+// about the merged block's new neighbours, until a round merges nothing,
+// so a buddy allocator coalesces up to the largest free buddy. Otherwise
+// (and without this interface) Merge is asked once per side. It is asked
+// once, after Init, so it may return what a parameter said.
+type MergeRepeater interface {
+	MergeRepeat() bool
+}
+
 // RoundSizer decides policy_round_size: the block size to allocate for a
 // request of size bytes. Valid: a multiple of BlockAlign, ≥ size, ≤ MaxSize.
 type RoundSizer interface {
@@ -101,6 +112,7 @@ var (
 	registered    Policy
 	initer        Initer
 	windowed      Windowed
+	mergeRepeater MergeRepeater
 	roundSizer    RoundSizer
 	poolChooser   PoolChooser
 	searchOrderer SearchOrderer
@@ -136,6 +148,7 @@ func bind(p Policy) {
 	registered = p
 	initer, _ = p.(Initer)
 	windowed, _ = p.(Windowed)
+	mergeRepeater, _ = p.(MergeRepeater)
 	roundSizer, _ = p.(RoundSizer)
 	poolChooser, _ = p.(PoolChooser)
 	searchOrderer, _ = p.(SearchOrderer)

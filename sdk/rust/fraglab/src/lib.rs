@@ -1,4 +1,4 @@
-//! The Rust SDK for fraglab policy modules, policy ABI v1.1.
+//! The Rust SDK for fraglab policy modules, policy ABI v1.2.
 //!
 //! `sdk/ABI.md` is the normative contract; this crate restates it in Rust
 //! and mirrors the constants of `host/abi/abi.go` and `sdk/c/fraglab.h`. It
@@ -10,7 +10,10 @@
 //! override answers [`DEFER`]. [`export_policy!`] emits the module's
 //! exports and takes the list of hooks the type really implements, which
 //! becomes the hook mask (ABI §5.5, config key 2): the host calls only
-//! those and applies its defaults to the others at no cost.
+//! those and applies its defaults to the others at no cost. The module
+//! declares ABI 1.2, so it needs a 1.2 host; of 1.2's additions,
+//! [`Policy::merge_repeat`] makes merges cascade (config key 3) and
+//! [`merge_offsets`] gives the offsets a buddy allocator needs.
 //!
 //! ```ignore
 //! #![no_std]
@@ -40,12 +43,12 @@
 use core::fmt;
 
 // ---------------------------------------------------------------------------
-// Version (ABI §1, §8). export_policy! exports the marker fraglab_abi_v1_1.
+// Version (ABI §1, §8). export_policy! exports the marker fraglab_abi_v1_2.
 
 /// ABI major version this crate builds modules for.
 pub const ABI_MAJOR: i32 = 1;
 /// ABI minor version this crate builds modules for.
-pub const ABI_MINOR: i32 = 1;
+pub const ABI_MINOR: i32 = 2;
 
 // ---------------------------------------------------------------------------
 // Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -178,8 +181,8 @@ pub const STAT_GRANULARITY: i32 = 12;
 pub const STAT_PEAK_RESERVED: i32 = 13;
 /// Allocated blocks.
 pub const STAT_LIVE_BLOCKS: i32 = 14;
-/// ABI 1.2, during `merge` (-1 elsewhere, `STAT_UNKNOWN` on older hosts):
-/// the freed block's offset in its segment.
+/// ABI 1.2, during `merge` (-1 elsewhere): the freed block's offset in its
+/// segment. [`merge_offsets`] reads both offsets.
 pub const STAT_MERGE_BLOCK_OFFSET: i32 = 15;
 /// ABI 1.2, during `merge`: the free neighbour's offset in its segment.
 pub const STAT_MERGE_NEIGHBOUR_OFFSET: i32 = 16;
@@ -187,14 +190,13 @@ pub const STAT_MERGE_NEIGHBOUR_OFFSET: i32 = 16;
 pub const STAT_UNKNOWN: i64 = i64::MIN;
 
 // Config keys of config, in `Policy::init` only (ABI §5.5). export_policy!
-// sets both itself.
+// sets all three itself.
 
 /// The candidate window (1..=MAX_CANDIDATES); see `Policy::candidate_window`.
 pub const CONFIG_CANDIDATE_WINDOW: i32 = 1;
 /// The hook mask (ABI 1.1); export_policy! sets it from its hook list.
 pub const CONFIG_HOOKS: i32 = 2;
-/// Repeated merges (ABI 1.2). It needs the 1.2 marker; export_policy!
-/// exports the 1.1 marker, so the host answers `ERROR` to it.
+/// Repeated merges (ABI 1.2); see `Policy::merge_repeat`.
 pub const CONFIG_MERGE_REPEAT: i32 = 3;
 /// The candidate window when the policy sets none.
 pub const DEFAULT_CANDIDATE_WINDOW: i32 = 8;
@@ -403,6 +405,22 @@ pub fn stat(key: i32, arg: i32) -> i64 {
     unsafe { sys::stat(key, arg) }
 }
 
+/// During [`Policy::merge`]: the offsets in their segment, in bytes from
+/// the segment's base, of the freed block (as merged so far) and of its
+/// free neighbour (ABI 1.2, [`STAT_MERGE_BLOCK_OFFSET`],
+/// [`STAT_MERGE_NEIGHBOUR_OFFSET`]); `None` outside `merge`. A binary buddy
+/// merges when the sizes are equal and the lower offset is a multiple of
+/// twice the size.
+pub fn merge_offsets() -> Option<(i64, i64)> {
+    let block = stat(STAT_MERGE_BLOCK_OFFSET, 0);
+    let neighbour = stat(STAT_MERGE_NEIGHBOUR_OFFSET, 0);
+    if block < 0 || neighbour < 0 {
+        None
+    } else {
+        Some((block, neighbour))
+    }
+}
+
 /// Writes `msg` as one line of the run's log at level `LOG_*` (the host
 /// keeps the first 1000 lines of a run). See [`logf!`] to format one.
 pub fn log(level: i32, msg: &str) {
@@ -412,8 +430,8 @@ pub fn log(level: i32, msg: &str) {
 /// Sets configuration `key` to `value` and returns the value in force, or
 /// [`ERROR`] for an unknown key or a value out of range (ABI §5.5). It
 /// works in [`Policy::init`] only. [`export_policy!`] sets
-/// [`CONFIG_HOOKS`] and [`CONFIG_CANDIDATE_WINDOW`] itself; this is for
-/// keys a later ABI minor adds.
+/// [`CONFIG_HOOKS`], [`CONFIG_CANDIDATE_WINDOW`] and
+/// [`CONFIG_MERGE_REPEAT`] itself; this is for keys a later ABI minor adds.
 pub fn config(key: i32, value: i64) -> i64 {
     unsafe { sys::config(key, value) }
 }
@@ -533,6 +551,16 @@ pub trait Policy: Sized + 'static {
         None
     }
 
+    /// Whether merges cascade (ABI 1.2, config key 3, ABI §3.5): `true`
+    /// makes the host, after a free merged the block with a neighbour, ask
+    /// [`merge`](Policy::merge) again about the merged block's new
+    /// neighbours until a round merges nothing, so a buddy allocator
+    /// coalesces up to the largest free buddy. `false` (the default) asks
+    /// once per side. Asked once, after `init`.
+    fn merge_repeat(&self) -> bool {
+        false
+    }
+
     /// The block size for a request of `size` bytes: a multiple of
     /// [`BLOCK_ALIGN`], ≥ size, ≤ [`MAX_SIZE`].
     fn round_size(&mut self, size: i64, stream: i32, tag: i32) -> i64 {
@@ -612,7 +640,7 @@ pub trait Policy: Sized + 'static {
 }
 
 /// Emits the module's exports for policy type `$ty`: the version marker
-/// `fraglab_abi_v1_1`, `policy_init`, `policy_scratch` and every
+/// `fraglab_abi_v1_2`, `policy_init`, `policy_scratch` and every
 /// `policy_*` hook, forwarding to the one instance that `Policy::init`
 /// builds. The `hooks` list names the hooks `$ty` really implements
 /// (`round_size`, `choose_pool`, `search_order`, `pick_block`, `split`,
@@ -644,7 +672,7 @@ macro_rules! export_policy {
             }
 
             #[no_mangle]
-            pub extern "C" fn fraglab_abi_v1_1() {}
+            pub extern "C" fn fraglab_abi_v1_2() {}
 
             #[no_mangle]
             pub extern "C" fn policy_init() -> i64 {
@@ -654,7 +682,8 @@ macro_rules! export_policy {
                     },
                     ::core::result::Result::Err(e) => return e.into(),
                 }
-                $crate::__rt::configure($crate::Policy::candidate_window(policy()), MASK)
+                let p = policy();
+                $crate::__rt::configure($crate::Policy::candidate_window(p), $crate::Policy::merge_repeat(p), MASK)
             }
 
             #[no_mangle]
@@ -743,7 +772,10 @@ macro_rules! __hook_bits {
 /// Support for `export_policy!`; not part of the API.
 #[doc(hidden)]
 pub mod __rt {
-    use super::{config, Candidate, CONFIG_CANDIDATE_WINDOW, CONFIG_HOOKS, MAX_CANDIDATES};
+    use super::{
+        config, Candidate, ABI_MAJOR, ABI_MINOR, CONFIG_CANDIDATE_WINDOW, CONFIG_HOOKS, CONFIG_MERGE_REPEAT,
+        MAX_CANDIDATES,
+    };
 
     /// The candidate records the host writes before `policy_pick_block`:
     /// a static, so it never moves, 8-byte aligned by `Candidate`.
@@ -769,21 +801,36 @@ pub mod __rt {
         Some(unsafe { core::slice::from_raw_parts(core::ptr::addr_of!(SCRATCH) as *const Candidate, n as usize) })
     }
 
-    /// The end of `policy_init`: declares the candidate window and the
-    /// hook mask.
-    pub fn configure(window: Option<i32>, mask: i64) -> i64 {
+    /// The end of `policy_init`: declares the candidate window, repeated
+    /// merges and the hook mask.
+    pub fn configure(window: Option<i32>, merge_repeat: bool, mask: i64) -> i64 {
         if let Some(w) = window {
             if config(CONFIG_CANDIDATE_WINDOW, w as i64) != w as i64 {
                 return crate::errorf!("candidate window {}: must be 1..{}", w, MAX_CANDIDATES).into();
             }
         }
+        if merge_repeat {
+            let got = config(CONFIG_MERGE_REPEAT, 1);
+            if got != 1 {
+                return crate::errorf!(
+                    "config({}, 1) answered {}: the host does not accept repeated merges (ABI {}.{} needed)",
+                    CONFIG_MERGE_REPEAT,
+                    got,
+                    ABI_MAJOR,
+                    ABI_MINOR
+                )
+                .into();
+            }
+        }
         let got = config(CONFIG_HOOKS, mask);
         if got != mask {
             return crate::errorf!(
-                "config({}, {:#x}) answered {}: the host does not accept the hook mask (ABI 1.1 needed)",
+                "config({}, {:#x}) answered {}: the host does not accept the hook mask (ABI {}.{} needed)",
                 CONFIG_HOOKS,
                 mask,
-                got
+                got,
+                ABI_MAJOR,
+                ABI_MINOR
             )
             .into();
         }
