@@ -14,7 +14,8 @@ import (
 
 // Palette is the series colours, assigned to policies in sorted order
 // (cycling when there are more policies than colours).
-var Palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
+var Palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+	"#bcbd22", "#7f7f7f", "#393b79", "#ad494a"}
 
 // policyColors maps every policy label of recs to a palette colour.
 func policyColors(recs []*runrecord.Record) map[string]string {
@@ -108,9 +109,22 @@ func timelineChart(workload string, recs []*runrecord.Record, colors map[string]
 	}
 	maxY = niceMax(maxY)
 	plotW, plotH := chartW-padL-padR, chartH-padT-padB
+	// The legend wraps into rows below the plot; the chart grows with them.
+	type entry struct{ x, y float64 }
+	legend := make([]entry, len(ss))
+	lx, ly := padL, float64(chartH-12)
+	for i, s := range ss {
+		w := 30 + 7*float64(len(s.policy))
+		if lx > padL && lx+w > chartW-padR {
+			lx, ly = padL, ly+18
+		}
+		legend[i] = entry{lx, ly}
+		lx += w
+	}
+	height := int(ly) + 12
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart timeline" data-workload="%s" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
-		esc(workload), chartW, chartH, chartW, chartH, esc("bytes over event index: "+workload))
+		esc(workload), chartW, height, chartW, height, esc("bytes over event index: "+workload))
 	yAxis(&b, maxY, bytesLabel)
 	for i := 0; i <= 4; i++ {
 		x := padL + plotW*float64(i)/4
@@ -139,11 +153,10 @@ func timelineChart(workload string, recs []*runrecord.Record, colors map[string]
 		}
 	}
 	// Legend.
-	x := padL
-	for _, s := range ss {
-		fmt.Fprintf(&b, `<rect class="legend" x="%s" y="%s" width="14" height="4" fill="%s"/>`, f1(x), f1(chartH-12), colors[s.policy])
-		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="12" fill="#333">%s</text>`, f1(x+18), f1(chartH-6), esc(s.policy))
-		x += 30 + 7*float64(len(s.policy))
+	for i, s := range ss {
+		e := legend[i]
+		fmt.Fprintf(&b, `<rect class="legend" x="%s" y="%s" width="14" height="4" fill="%s"/>`, f1(e.x), f1(e.y), colors[s.policy])
+		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="12" fill="#333">%s</text>`, f1(e.x+18), f1(e.y+6), esc(s.policy))
 	}
 	fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="end" font-size="11" fill="#555">solid: reserved · dashed: allocated</text>`, f1(chartW-padR), f1(padT-8))
 	b.WriteString(`</svg>`)
