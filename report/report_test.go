@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -284,5 +286,43 @@ func TestCompare(t *testing.T) {
 	}
 	if !regexp.MustCompile(`ooms +1 +0 +-1 +-100\.0%`).MatchString(s) {
 		t.Errorf("no ooms change line\n%s", s)
+	}
+}
+
+// TestTimelineLegendFits: with many policies (the suite has 11) every
+// legend entry stays inside the chart, wrapping into rows, and every
+// policy gets its own colour.
+func TestTimelineLegendFits(t *testing.T) {
+	var recs []*runrecord.Record
+	for i := range 11 {
+		p := fmt.Sprintf("a-rather-long-policy-name-%02d", i)
+		recs = append(recs, &runrecord.Record{ID: p, Workload: "w", Policy: p, Status: runrecord.StatusOK,
+			Metrics: met(100*mib, 80*mib, 0), Timeline: tl(10, 100*mib, 80*mib)})
+	}
+	colors := policyColors(recs)
+	svg := timelineChart("w", recs, colors)
+	seen := map[string]bool{}
+	for _, c := range colors {
+		seen[c] = true
+	}
+	if len(seen) != 11 {
+		t.Errorf("%d distinct colours for 11 policies", len(seen))
+	}
+	height, _ := strconv.ParseFloat(regexp.MustCompile(`height="(\d+)"`).FindStringSubmatch(svg)[1], 64)
+	texts := regexp.MustCompile(`<text x="([\d.]+)" y="([\d.]+)" font-size="12" fill="#333">(a-rather[^<]*)</text>`).FindAllStringSubmatch(svg, -1)
+	if len(texts) != 11 {
+		t.Fatalf("%d legend entries, want 11", len(texts))
+	}
+	rows := map[string]bool{}
+	for _, m := range texts {
+		x, _ := strconv.ParseFloat(m[1], 64)
+		y, _ := strconv.ParseFloat(m[2], 64)
+		if end := x + 7*float64(len(m[3])); end > chartW || y > height {
+			t.Errorf("legend entry %s at (%.0f, %.0f) ends at %.0f: outside the %d×%.0f chart", m[3], x, y, end, chartW, height)
+		}
+		rows[m[2]] = true
+	}
+	if len(rows) < 2 {
+		t.Errorf("legend in %d row(s); 11 long names need several", len(rows))
 	}
 }
