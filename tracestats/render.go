@@ -52,11 +52,12 @@ func WriteText(w io.Writer, s *Stats, name string) error {
 	}
 	bi := 0
 	for _, bin := range s.Sizes {
-		for bi < len(Boundaries) && Boundaries[bi].Bytes <= bin.Lo {
+		for bi < len(Boundaries) && Boundaries[bi].First <= bin.Lo {
 			p("  %s %s\n", strings.Repeat("-", 22), Boundaries[bi].Name)
 			bi++
 		}
-		p("  %9s .. %-9s %10s  %10s  %s\n", short(bin.Lo), short(bin.Hi), count(bin.Count), units.Format(bin.Bytes), bar(bin.Count, most, 30))
+		lo, hi := rangeLabel(bin.Lo, bin.Hi)
+		p("  %9s %-12s %10s  %10s  %s\n", lo, hi, count(bin.Count), units.Format(bin.Bytes), bar(bin.Count, most, 30))
 	}
 
 	p("\nlifetimes in events (alloc to free)\n")
@@ -112,6 +113,21 @@ func count(n int64) string {
 }
 
 // short formats a bin edge: exact binary units when the edge is one.
+// rangeLabel names a bin [lo, hi): "1 MiB", "exactly" for a one-size bin;
+// ">1 MiB", ".. 2 MiB" for a bin that starts just past a boundary.
+func rangeLabel(lo, hi int64) (string, string) {
+	if hi == lo+1 {
+		return short(lo), "exactly"
+	}
+	l := short(lo)
+	for _, b := range Boundaries {
+		if b.First == lo && b.First != b.Bytes {
+			l = ">" + short(b.Bytes)
+		}
+	}
+	return l, ".. " + short(hi)
+}
+
 func short(n int64) string {
 	if n == 1<<63-1 {
 		return "inf"
@@ -223,14 +239,15 @@ func WriteSVG(w io.Writer, s *Stats, title string) error {
 		h := float64(histH) * float64(bin.Count) / float64(max(most, 1))
 		x := left + slot*float64(k-lo)
 		fill := "#7f7f7f"
-		if bin.Lo >= SmallSize && bin.Hi <= MinLargeAlloc { // the 1-10 MiB band
+		if bin.Lo > SmallSize && bin.Hi <= MinLargeAlloc { // the 1-10 MiB band
 			fill = "#ff7f0e"
 		}
-		p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s .. %s: %d requests, %s</title></rect>`+"\n",
-			x+1, histT+histH-h, slot-2, h, fill, short(bin.Lo), short(bin.Hi), bin.Count, units.Format(bin.Bytes))
+		l, r := rangeLabel(bin.Lo, bin.Hi)
+		p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %d requests, %s</title></rect>`+"\n",
+			x+1, histT+histH-h, slot-2, h, fill, l, r, bin.Count, units.Format(bin.Bytes))
 	}
 	for _, bd := range Boundaries {
-		x := left + slot*float64(binOf(bd.Bytes)-lo)
+		x := left + slot*float64(binOf(bd.First)-lo)
 		p(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d62728" stroke-dasharray="3,2"/>`+"\n", x, histT, x, histT+histH+4)
 		p(`<text x="%.1f" y="%d" text-anchor="middle" fill="#d62728">%s</text>`+"\n", x, histT+histH+16, short(bd.Bytes))
 	}

@@ -24,18 +24,23 @@ const (
 	LargeBuffer   = 20 << 20 // kLargeBuffer: requests between 1 and 10 MiB share 20 MiB segments
 )
 
-// Boundary is a size PyTorch's allocator treats specially.
+// Boundary is a size PyTorch's allocator treats specially. First is the
+// smallest request on its far side: Bytes+1 for the rules PyTorch writes
+// with ≤ (a 512 B request is one 512 B block; a 1 MiB one is still small),
+// Bytes for those written with < (10 MiB gets a segment of its own).
 type Boundary struct {
 	Bytes int64  `json:"bytes"`
+	First int64  `json:"first"`
 	Name  string `json:"name"`
 }
 
-// Boundaries are the sizes marked on the histogram.
+// Boundaries are the sizes marked on the histogram, which splits its bins
+// at each First.
 var Boundaries = []Boundary{
-	{MinBlockSize, "512 B rounding"},
-	{SmallSize, "1 MiB small/large pool"},
-	{MinLargeAlloc, "10 MiB own segment"},
-	{LargeBuffer, "20 MiB segment"},
+	{MinBlockSize, MinBlockSize + 1, "512 B rounding"},
+	{SmallSize, SmallSize + 1, "1 MiB small/large pool"},
+	{MinLargeAlloc, MinLargeAlloc, "10 MiB own segment"},
+	{LargeBuffer, LargeBuffer, "20 MiB segment"},
 }
 
 // Size classes of the lifetime table, by PyTorch's pool rules.
@@ -88,9 +93,10 @@ type Stats struct {
 	// largest live bytes over the events up to its Event since the previous
 	// point.
 	Curve []Point `json:"curve"`
-	// Sizes is the histogram of request sizes: bins from one power of two
-	// to the next, also split at the Boundaries (10 MiB, 20 MiB); empty
-	// bins are left out.
+	// Sizes is the histogram of request sizes: bins [Lo, Hi) from one
+	// power of two to the next, also split at each Boundary's First (so
+	// exactly 512 B and exactly 1 MiB have bins of their own, on the near
+	// side of their boundary); empty bins are left out.
 	Sizes      []SizeBin  `json:"sizes"`
 	Boundaries []Boundary `json:"boundaries"`
 	// BandShare is the share of AllocatedBytes in requests above 1 MiB and
@@ -200,15 +206,15 @@ func NewCollector() *Collector {
 }
 
 // binEdges are the lower edges of the size bins: the powers of two and the
-// Boundaries.
+// Boundaries' First sizes.
 var binEdges = func() []int64 {
 	var e []int64
 	for k := 0; k < 63; k++ {
 		e = append(e, int64(1)<<k)
 	}
 	for _, b := range Boundaries {
-		if !slices.Contains(e, b.Bytes) {
-			e = append(e, b.Bytes)
+		if !slices.Contains(e, b.First) {
+			e = append(e, b.First)
 		}
 	}
 	slices.Sort(e)

@@ -53,7 +53,7 @@ func TestSmall(t *testing.T) {
 		// 2 and 4 MiB are in the band; 1000 B and 10 MiB are not.
 		{"band share", s.BandShare, float64(6*MiB) / float64(1000+16*MiB)},
 		{"sizes", s.Sizes, []SizeBin{
-			{Lo: 512, Hi: KiB, Count: 1, Bytes: 1000},
+			{Lo: 513, Hi: KiB, Count: 1, Bytes: 1000},
 			{Lo: 2 * MiB, Hi: 4 * MiB, Count: 1, Bytes: 2 * MiB},
 			{Lo: 4 * MiB, Hi: 8 * MiB, Count: 1, Bytes: 4 * MiB},
 			{Lo: 10 * MiB, Hi: 16 * MiB, Count: 1, Bytes: 10 * MiB},
@@ -151,5 +151,51 @@ func TestFreeOfUnknownID(t *testing.T) {
 	c := NewCollector()
 	if err := c.Add(trace.Event{Op: trace.OpFree, ID: 3}, nil); err == nil || !strings.Contains(err.Error(), "event 0: free of id 3") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestBinsFollowPyTorchBoundaries: a request lands on the side of each
+// boundary where PyTorch's rule puts it (≤ 512 B is one 512 B block, ≤ 1 MiB
+// is the small pool, < 10 MiB shares 20 MiB segments), and the text marks
+// each boundary between those bins.
+func TestBinsFollowPyTorchBoundaries(t *testing.T) {
+	const (
+		KiB = 1 << 10
+		MiB = 1 << 20
+	)
+	for _, c := range []struct {
+		size   int64
+		lo, hi int64
+	}{
+		{511, 256, 512},
+		{512, 512, 513},
+		{513, 513, KiB},
+		{MiB - 1, 512 * KiB, MiB},
+		{MiB, MiB, MiB + 1},
+		{MiB + 1, MiB + 1, 2 * MiB},
+		{10*MiB - 1, 8 * MiB, 10 * MiB},
+		{10 * MiB, 10 * MiB, 16 * MiB},
+		{20 * MiB, 20 * MiB, 32 * MiB},
+	} {
+		k := binOf(c.size)
+		lo, hi := binEdges[k], binEdges[k+1]
+		if lo != c.lo || hi != c.hi {
+			t.Errorf("%d bytes: bin [%d, %d), want [%d, %d)", c.size, lo, hi, c.lo, c.hi)
+		}
+	}
+	c := NewCollector()
+	for i, size := range []int64{MiB, MiB + 1} {
+		if err := c.Add(trace.Event{Op: trace.OpAlloc, ID: int64(i), Size: size}, trace.NewTags()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b strings.Builder
+	if err := WriteText(&b, c.Stats(), "t"); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	exact, marker, above := strings.Index(text, "1 MiB exactly"), strings.Index(text, "1 MiB small/large pool"), strings.Index(text, ">1 MiB .. 2 MiB")
+	if exact < 0 || marker < 0 || above < 0 || !(exact < marker && marker < above) {
+		t.Errorf("want the exactly-1 MiB bin, then the pool boundary, then >1 MiB:\n%s", text)
 	}
 }
