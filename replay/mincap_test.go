@@ -140,3 +140,44 @@ func TestAfterEvent(t *testing.T) {
 		t.Errorf("%d calls, peak %d; want %d calls, peak %d", n, peak, len(events), res.Metrics.PeakReserved)
 	}
 }
+
+// TestSearchMinCapacity: the search on made-up failure patterns, in steps
+// of 2 MiB; top (100 steps) always passes.
+func TestSearchMinCapacity(t *testing.T) {
+	const step = CapacityStep
+	for _, c := range []struct {
+		name  string
+		fails func(steps int64) bool
+		want  int64 // steps
+	}{
+		{"monotonic", func(s int64) bool { return s < 37 }, 37},
+		{"everything passes", func(s int64) bool { return false }, 1},
+		// Bisection alone stops at 37; the probe at 37+4 = 41 fails, so
+		// the search goes on above it.
+		{"one bad capacity above the threshold", func(s int64) bool { return s < 37 || s == 41 }, 42},
+		// A bad band: probes 38, 39, 41 pass … 45 = 37+8 fails; then 46..
+		// passes with 47 (46+1) failing, so 48.
+		{"bad capacities further up", func(s int64) bool { return s < 37 || s == 45 || s == 47 }, 48},
+		{"bad just below top", func(s int64) bool { return s < 37 || s == 99 }, 37},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var tried []int64
+			got, err := searchMinCapacity(0, 100*step, func(capacity int64) (bool, error) {
+				if capacity%step != 0 || capacity <= 0 || capacity >= 100*step {
+					t.Fatalf("tried %d bytes: not a step inside (0, top)", capacity)
+				}
+				tried = append(tried, capacity/step)
+				return c.fails(capacity / step), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want*step {
+				t.Errorf("got %d steps, want %d (tried %v)", got/step, c.want, tried)
+			}
+			if c.fails(got / step) {
+				t.Errorf("the answer %d fails", got/step)
+			}
+		})
+	}
+}
