@@ -163,6 +163,45 @@ var knownMetrics = []string{
 	"segment_maps", "segment_unmaps", "events", "ns_per_event", "min_capacity",
 }
 
+// MaxRuns is the most runs an experiment's matrix may expand to: more is
+// an error at parse time, before anything is expanded (a typo such as
+// repeats: 1000000 with a sweep would otherwise exhaust memory).
+const MaxRuns = 1_000_000
+
+// mulCap multiplies, saturating at MaxRuns+1.
+func mulCap(a, b int) int {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	if a > (MaxRuns+1)/b {
+		return MaxRuns + 1
+	}
+	return min(a*b, MaxRuns+1)
+}
+
+// variantCount is how many variants the policy's sweeps make (at most
+// MaxRuns+1).
+func (p *Policy) variantCount() int {
+	n := 1
+	for _, s := range p.Sweeps {
+		n = mulCap(n, len(s.Values))
+	}
+	return n
+}
+
+// runCount is the size of the matrix: workload instances × policy variants
+// × capacities × repeats (at most MaxRuns+1), and its factors.
+func (e *Experiment) runCount() (n, instances, variants int) {
+	for _, w := range e.Workloads {
+		instances += max(len(w.Seeds), 1)
+	}
+	for i := range e.Policies {
+		variants += e.Policies[i].variantCount()
+	}
+	n = mulCap(mulCap(mulCap(instances, variants), max(len(e.Device.Capacities), 1)), max(e.Repeats, 1))
+	return n, instances, variants
+}
+
 // Variants expands the policy's sweeps into concrete policies: the
 // cartesian product of the swept values, the first key (in key order)
 // varying slowest, each key's values in the order given.

@@ -124,6 +124,8 @@ func TestErrors(t *testing.T) {
 		{"bad_on_policy_error.yaml", `6: on_policy_error: must be abort or fallback, got "retry"`},
 		{"zero_repeats.yaml", `6: repeats: must be between 1 and 1000000, got 0`},
 		{"device_on_generator.yaml", `4: workloads[0].device: applies only to a trace workload`},
+		{"too_many_runs.yaml", `1: the matrix has more than 1000000 runs (1 workload instances × 2 policy variants × 1 capacities × 1000000 repeats): split the experiment or shrink a sweep`},
+		{"too_many_variants.yaml", `7: policies[0].params: the sweeps make more than 1000000 variants: at most 1000000 runs fit an experiment`},
 		{"traces_with_name.yaml", `5: workloads[0].name: does not apply to a traces glob (each match is named after its file)`},
 		{"traces_bad_glob.yaml", `4: workloads[1].traces: malformed glob "../traces/[a-": syntax error in pattern`},
 		{"traces_name_taken.yaml", `4: workloads[1]: the traces glob matches "testdata/traces/small-then-large.jsonl", whose workload name "small-then-large" is taken (workloads[0])`},

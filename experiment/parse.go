@@ -189,7 +189,12 @@ func (p *parser) parse(data []byte) *Experiment {
 	e.Output = p.resolve(out)
 
 	if len(p.errs) == 0 {
-		p.checkUnique(e)
+		if n, instances, variants := e.runCount(); n > MaxRuns {
+			p.errf(root, "", "the matrix has more than %d runs (%d workload instances × %d policy variants × %d capacities × %d repeats): split the experiment or shrink a sweep",
+				MaxRuns, instances, variants, len(e.Device.Capacities), max(e.Repeats, 1))
+		} else {
+			p.checkUnique(e)
+		}
 	}
 	return e
 }
@@ -531,6 +536,10 @@ func (p *parser) policies(n *yaml.Node, e *Experiment) {
 		}
 		if !pol.labelGiven {
 			pol.Label = policyName(name) + paramSuffix(pol.Params)
+		}
+		if n := pol.variantCount(); n > MaxRuns {
+			p.errf(f["params"], key+".params", "the sweeps make more than %d variants: at most %d runs fit an experiment", MaxRuns, MaxRuns)
+			continue
 		}
 		for _, v := range pol.Variants() {
 			if j, dup := labels[v.Label]; dup {
