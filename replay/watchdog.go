@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"github.com/fraglab/fraglab/host/wasm"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -15,7 +16,7 @@ import (
 const DefaultHangTimeout = time.Second
 
 // ExitHung is the exit status of a process stopped because a policy hung.
-const ExitHung = 3
+const ExitHung = wasm.ExitHung
 
 // watchdog notices an event that does not finish. The replay loop pays one
 // atomic store per event (the event index) and two per batch, and the

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
@@ -43,7 +45,22 @@ type Config struct {
 	// (wazero's CloseOnContextDone). Without it a runaway hook can only be
 	// stopped by ending the process.
 	Interruptible bool
+	// InitTimeout bounds the start-up calls (_initialize, policy_init,
+	// policy_scratch) together; 0 means DefaultInitTimeout. Past it, in
+	// safe mode the call is stopped and Instantiate fails naming it; in
+	// fast mode the process reports it on stderr and ends with ExitHung.
+	InitTimeout time.Duration
 }
+
+// DefaultInitTimeout bounds a module's start-up calls.
+const DefaultInitTimeout = 10 * time.Second
+
+// ExitHung is the exit status of a process ended because a policy did not
+// return in fast mode (replay.ExitHung is the same).
+const ExitHung = 3
+
+// initStages are the start-up calls, in order, as the hang report names them.
+var initStages = [...]string{"_initialize", "policy_init", "policy_scratch"}
 
 // Instance is a running policy module: it implements host.Policy. It is
 // not safe for concurrent use; one run owns one instance.
@@ -128,9 +145,12 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 	if err != nil {
 		return fail("instantiate: %v", err)
 	}
+	var stage atomic.Int32 // index in initStages of the call running
+	stop := in.watchInit(&stage)
+	defer stop()
 	if f := in.inst.ExportedFunction("_initialize"); f != nil {
 		if _, err := f.Call(ctx); err != nil {
-			return fail("_initialize trapped: %v%s", err, in.stderrNote())
+			return fail("_initialize trapped: %v%s", in.withWhy(err), in.stderrNote())
 		}
 	}
 	for h := abi.Hook(0); h < abi.NumHooks; h++ {
@@ -138,12 +158,13 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 			in.fns[h] = in.inst.ExportedFunction(abi.Hooks[h].Name)
 		}
 	}
+	stage.Store(1)
 	if f := in.fns[abi.HookInit]; f != nil {
 		in.inInit = true
 		res, err := f.Call(ctx)
 		in.inInit = false
 		if err != nil {
-			return fail("policy_init trapped: %v%s%s%s", err, in.errNote(), in.paramNote(), in.stderrNote())
+			return fail("policy_init trapped: %v%s%s%s", in.withWhy(err), in.errNote(), in.paramNote(), in.stderrNote())
 		}
 		if int64(res[0]) < 0 {
 			return fail("policy_init answered %d%s%s", int64(res[0]), in.errNote(), in.paramNote())
@@ -157,9 +178,10 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 	}
 	if f := in.fns[abi.HookScratch]; f != nil && in.Implements(abi.HookPickBlock) {
 		need := uint32(in.window * abi.RecordSize)
+		stage.Store(2)
 		res, err := f.Call(ctx, uint64(need))
 		if err != nil {
-			return fail("policy_scratch trapped: %v%s", err, in.stderrNote())
+			return fail("policy_scratch trapped: %v%s", in.withWhy(err), in.stderrNote())
 		}
 		in.scratch = uint32(res[0])
 		if in.scratch == 0 || in.scratch%8 != 0 {
@@ -171,6 +193,33 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 		in.takeView()
 	}
 	return in, nil
+}
+
+// watchInit bounds the start-up calls by cfg.InitTimeout: past it, a safe
+// instance is interrupted (the call fails naming itself); in fast mode the
+// process writes a report prepared in advance, without allocating (a
+// spinning module blocks the garbage collector), and exits with ExitHung.
+// It returns the function that stops watching.
+func (in *Instance) watchInit(stage *atomic.Int32) (stop func() bool) {
+	timeout := in.cfg.InitTimeout
+	if timeout <= 0 {
+		timeout = DefaultInitTimeout
+	}
+	var reports [len(initStages)][]byte
+	for i, name := range initStages {
+		reports[i] = fmt.Appendf(nil, "fraglab: policy %s: %s did not return within %v. Wasm code cannot be interrupted in fast mode, so the process ends; rerun with --safe to stop it instead of the process.\n",
+			in.mod.Name, name, timeout)
+	}
+	t := time.AfterFunc(timeout, func() {
+		i := stage.Load()
+		if in.cancel != nil {
+			in.Interrupt(initStages[i] + " did not return within " + timeout.String() + " and was stopped")
+			return
+		}
+		os.Stderr.Write(reports[i])
+		os.Exit(ExitHung)
+	})
+	return t.Stop
 }
 
 // checkUnread refuses parameters the policy never asked for.
@@ -297,12 +346,18 @@ func (in *Instance) call(h abi.Hook) (int64, error) {
 	return int64(in.stack[0]), nil
 }
 
+// withWhy prefixes err with why Interrupt stopped the instance, if it did.
+func (in *Instance) withWhy(err error) error {
+	if why, ok := in.stopped.Load().(string); ok {
+		return fmt.Errorf("%s: %w", why, err)
+	}
+	return err
+}
+
 // trapError describes a trap with the guest's captured output; the
 // instance is never called again.
 func (in *Instance) trapError(err error) error {
-	if why, ok := in.stopped.Load().(string); ok {
-		err = fmt.Errorf("%s: %w", why, err)
-	}
+	err = in.withWhy(err)
 	if in.stderr.Len() > 0 {
 		return fmt.Errorf("%w\npolicy stderr:\n%s", err, in.stderr.String())
 	}

@@ -67,6 +67,9 @@ func (m *Module) HookNames() []string {
 // imports and memory. It refuses a bad module with a *LoadError naming
 // every problem found.
 func Compile(ctx context.Context, name string, bin []byte) (*Module, error) {
+	if err := precheck(bin); err != nil {
+		return nil, &LoadError{Module: name, Msg: fmt.Sprintf("not a valid WebAssembly module: %v", err)}
+	}
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(sharedCache()))
 	defer r.Close(ctx)
 	cm, err := r.CompileModule(ctx, bin)

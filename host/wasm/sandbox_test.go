@@ -124,3 +124,38 @@ func TestMemoryGrowToCap(t *testing.T) {
 		t.Fatalf("run at the cap: %v", err)
 	}
 }
+
+// TestInitHangSafeMode: a policy_init that never returns is stopped after
+// InitTimeout and Instantiate fails naming it.
+func TestInitHangSafeMode(t *testing.T) {
+	start := time.Now()
+	_, err := compile(t, "spin_init").Instantiate(context.Background(),
+		wasm.Config{Interruptible: true, InitTimeout: 200 * time.Millisecond})
+	var le *wasm.LoadError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "policy_init did not return within 200ms and was stopped") {
+		t.Fatalf("Instantiate: %v; want a LoadError naming policy_init", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("stopped after %v", took)
+	}
+}
+
+// TestInitHangFastMode: without safe mode a runaway policy_init cannot be
+// stopped: the process reports it and ends with ExitHung (in a child
+// process, this test binary re-executed).
+func TestInitHangFastMode(t *testing.T) {
+	if os.Getenv("FRAGLAB_INIT_HANG_CHILD") == "1" {
+		_, err := compile(t, "spin_init").Instantiate(context.Background(), wasm.Config{InitTimeout: 300 * time.Millisecond})
+		t.Fatalf("the hung start-up returned: %v", err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestInitHangFastMode$")
+	cmd.Env = append(os.Environ(), "FRAGLAB_INIT_HANG_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != wasm.ExitHung {
+		t.Fatalf("child: %v, want exit status %d\n%s", err, wasm.ExitHung, out)
+	}
+	if want := "fraglab: policy spin_init: policy_init did not return within 300ms."; !strings.Contains(string(out), want) {
+		t.Errorf("child output:\n%s\nwant it to contain %q", out, want)
+	}
+}
