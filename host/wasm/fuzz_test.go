@@ -30,3 +30,28 @@ func FuzzCompile(f *testing.F) {
 			replay.Options{Safe: true, HangTimeout: 200e6, MemoryLimitPages: 64})
 	})
 }
+
+// FuzzPytorchKnobs: any text for the pytorch policy's knobs is accepted or
+// refused at start-up with a LoadError, never a trap that escapes, a hang
+// or a panic; an accepted setting then serves a small replay.
+func FuzzPytorchKnobs(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"roundup_power2_divisions", "[256:1,512:2,>:4]"},
+		{"roundup_power2_divisions", "4"},
+		{"max_split_size_mb", "unlimited"},
+		{"garbage_collection_threshold", "0.8"},
+		{"large_segment_size_mb", "40"},
+		{"expandable_segments", "True"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	bin, _ := policies.Builtin("pytorch")
+	mod, err := wasm.Compile(context.Background(), "pytorch", bin)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, key, value string) {
+		_, _ = replay.Run(context.Background(), jsonl(threeAllocs...), mod, cudadriver.NewSim(cudadriver.SimOptions{}),
+			replay.Options{Params: map[string]string{key: value}, Safe: true, HangTimeout: 200e6})
+	})
+}
