@@ -71,9 +71,10 @@ func Knobs(p Profile, base map[string]string, capacity int64) []Knob {
 		for _, t := range []string{"0.5", "0.7", "0.9"} {
 			gcs = append(gcs, one("garbage_collection_threshold", t))
 		}
-		// The threshold measures against per_process_memory_fraction ×
-		// capacity: a fraction below 1 starts collecting earlier.
-		gcs = append(gcs, map[string]string{"garbage_collection_threshold": "0.8", "per_process_memory_fraction": "0.9"})
+		// No per_process_memory_fraction below 1: PyTorch also refuses to
+		// grow past fraction × capacity, which the pytorch policy cannot
+		// model (policies/pytorch/README.md, Limitations), so a
+		// recommendation with it could OOM where the replay did not.
 		add("garbage_collection_threshold", gcs...)
 	}
 
