@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -42,21 +43,16 @@ func precheck(bin []byte) error {
 	return nil
 }
 
-// uleb decodes an unsigned LEB128 of at most 32 bits (the format of every
-// count and size in a module's structure).
+// uleb decodes an unsigned LEB128 of at most 5 bytes (32 bits: the format
+// of every count and size in a module's structure). encoding/binary's
+// Uvarint is the same encoding, without the wasm length bound.
 func uleb(b []byte) (v uint64, n int, err error) {
-	for shift := uint(0); ; shift += 7 {
-		if n >= len(b) {
-			return 0, 0, errors.New("truncated LEB128")
-		}
-		if shift > 28 {
-			return 0, 0, errors.New("LEB128 longer than 5 bytes")
-		}
-		c := b[n]
-		n++
-		v |= uint64(c&0x7f) << shift
-		if c&0x80 == 0 {
-			return v, n, nil
-		}
+	v, n = binary.Uvarint(b)
+	switch {
+	case n == 0:
+		return 0, 0, errors.New("truncated LEB128")
+	case n < 0 || n > 5:
+		return 0, 0, errors.New("LEB128 longer than 5 bytes")
 	}
+	return v, n, nil
 }
