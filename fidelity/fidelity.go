@@ -39,13 +39,31 @@ type Report struct {
 	AllocAddrs, AllocAddrMatches int // recorded alloc addresses, and how many the replay reproduced
 
 	RecordedOOMs, ReplayedOOMs []int64 // event indexes of the allocations that failed
+
+	// The allocator's state at each recorded OOM, and at the replay's
+	// OOMs (as many as were recorded).
+	RecordedOOMStates, ReplayedOOMStates []OOMState
+}
+
+// OOMState is the allocator at a failed allocation, as PyTorch's oom trace
+// entry records it.
+type OOMState struct {
+	Event      int64 // the workload event that failed
+	Size       int64 // the rounded request
+	Reserved   int64 // bytes reserved, after the release-and-retry
+	DeviceFree int64 // the device's free bytes
+}
+
+func (o OOMState) String() string {
+	return fmt.Sprintf("event %d: %s asked, %s reserved, %s free on the device",
+		o.Event, units.Format(o.Size), units.Format(o.Reserved), units.Format(o.DeviceFree))
 }
 
 // Match reports an exact reproduction: every segment event in order and the
 // peak reserved to the byte.
 func (r *Report) Match() bool {
 	return r.Prefix == len(r.Recorded) && r.Prefix == len(r.Replayed) && r.RecordedPeak == r.ReplayedPeak &&
-		slices.Equal(r.RecordedOOMs, r.ReplayedOOMs)
+		slices.Equal(r.RecordedOOMs, r.ReplayedOOMs) && slices.Equal(r.RecordedOOMStates, r.ReplayedOOMStates)
 }
 
 // Compare fills the comparison of recorded and replayed segment events.
@@ -125,6 +143,17 @@ func (r *Report) Print(w io.Writer, context int) {
 			oom = "differ"
 		}
 		fmt.Fprintf(w, "OOMs at events: recorded %v, replayed %v: %s\n", r.RecordedOOMs, r.ReplayedOOMs, oom)
+	}
+	for i, rec := range r.RecordedOOMStates {
+		if i < len(r.ReplayedOOMStates) && r.ReplayedOOMStates[i] == rec {
+			fmt.Fprintf(w, "OOM state at %s: match\n", rec)
+			continue
+		}
+		got := "no OOM"
+		if i < len(r.ReplayedOOMStates) {
+			got = r.ReplayedOOMStates[i].String()
+		}
+		fmt.Fprintf(w, "OOM state: recorded %s; replayed %s: differ\n", rec, got)
 	}
 	verdict := "EXACT MATCH"
 	if !r.Match() {

@@ -57,6 +57,9 @@ type Options struct {
 	// ERROR or out of range): the failure is recorded (PolicyFailure) and
 	// every later decision is the host default.
 	Fallback bool
+	// ExplainOOMs is how many OOMs, the first ones, get an OOMReport
+	// (OOMReports); 0: none.
+	ExplainOOMs int
 }
 
 // Allocator is the mechanism of a caching allocator over one Device: it
@@ -80,10 +83,12 @@ type Allocator struct {
 	streams map[int64]int32            // raw stream value -> index
 	svals   []int64                    // index -> raw stream value
 
-	searches  [abi.MaxPools]uint64 // block searches per pool (ages for release aged)
-	policyErr *PolicyError         // the policy's first failure, with Options.Fallback
-	event     int64
-	stats     Stats
+	searches   [abi.MaxPools]uint64 // block searches per pool (ages for release aged)
+	oomReports []OOMReport          // the first Options.ExplainOOMs OOMs
+	lastGrow   int64                // bytes the current allocation last asked of the device
+	policyErr  *PolicyError         // the policy's first failure, with Options.Fallback
+	event      int64
+	stats      Stats
 
 	cands  []abi.Candidate
 	cblks  []*Block
@@ -162,6 +167,9 @@ func (a *Allocator) StreamIndex(stream int64) int32 {
 	return i
 }
 
+// OOMReports explains the first Options.ExplainOOMs OOMs, in order.
+func (a *Allocator) OOMReports() []OOMReport { return a.oomReports }
+
 // PolicyFailure is the policy's first failure when Options.Fallback kept
 // the run going; nil if the policy never failed.
 func (a *Allocator) PolicyFailure() *PolicyError { return a.policyErr }
@@ -180,6 +188,7 @@ func (a *Allocator) Alloc(id, size, stream int64, tag int32) error {
 		return fmt.Errorf("event %d: alloc of id %d: size %d must be positive", a.event, id, size)
 	}
 	delete(a.failed, id)
+	a.lastGrow = 0
 	s := a.StreamIndex(stream)
 	rounded, err := a.roundSize(size, s, tag)
 	if err != nil {
@@ -216,6 +225,9 @@ func (a *Allocator) Alloc(id, size, stream int64, tag int32) error {
 func (a *Allocator) oom(id, rounded int64, size int64, pool, stream int32, tag int32) error {
 	if a.opts.OnBlockOp != nil {
 		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionOOM, ID: id, Size: rounded, Requested: size, Stream: a.svals[stream], Pool: pool})
+	}
+	if len(a.oomReports) < a.opts.ExplainOOMs {
+		a.oomReports = append(a.oomReports, a.explainOOM(id, size, rounded, pool, stream))
 	}
 	a.stats.OOMs++
 	if a.stats.FirstOOM < 0 {
@@ -536,6 +548,7 @@ func (a *Allocator) grow(rounded int64, pool, stream, tag int32) (*Block, error)
 
 // newSegment allocates a classic segment; nil when the device is full.
 func (a *Allocator) newSegment(size int64, pool, stream int32) (*Block, error) {
+	a.lastGrow = size
 	addr, err := a.dev.Alloc(size)
 	if err != nil {
 		if errors.Is(err, cudadriver.ErrOutOfMemory) {

@@ -33,6 +33,13 @@ func (b *Block) end() uint64 { return b.Addr + uint64(b.Size) }
 // wholeSegment reports whether a classic block spans its whole segment.
 func (b *Block) wholeSegment() bool { return b.prev == nil && b.next == nil && b.seg.Page == 0 }
 
+// wholePages is the range of whole pages inside b, an expandable segment's
+// block, as offsets in the segment: [first, last), empty when last <= first.
+func (b *Block) wholePages() (first, last int64) {
+	off, page := int64(b.Addr-b.seg.Addr), b.seg.Page
+	return roundUp(off, page), (off + b.Size) / page * page
+}
+
 // expandableSize is the block size plus the unmapped range right after it:
 // how far the block could grow (PyTorch's best-fit tie-break).
 func (b *Block) expandableSize() int64 {

@@ -101,6 +101,7 @@ func (a *Allocator) mapAt(seg *Segment, u *Block, at uint64, size int64) (*Block
 	if at < u.Addr || at+uint64(size) > u.end() || u.Mapped {
 		return nil, fmt.Errorf("mapping %d bytes at %#x: not inside an unmapped range of segment %#x", size, at, seg.Addr)
 	}
+	a.lastGrow = size
 	if err := a.dev.Map(at, size); err != nil {
 		if errors.Is(err, cudadriver.ErrOutOfMemory) {
 			return nil, nil
@@ -150,8 +151,7 @@ func (a *Allocator) mapAt(seg *Segment, u *Block, at uint64, size int64) (*Block
 // left with no mapped page is released. It returns the bytes unmapped.
 func (a *Allocator) unmapBlock(b *Block) (int64, error) {
 	seg := b.seg
-	off := int64(b.Addr - seg.Addr)
-	first, last := roundUp(off, seg.Page), (off+b.Size)/seg.Page*seg.Page
+	first, last := b.wholePages()
 	if last <= first {
 		return 0, nil
 	}

@@ -63,6 +63,9 @@ type Options struct {
 	// the allocator, to inspect its state (segments, blocks); it must not
 	// change it.
 	AfterEvent func(event int64, a *host.Allocator)
+	// ExplainOOMs is how many OOMs, the first ones, get a report of where
+	// the reserved memory was (Result.OOMReports); 0: none.
+	ExplainOOMs int
 	// Canary fills every allocation with its own pattern on the device and
 	// checks it on free (cudadriver.Canary): a damaged pattern, two live
 	// blocks on the same bytes, ends the run with a *cudadriver.CanaryError.
@@ -87,6 +90,8 @@ type Result struct {
 	PolicyFailure *host.PolicyError
 	// Timeline is set when Options.Timeline asked for it.
 	Timeline *Timeline
+	// OOMReports explains the first Options.ExplainOOMs OOMs.
+	OOMReports []host.OOMReport
 }
 
 // PolicyInfo identifies the policy of a run.
@@ -181,7 +186,7 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 			}
 		})
 	}
-	hopts := host.Options{OnDriverOp: fanOut(driverOps), OnBlockOp: fanOut(blockOps), Fallback: opts.Fallback}
+	hopts := host.Options{OnDriverOp: fanOut(driverOps), OnBlockOp: fanOut(blockOps), Fallback: opts.Fallback, ExplainOOMs: opts.ExplainOOMs}
 	a := host.New(dev, pol, hopts)
 	if attach != nil {
 		attach(a.Stat)
@@ -315,6 +320,7 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 		res.Timeline = tl.result()
 	}
 	res.Stats = a.Stats()
+	res.OOMReports = a.OOMReports()
 	res.Counters = dev.Counters()
 	res.Timings = dev.Timings()
 	if canary != nil {

@@ -76,6 +76,7 @@ given.`,
 					}
 				},
 			}
+			opts.ExplainOOMs = len(w.OOMs)
 			res, err := replay.Run(cmd.Context(), in.reader, mod, cudadriver.NewSim(cudadriver.SimOptions{Capacity: in.capacity}), opts)
 			if err != nil {
 				return err
@@ -91,6 +92,10 @@ given.`,
 			rep.ReplayedOOMs = replayedOOMs
 			for _, o := range w.OOMs {
 				rep.RecordedOOMs = append(rep.RecordedOOMs, o.Event)
+				rep.RecordedOOMStates = append(rep.RecordedOOMStates, fidelity.OOMState{Event: o.Event, Size: o.Size, Reserved: o.Reserved, DeviceFree: o.DeviceFree})
+			}
+			for _, o := range res.OOMReports {
+				rep.ReplayedOOMStates = append(rep.ReplayedOOMStates, fidelity.OOMState{Event: o.Event, Size: o.Rounded, Reserved: o.Reserved, DeviceFree: o.DeviceFree})
 			}
 			if allocs < rep.AllocAddrs {
 				// Allocations the replay failed (OOM) count as mismatches.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/atomicfile"
 	"github.com/fraglab/fraglab/internal/units"
@@ -33,6 +34,8 @@ func replayCmd() *cobra.Command {
 		onError                                string
 		hangTimeout                            time.Duration
 		memPages                               uint32
+		oomReport                              string
+		explainOOMs                            int
 	)
 	cmd := &cobra.Command{
 		Use:   "replay --trace FILE --policy NAME|PATH.wasm",
@@ -79,7 +82,10 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			}
 			opts := replay.Options{Params: in.params(policy, ps), PolicyLog: cmd.ErrOrStderr(), CheckInvariants: check,
 				MemoryLimitPages: memPages, Initial: in.initial, Safe: safe, Fallback: onError == "fallback", HangTimeout: hangTimeout,
-				Canary: canary}
+				Canary: canary, ExplainOOMs: explainOOMs}
+			if explainOOMs < 0 {
+				return fmt.Errorf("--explain-ooms %d: expected 0 or more", explainOOMs)
+			}
 			if snapOut != "" {
 				f, err := os.Create(snapOut)
 				if err != nil {
@@ -110,12 +116,17 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			}
 			rep := replay.NewDeviceReport(cudadriver.Describe(dev, sel, prof, note), res)
 			if deviceInfo != "" {
-				b, err := json.MarshalIndent(rep, "", "  ")
-				if err != nil {
-					return err
-				}
-				if err := atomicfile.Write(deviceInfo, append(b, '\n')); err != nil {
+				if err := writeJSONFile(deviceInfo, rep); err != nil {
 					return fmt.Errorf("--device-info: %w", err)
+				}
+			}
+			if oomReport != "" {
+				reports := res.OOMReports
+				if reports == nil {
+					reports = []host.OOMReport{} // [], not null, when nothing failed
+				}
+				if err := writeJSONFile(oomReport, reports); err != nil {
+					return fmt.Errorf("--oom-report: %w", err)
 				}
 			}
 			if f := res.PolicyFailure; f != nil {
@@ -129,6 +140,18 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			}
 			printResult(cmd.OutOrStdout(), tracePath, res)
 			printDeviceReport(cmd.OutOrStdout(), rep)
+			if len(res.OOMReports) > 0 {
+				r := res.OOMReports[0]
+				printOOMReport(cmd.OutOrStdout(), r, res.Metrics.OOMs)
+				if fragmented(r) && in.snap != nil {
+					dev := ""
+					if d := max(snapDevice, oldSnapDev); d >= 0 {
+						dev = fmt.Sprintf(" --device %d", d)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "  next        fraglab tune %s%s --capacity %s searches for PYTORCH_CUDA_ALLOC_CONF settings without this OOM\n",
+						tracePath, dev, capacity)
+				}
+			}
 			if rr, ok := in.reader.(*trace.RMMReader); ok && len(rr.Failures()) > 0 {
 				f := rr.Failures()
 				fmt.Fprintf(cmd.OutOrStdout(), "the RMM log recorded %d allocate failures (its own OOMs; the first before event %d, line %d); this replay had %d OOMs\n",
@@ -156,6 +179,8 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 	f.StringVar(&onError, "on-policy-error", "abort", "when the policy traps, hangs (with --safe) or answers out of range: abort the run, or fallback to the host defaults for the rest of it")
 	f.DurationVar(&hangTimeout, "hang-timeout", replay.DefaultHangTimeout, "how long one event may take before the policy counts as hung")
 	f.Uint32Var(&memPages, "policy-memory-pages", 0, fmt.Sprintf("cap on the policy's linear memory in 64 KiB pages (default %d)", wasm.DefaultMemoryLimitPages))
+	f.IntVar(&explainOOMs, "explain-ooms", 10, "how many OOMs, the first ones, are explained: where the reserved memory was and why it could not serve the request (the table shows the first; --oom-report writes them all)")
+	f.StringVar(&oomReport, "oom-report", "", "write the explained OOMs (--explain-ooms) to FILE as a JSON array")
 	return cmd
 }
 
@@ -258,4 +283,13 @@ func printDeviceReport(w io.Writer, r *replay.DeviceReport) {
 		fmt.Fprintf(w, "canary   %d blocks filled (%s), %d checked (%s read, %d sampled): no block was overwritten while live\n",
 			c.Fills, units.Format(c.FilledBytes), c.Checks, units.Format(c.ReadBytes), c.SampledChecks)
 	}
+}
+
+// writeJSONFile writes v to path as indented JSON, atomically.
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, append(b, '\n'))
 }

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/internal/units"
+)
+
+// printOOMReport explains an OOM in words: the request, where the reserved
+// memory was, why the cached part could not serve it, and a verdict.
+func printOOMReport(w io.Writer, r host.OOMReport, ooms int64) {
+	f := units.Format
+	capacity := "unlimited"
+	if r.Capacity > 0 {
+		capacity = f(r.Capacity)
+	}
+	fmt.Fprintf(w, "\nfirst OOM, at event %d (alloc id %d, stream %d; %d OOMs in all)\n", r.Event, r.ID, r.Stream, ooms)
+	fmt.Fprintf(w, "  requested   %s, rounded to %s, %s\n", f(r.Requested), f(r.Rounded), poolName(r.Pool))
+	fmt.Fprintf(w, "  device      capacity %s, %s free\n", capacity, f(r.DeviceFree))
+	fmt.Fprintf(w, "  reserved    %s = allocated %s + cached %s (reserved but unallocated, in %d free blocks, the largest %s)\n",
+		f(r.Reserved), f(r.Allocated), f(r.Cached), r.FreeBlocks, f(r.LargestFree))
+	if r.Cached > 0 {
+		fmt.Fprintf(w, "  the cached %s could not serve it because it was\n", f(r.Cached))
+		for _, c := range cachedReasons(r) {
+			fmt.Fprintf(w, "    %-13s %10s  %s\n", c.name, f(c.bytes), c.what)
+		}
+		fmt.Fprintf(w, "  of it, %s sat in whole free segments or pages, which a release gives back to the device, and %s beside live blocks, which only their frees give back\n",
+			f(r.Releasable), f(r.Stranded))
+		if len(r.Segments) > 0 {
+			fmt.Fprintf(w, "  segments holding the most cached bytes (%d of %d segments):\n", len(r.Segments), r.TotalSegments)
+			for _, s := range r.Segments {
+				kind := "classic"
+				if s.Expandable {
+					kind = "expandable"
+				}
+				fmt.Fprintf(w, "    %#x  %-10s %10s mapped, %s, stream %d: live %d (%s), cached %s, largest free %s\n",
+					s.Addr, kind, f(s.Mapped), poolName(s.Pool), s.Stream, s.LiveBlocks, f(s.Allocated), f(s.Cached), f(s.LargestFree))
+			}
+		}
+	}
+	fmt.Fprintf(w, "  verdict     %s\n", oomVerdict(r))
+}
+
+type cachedReason struct {
+	name  string
+	bytes int64
+	what  string // what the bytes were, in the table
+	were  string // the same, short, in the verdict
+}
+
+// cachedReasons lists the cached bytes by why they could not serve the
+// request, largest first among those that hold any.
+func cachedReasons(r host.OOMReport) []cachedReason {
+	all := []cachedReason{
+		{"too small", r.CachedTooSmall, fmt.Sprintf("in the request's pool and stream, in blocks smaller than %s", units.Format(r.Rounded)), "in blocks too small"},
+		{"not picked", r.CachedNotPicked, "in blocks large enough that the policy did not take (PyTorch: the max_split_size_mb rule)", "in blocks the policy would not take"},
+		{"other pool", r.CachedOtherPool, "in another pool (PyTorch: small requests and large ones never share segments)", "in another pool"},
+		{"other stream", r.CachedOtherStream, "cached for another stream", "cached for another stream"},
+	}
+	var out []cachedReason
+	for _, c := range all {
+		if c.bytes > 0 {
+			out = append(out, c)
+		}
+	}
+	for i := 1; i < len(out); i++ { // a stable insertion sort of at most 4
+		for j := i; j > 0 && out[j].bytes > out[j-1].bytes; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// oomVerdict says whether an OOM is fragmentation (the bytes were there,
+// not in one usable place) or a device too small for the live data.
+func oomVerdict(r host.OOMReport) string {
+	f := units.Format
+	if !enoughBytes(r) {
+		return fmt.Sprintf("not fragmentation: the cached %s and the device's free %s together are less than the %s asked; the live blocks (%s) need a bigger device",
+			f(r.Cached), f(r.DeviceFree), f(r.Rounded), f(r.Allocated))
+	}
+	if !fragmented(r) {
+		if r.Grow == 0 {
+			return fmt.Sprintf("the device had %s free, enough for the %s asked, but the policy's expandable segment had no unmapped room left to map it in",
+				f(r.DeviceFree), f(r.Rounded))
+		}
+		return fmt.Sprintf("the device had %s free, enough for the %s asked, but the policy asked it for %s at once (its segment or page size)",
+			f(r.DeviceFree), f(r.Rounded), f(r.Grow))
+	}
+	v := fmt.Sprintf("fragmentation: the cached %s and the device's free %s add up to the %s asked, but no free range could hold it",
+		f(r.Cached), f(r.DeviceFree), f(r.Rounded))
+	if rs := cachedReasons(r); len(rs) > 0 {
+		v += fmt.Sprintf("; most of the cached bytes were %s", rs[0].were)
+	}
+	if r.Releasable > 0 {
+		v += fmt.Sprintf("; the policy kept %s it could have released", f(r.Releasable))
+	}
+	return v
+}
+
+// enoughBytes reports whether the cached bytes and the device's free ones
+// together would hold the request.
+func enoughBytes(r host.OOMReport) bool { return r.Cached+r.DeviceFree >= r.Rounded }
+
+// fragmented reports whether an OOM is fragmentation: enough bytes, but the
+// device alone had too few for the request, and no free block could serve it.
+func fragmented(r host.OOMReport) bool { return enoughBytes(r) && r.DeviceFree < r.Rounded }
+
+func poolName(p int32) string {
+	switch p {
+	case abi.PoolSmall:
+		return "small pool"
+	case abi.PoolLarge:
+		return "large pool"
+	}
+	return fmt.Sprintf("pool %d", p)
+}

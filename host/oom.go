@@ -1,0 +1,126 @@
+package host
+
+import (
+	"sort"
+)
+
+// OOMReport explains one failed allocation: the request, the device, and
+// where the memory that was reserved but not allocated sat, split two ways:
+// by why it could not serve the request (the Cached* fields) and by whether
+// the policy could have given it back to the device (Releasable, Stranded).
+// It is the state after the policy's releases and retries, at the moment
+// the allocation was given up.
+type OOMReport struct {
+	Event     int64 `json:"event"`
+	ID        int64 `json:"id"`
+	Requested int64 `json:"requested"` // bytes the workload asked for
+	Rounded   int64 `json:"rounded"`   // after the policy's rounding
+	Pool      int32 `json:"pool"`
+	Stream    int64 `json:"stream"` // raw stream value
+
+	Capacity   int64 `json:"capacity"`    // the device's usable bytes (0: unlimited)
+	DeviceFree int64 `json:"device_free"` // bytes the device had left
+	Reserved   int64 `json:"reserved"`
+	Allocated  int64 `json:"allocated"`
+	// Grow is what the policy last asked of the device for this request (a
+	// segment, or pages to map); 0 when it asked nothing.
+	Grow int64 `json:"grow"`
+
+	// Cached is reserved but unallocated: the bytes of free mapped blocks,
+	// in FreeBlocks blocks, the largest LargestFree bytes.
+	Cached      int64 `json:"cached"`
+	FreeBlocks  int64 `json:"free_blocks"`
+	LargestFree int64 `json:"largest_free"`
+	// Cached bytes by why they could not serve the request: in another
+	// pool; in the request's pool on another stream; in its pool and
+	// stream but in blocks smaller than the rounded request; or in blocks
+	// large enough that the policy did not take (PyTorch's
+	// max_split_size_mb rule, for one). They add up to Cached.
+	CachedOtherPool   int64 `json:"cached_other_pool"`
+	CachedOtherStream int64 `json:"cached_other_stream"`
+	CachedTooSmall    int64 `json:"cached_too_small"`
+	CachedNotPicked   int64 `json:"cached_not_picked"`
+	// Cached bytes by what could return them to the device: Releasable are
+	// free whole classic segments and whole free pages of expandable ones,
+	// which a release would have given back; Stranded share a segment (or a
+	// page) with live blocks and come back only when those are freed. They
+	// add up to Cached.
+	Releasable int64 `json:"releasable"`
+	Stranded   int64 `json:"stranded"`
+
+	// Segments are the segments holding the most cached bytes, most first
+	// (at most MaxOOMSegments); TotalSegments is how many there were.
+	Segments      []OOMSegment `json:"segments"`
+	TotalSegments int          `json:"total_segments"`
+}
+
+// OOMSegment is one segment as an OOMReport sees it.
+type OOMSegment struct {
+	Addr        uint64 `json:"addr"`
+	Mapped      int64  `json:"mapped"` // bytes backed by memory (a classic segment's size)
+	Expandable  bool   `json:"expandable"`
+	Pool        int32  `json:"pool"`
+	Stream      int64  `json:"stream"`
+	LiveBlocks  int    `json:"live_blocks"`
+	Allocated   int64  `json:"allocated"`
+	Cached      int64  `json:"cached"`
+	LargestFree int64  `json:"largest_free"`
+}
+
+// MaxOOMSegments is how many segments an OOMReport lists.
+const MaxOOMSegments = 8
+
+// explainOOM builds the report of a failed allocation of rounded bytes in
+// pool on stream index s. It costs O(blocks), once per reported OOM.
+func (a *Allocator) explainOOM(id, requested, rounded int64, pool, s int32) OOMReport {
+	r := OOMReport{Event: a.event, ID: id, Requested: requested, Rounded: rounded, Pool: pool,
+		Stream: a.svals[s], Capacity: max(a.dev.Info().Capacity, 0), Reserved: a.stats.Reserved, Allocated: a.stats.Allocated, Grow: a.lastGrow}
+	r.DeviceFree, _ = a.dev.MemInfo()
+	segs := a.Segments()
+	r.TotalSegments = len(segs)
+	for _, seg := range segs {
+		sr := OOMSegment{Addr: seg.Addr, Mapped: seg.Mapped, Expandable: seg.Page > 0, Pool: seg.Pool, Stream: a.svals[seg.Stream]}
+		for b := seg.head; b != nil; b = b.next {
+			switch {
+			case !b.Mapped:
+				continue
+			case b.Allocated:
+				sr.LiveBlocks++
+				sr.Allocated += b.Size
+				continue
+			}
+			sr.Cached += b.Size
+			sr.LargestFree = max(sr.LargestFree, b.Size)
+			r.FreeBlocks++
+			switch {
+			case seg.Pool != pool:
+				r.CachedOtherPool += b.Size
+			case seg.Stream != s:
+				r.CachedOtherStream += b.Size
+			case b.Size < rounded:
+				r.CachedTooSmall += b.Size
+			default:
+				r.CachedNotPicked += b.Size
+			}
+			var whole int64
+			if seg.Page > 0 {
+				first, last := b.wholePages()
+				whole = max(last-first, 0)
+			} else if b.wholeSegment() {
+				whole = b.Size
+			}
+			r.Releasable += whole
+			r.Stranded += b.Size - whole
+		}
+		r.Cached += sr.Cached
+		r.LargestFree = max(r.LargestFree, sr.LargestFree)
+		if sr.Cached > 0 {
+			r.Segments = append(r.Segments, sr)
+		}
+	}
+	sort.SliceStable(r.Segments, func(i, j int) bool { return r.Segments[i].Cached > r.Segments[j].Cached })
+	if len(r.Segments) > MaxOOMSegments {
+		r.Segments = r.Segments[:MaxOOMSegments]
+	}
+	return r
+}

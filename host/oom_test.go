@@ -1,0 +1,129 @@
+package host
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host/abi"
+)
+
+// pickNothing refuses every candidate block, so a request that a cached
+// block could hold still grows (or fails).
+type pickNothing struct{ NoHooks }
+
+func (pickNothing) Implements(h abi.Hook) bool { return h == abi.HookPickBlock }
+func (pickNothing) PickBlock([]abi.Candidate, int64, int32, int32, int32) (int64, error) {
+	return abi.None, nil
+}
+
+// keepCache never releases cached memory.
+type keepCache struct{ NoHooks }
+
+func (keepCache) Implements(h abi.Hook) bool { return h == abi.HookRelease }
+func (keepCache) Release(int32, int64, int32, int32, int32) (int64, error) {
+	return abi.ActNothing, nil
+}
+
+// keepCacheExpandable is keepCache with expandable segments.
+type keepCacheExpandable struct{ keepCache }
+
+func (keepCacheExpandable) Implements(h abi.Hook) bool {
+	return h == abi.HookRelease || h == abi.HookSegmentMode
+}
+func (keepCacheExpandable) SegmentMode(pool, _ int32) (int64, error) { return DefaultPage(pool), nil }
+
+func TestOOMReport(t *testing.T) {
+	tests := []struct {
+		name     string
+		policy   Policy
+		capacity int64
+		steps    string // the last step is the allocation that fails
+		want     OOMReport
+		segments int // segments listed (holding cached bytes)
+	}{
+		{"holes too small, stranded between live blocks", NoHooks{}, 40 * MiB,
+			// A: [8 free][8 live][4 free], B: [8 live][12 free]; 14 MiB fits nowhere.
+			"a 1 8MiB; a 2 8MiB; a 3 8MiB; f 1; a 4 14MiB",
+			OOMReport{ID: 4, Requested: 14 * MiB, Rounded: 14 * MiB, Pool: abi.PoolLarge, Capacity: 40 * MiB,
+				Reserved: 40 * MiB, Allocated: 16 * MiB, Grow: 14 * MiB, Cached: 24 * MiB, FreeBlocks: 3, LargestFree: 12 * MiB,
+				CachedTooSmall: 24 * MiB, Stranded: 24 * MiB}, 2},
+		{"cached on another stream", NoHooks{}, 20 * MiB,
+			"a 1 8MiB; a 2 8MiB; f 1; a 3 8MiB 7",
+			OOMReport{ID: 3, Requested: 8 * MiB, Rounded: 8 * MiB, Pool: abi.PoolLarge, Stream: 7, Capacity: 20 * MiB,
+				Reserved: 20 * MiB, Allocated: 8 * MiB, Grow: 20 * MiB, Cached: 12 * MiB, FreeBlocks: 2, LargestFree: 8 * MiB,
+				CachedOtherStream: 12 * MiB, Stranded: 12 * MiB}, 1},
+		{"cached in the small pool", NoHooks{}, 2 * MiB,
+			"a 1 512KiB; a 2 2MiB",
+			OOMReport{ID: 2, Requested: 2 * MiB, Rounded: 2 * MiB, Pool: abi.PoolLarge, Capacity: 2 * MiB,
+				Reserved: 2 * MiB, Allocated: MiB / 2, Grow: 20 * MiB, Cached: 3 * MiB / 2, FreeBlocks: 1, LargestFree: 3 * MiB / 2,
+				CachedOtherPool: 3 * MiB / 2, Stranded: 3 * MiB / 2}, 1},
+		{"large enough but not picked", pickNothing{}, 40 * MiB,
+			// Each 8 MiB request refuses the 12 MiB left in the segment
+			// before and grows; the third finds the device full.
+			"a 1 8MiB; a 2 8MiB; a 3 8MiB",
+			OOMReport{ID: 3, Requested: 8 * MiB, Rounded: 8 * MiB, Pool: abi.PoolLarge, Capacity: 40 * MiB,
+				Reserved: 40 * MiB, Allocated: 16 * MiB, Grow: 20 * MiB, Cached: 24 * MiB, FreeBlocks: 2, LargestFree: 12 * MiB,
+				CachedNotPicked: 24 * MiB, Stranded: 24 * MiB}, 2},
+		{"a whole free segment the policy never releases", keepCache{}, 40 * MiB,
+			"a 1 20MiB; a 2 20MiB; f 1; a 3 30MiB",
+			OOMReport{ID: 3, Requested: 30 * MiB, Rounded: 30 * MiB, Pool: abi.PoolLarge, Capacity: 40 * MiB,
+				Reserved: 40 * MiB, Allocated: 20 * MiB, Grow: 30 * MiB, Cached: 20 * MiB, FreeBlocks: 1, LargestFree: 20 * MiB,
+				CachedTooSmall: 20 * MiB, Releasable: 20 * MiB}, 1},
+		{"expandable: the free tail of a live page is stranded", expandable{}, 40 * MiB,
+			// 30 MiB maps two 20 MiB pages; the 10 MiB left share the
+			// second page with the live block.
+			"a 1 30MiB; a 2 12MiB",
+			OOMReport{ID: 2, Requested: 12 * MiB, Rounded: 12 * MiB, Pool: abi.PoolLarge, Capacity: 40 * MiB,
+				Reserved: 40 * MiB, Allocated: 30 * MiB, Grow: 20 * MiB, Cached: 10 * MiB, FreeBlocks: 1, LargestFree: 10 * MiB,
+				CachedTooSmall: 10 * MiB, Stranded: 10 * MiB}, 1},
+		{"expandable, never released: whole free pages are releasable", keepCacheExpandable{}, 80 * MiB,
+			// Pages [0,20) [20,40) [40,60) mapped; freeing [0,30) leaves
+			// page 0 whole and 10 MiB sharing page 1 with the live block.
+			// The reserved range (1⅛ × 80 MiB, in pages: 100 MiB) has 40
+			// MiB unmapped, too little for 50: nothing is asked (Grow 0).
+			"a 1 30MiB; a 2 30MiB; f 1; a 3 50MiB",
+			OOMReport{ID: 3, Requested: 50 * MiB, Rounded: 50 * MiB, Pool: abi.PoolLarge, Capacity: 80 * MiB,
+				Reserved: 60 * MiB, Allocated: 30 * MiB, Grow: 0, Cached: 30 * MiB, FreeBlocks: 1, LargestFree: 30 * MiB,
+				CachedTooSmall: 30 * MiB, Releasable: 20 * MiB, Stranded: 10 * MiB}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := New(cudadriver.NewSim(cudadriver.SimOptions{Capacity: tc.capacity}), tc.policy, Options{ExplainOOMs: 1})
+			script(t, a, tc.steps)
+			rs := a.OOMReports()
+			if len(rs) != 1 {
+				t.Fatalf("%d OOM reports, want 1 (OOMs: %d)", len(rs), a.Stats().OOMs)
+			}
+			got := rs[0]
+			if len(got.Segments) != tc.segments {
+				t.Errorf("%d segments listed, want %d: %+v", len(got.Segments), tc.segments, got.Segments)
+			}
+			checkOOMSums(t, got)
+			tc.want.Event = got.Event
+			tc.want.DeviceFree = got.DeviceFree
+			tc.want.Segments, tc.want.TotalSegments = got.Segments, got.TotalSegments
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("report\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// checkOOMSums checks that both splits of the cached bytes add up, and that
+// the device's free bytes and the reserved ones fit in its capacity.
+func checkOOMSums(t *testing.T, r OOMReport) {
+	t.Helper()
+	if r.Cached != r.Reserved-r.Allocated {
+		t.Errorf("cached %d != reserved %d - allocated %d", r.Cached, r.Reserved, r.Allocated)
+	}
+	if s := r.CachedOtherPool + r.CachedOtherStream + r.CachedTooSmall + r.CachedNotPicked; s != r.Cached {
+		t.Errorf("cached by reason adds up to %d, want %d", s, r.Cached)
+	}
+	if r.Releasable+r.Stranded != r.Cached {
+		t.Errorf("releasable %d + stranded %d != cached %d", r.Releasable, r.Stranded, r.Cached)
+	}
+	if r.Capacity > 0 && r.DeviceFree > r.Capacity-r.Reserved {
+		t.Errorf("device free %d > capacity %d - reserved %d", r.DeviceFree, r.Capacity, r.Reserved)
+	}
+}
