@@ -274,6 +274,9 @@ svg.chart { display: block; margin: 8px 0; }
 <tr><th>policy</th><th>runs</th>{{range .Columns}}<th>{{.Key}}</th>{{end}}</tr>
 {{range .Rows}}<tr data-policy="{{.Policy}}"><td>{{.Policy}}</td><td>{{.N}}</td>{{range $j, $c := .Cells}}{{$m := index $t.Columns $j}}<td>{{if $c.Best}}<strong>{{text $c $m}}</strong>{{else}}{{text $c $m}}{{end}}{{with ratio $c}} <span class="ratio">({{.}})</span>{{end}}</td>{{end}}</tr>
 {{end}}</table>
+{{end}}{{if .OOMs}}<p>First OOM of each run with one:</p><ul class="ooms">
+{{range .OOMs}}<li>{{.Policy}} (repeat {{.Repeat}}): {{.Summary}}</li>
+{{end}}</ul>
 {{end}}{{if .Failed}}<ul class="failed">
 {{range .Failed}}<li>{{.Policy}} (repeat {{.Repeat}}, capacity {{cap .Capacity}}, id {{.ID}}): {{line .Error}}</li>
 {{end}}</ul>

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/runrecord"
 )
@@ -50,7 +51,9 @@ func testRecords() []*runrecord.Record {
 			Status: runrecord.StatusOK, Metrics: met(90*mib, 80*mib, 0), MinCapacity: i64(88 * mib),
 			Timeline: tl(20, 90*mib, 80*mib), ElapsedSeconds: 2.5},
 		{ID: "b1", Experiment: "e", Workload: "wl-b", Policy: "pytorch", PolicyModule: "pytorch", Device: "sim",
-			Status: runrecord.StatusOK, Metrics: met(50*mib, 25*mib, 2), Timeline: tl(10, 50*mib, 25*mib)},
+			Status: runrecord.StatusOK, Metrics: met(50*mib, 25*mib, 2), Timeline: tl(10, 50*mib, 25*mib),
+			FirstOOMReport: &host.OOMReport{Event: 7, Rounded: 20 * mib, Reserved: 48 * mib, Allocated: 30 * mib, Cached: 18 * mib,
+				CachedTooSmall: 18 * mib, LargestFree: 6 * mib, DeviceFree: 2 * mib}},
 		{ID: "b2", Experiment: "e", Workload: "wl-b", Policy: "expandable", PolicyModule: "expandable", Device: "sim",
 			Status: runrecord.StatusOK, Metrics: met(60*mib, 25*mib, 1), Timeline: tl(10, 60*mib, 25*mib)},
 	}
@@ -159,6 +162,9 @@ func TestMarkdownBoldAndRatio(t *testing.T) {
 		"| **1** (0.50×) |",
 		"Failed runs:",
 		"- bestfit (repeat 0, capacity unlimited, id c3): policy trapped: unreachable",
+		// the first OOM of the run that had one, under its table
+		"First OOM of each run with one",
+		"- pytorch (repeat 0): event 7, 20.0 MiB asked: 18.0 MiB cached (largest free block 6.0 MiB), 2.0 MiB free on the device: fragmentation, most of the cached bytes in blocks too small\n",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q\n%s", want, md)
@@ -221,7 +227,8 @@ func TestHTMLSelfContainedWithSeries(t *testing.T) {
 	if n := bars("min_capacity"); n != 2 {
 		t.Errorf("%d min_capacity bars, want 2 (wl-a only)", n)
 	}
-	for _, want := range []string{"<strong>90.0 MiB</strong>", "(0.90×)", "policy trapped: unreachable", `<table class="results">`} {
+	for _, want := range []string{"<strong>90.0 MiB</strong>", "(0.90×)", "policy trapped: unreachable", `<table class="results">`,
+		`<ul class="ooms">`, "pytorch (repeat 0): event 7, 20.0 MiB asked"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report.html lacks %q", want)
 		}

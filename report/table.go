@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/oomreport"
 	"github.com/fraglab/fraglab/runrecord"
 )
 
@@ -18,6 +19,14 @@ type table struct {
 	Columns  []metric
 	Rows     []tableRow
 	Failed   []*runrecord.Record
+	OOMs     []oomLine // ok runs that had an OOM, with its explanation
+}
+
+// oomLine is a run's first OOM, in one line.
+type oomLine struct {
+	Policy  string
+	Repeat  int
+	Summary string
 }
 
 type tableRow struct {
@@ -118,6 +127,9 @@ func buildTable(workload string, capacity int64, showCap bool, recs []*runrecord
 			policies = append(policies, r.Policy)
 		}
 		byPolicy[r.Policy] = append(byPolicy[r.Policy], r)
+		if o := r.FirstOOMReport; o != nil {
+			t.OOMs = append(t.OOMs, oomLine{r.Policy, r.Repeat, oomreport.Summary(*o)})
+		}
 	}
 	sort.Strings(policies)
 	for _, p := range policies {
@@ -221,6 +233,12 @@ func Markdown(recs []*runrecord.Record) string {
 					fmt.Fprintf(&b, " %s |", s)
 				}
 				b.WriteString("\n")
+			}
+		}
+		if len(t.OOMs) > 0 {
+			b.WriteString("\nFirst OOM of each run with one (where the reserved memory was: `fraglab replay` explains it in full):\n\n")
+			for _, o := range t.OOMs {
+				fmt.Fprintf(&b, "- %s (repeat %d): %s\n", mdEscape(o.Policy), o.Repeat, mdEscape(o.Summary))
 			}
 		}
 		if len(t.Failed) > 0 {

@@ -230,3 +230,23 @@ func TestSpecIsJSON(t *testing.T) {
 		t.Fatalf("round trip: %v %+v", err, back)
 	}
 }
+
+func TestRecordsExplainTheFirstOOM(t *testing.T) {
+	s := sweep(t, load(t, "oom.yaml"), Options{Out: t.TempDir()})
+	if s.Ran != 2 || s.Failed != 0 {
+		t.Fatalf("ran %d failed %d", s.Ran, s.Failed)
+	}
+	for _, r := range s.Records {
+		o := r.FirstOOMReport
+		switch {
+		case r.Capacity == 0 && o != nil:
+			t.Errorf("unlimited: an OOM report without OOMs: %+v", o)
+		case r.Capacity == 0:
+		case o == nil:
+			t.Errorf("100 MiB: %d OOMs but no report", r.Metrics.OOMs)
+		// 6 of 8 16 MiB blocks fit in 100 MiB; the 7th fails with nothing cached.
+		case o.Event != r.Metrics.FirstOOM || o.Event != 6 || o.Rounded != 16<<20 || o.Cached != 0 || o.Capacity != 100<<20:
+			t.Errorf("100 MiB: first OOM at event %d, report %+v", r.Metrics.FirstOOM, o)
+		}
+	}
+}

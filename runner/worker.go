@@ -223,6 +223,7 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 	}()
 	opts.Params = params
 	opts.Timeline = timelinePoints
+	opts.ExplainOOMs = 1
 	sel, err := cudadriver.ParseSelector(s.deviceKind())
 	if err != nil {
 		return err
@@ -251,8 +252,11 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 	m := res.Metrics
 	rec.Metrics = &m
 	rec.Timeline = res.Timeline
+	if len(res.OOMReports) > 0 {
+		rec.FirstOOMReport = &res.OOMReports[0]
+	}
 	if s.MinCapacity {
-		opts.Timeline = 0
+		opts.Timeline, opts.ExplainOOMs = 0, 0
 		mc, err := replay.MinCapacity(ctx, reopen, mod, opts)
 		if err != nil {
 			return fmt.Errorf("min_capacity: %w", err)

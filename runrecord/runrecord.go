@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/replay"
 )
 
@@ -42,6 +43,9 @@ type Record struct {
 	// driver (measured on cuda, driver_seconds_est on sim with a latency
 	// profile) and canary counts; nil in records older than it.
 	DeviceInfo *replay.DeviceReport `json:"device_info,omitempty"`
+	// FirstOOMReport explains the run's first OOM (docs/oom.md); nil
+	// without OOMs, and in records older than it.
+	FirstOOMReport *host.OOMReport `json:"first_oom_report,omitempty"`
 
 	ElapsedSeconds float64 `json:"elapsed_seconds"` // wall time of the run (a timing field: not compared)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/oomreport"
 )
 
 // testdata/oom-fragmented.jsonl at 40 MiB: three 8 MiB blocks fill two
@@ -46,11 +47,11 @@ func TestReplayExplainsOOMs(t *testing.T) {
 		t.Fatalf("--oom-report holds %d reports, want 2", len(rs))
 	}
 	second := rs[1]
-	if second.Event != 5 || second.Rounded != 32<<20 || second.Cached != 24<<20 || fragmented(second) {
+	if second.Event != 5 || second.Rounded != 32<<20 || second.Cached != 24<<20 || oomreport.Fragmented(second) {
 		t.Errorf("second report: %+v; want event 5, 32 MiB asked, 24 MiB cached, not fragmentation", second)
 	}
-	if !strings.HasPrefix(oomVerdict(second), "not fragmentation") {
-		t.Errorf("verdict of the second OOM: %s", oomVerdict(second))
+	if !strings.HasPrefix(oomreport.Verdict(second), "not fragmentation") {
+		t.Errorf("verdict of the second OOM: %s", oomreport.Verdict(second))
 	}
 
 	// --explain-ooms bounds the reports; --json keeps exactly its metrics.
@@ -76,32 +77,5 @@ func TestReplayExplainsOOMs(t *testing.T) {
 	}
 	if _, err := fraglab(t, "replay", "--trace", oomFragmented, "--explain-ooms", "-1"); err == nil || !strings.Contains(err.Error(), "--explain-ooms -1") {
 		t.Errorf("--explain-ooms -1: %v", err)
-	}
-}
-
-func TestOOMVerdicts(t *testing.T) {
-	const MiB = 1 << 20
-	tests := []struct {
-		name string
-		r    host.OOMReport
-		want string
-	}{
-		{"too little memory", host.OOMReport{Rounded: 100 * MiB, Cached: 30 * MiB, DeviceFree: 20 * MiB, Allocated: 900 * MiB},
-			"not fragmentation: the cached 30.0 MiB and the device's free 20.0 MiB together are less than the 100.0 MiB asked; the live blocks (900.0 MiB) need a bigger device"},
-		{"holes", host.OOMReport{Rounded: 100 * MiB, Cached: 90 * MiB, CachedTooSmall: 60 * MiB, CachedOtherStream: 30 * MiB, DeviceFree: 20 * MiB},
-			"fragmentation: the cached 90.0 MiB and the device's free 20.0 MiB add up to the 100.0 MiB asked, but no free range could hold it; most of the cached bytes were in blocks too small"},
-		{"kept cache", host.OOMReport{Rounded: 100 * MiB, Cached: 90 * MiB, CachedOtherPool: 90 * MiB, Releasable: 40 * MiB, DeviceFree: 20 * MiB},
-			"fragmentation: the cached 90.0 MiB and the device's free 20.0 MiB add up to the 100.0 MiB asked, but no free range could hold it; most of the cached bytes were in another pool; the policy kept 40.0 MiB it could have released"},
-		{"segment too big", host.OOMReport{Rounded: 8 * MiB, Grow: 20 * MiB, DeviceFree: 15 * MiB},
-			"the device had 15.0 MiB free, enough for the 8.0 MiB asked, but the policy asked it for 20.0 MiB at once (its segment or page size)"},
-		{"no unmapped room", host.OOMReport{Rounded: 8 * MiB, DeviceFree: 15 * MiB},
-			"the device had 15.0 MiB free, enough for the 8.0 MiB asked, but the policy's expandable segment had no unmapped room left to map it in"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := oomVerdict(tc.r); got != tc.want {
-				t.Errorf("verdict\n got %s\nwant %s", got, tc.want)
-			}
-		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/atomicfile"
 	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/oomreport"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/trace"
@@ -142,8 +143,8 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			printDeviceReport(cmd.OutOrStdout(), rep)
 			if len(res.OOMReports) > 0 {
 				r := res.OOMReports[0]
-				printOOMReport(cmd.OutOrStdout(), r, res.Metrics.OOMs)
-				if fragmented(r) && in.snap != nil {
+				oomreport.Write(cmd.OutOrStdout(), r, res.Metrics.OOMs)
+				if oomreport.Fragmented(r) && in.snap != nil {
 					dev := ""
 					if d := max(snapDevice, oldSnapDev); d >= 0 {
 						dev = fmt.Sprintf(" --device %d", d)

@@ -1,4 +1,7 @@
-package main
+// Package oomreport puts a host.OOMReport into words: the request, where
+// the reserved memory was, why none of it could serve the request, and a
+// verdict (fragmentation, or a device too small for the live data).
+package oomreport
 
 import (
 	"fmt"
@@ -9,9 +12,10 @@ import (
 	"github.com/fraglab/fraglab/internal/units"
 )
 
-// printOOMReport explains an OOM in words: the request, where the reserved
-// memory was, why the cached part could not serve it, and a verdict.
-func printOOMReport(w io.Writer, r host.OOMReport, ooms int64) {
+// Write explains r, the first of ooms OOMs, in words: the request, where
+// the reserved memory was, why the cached part could not serve it, and a
+// verdict.
+func Write(w io.Writer, r host.OOMReport, ooms int64) {
 	f := units.Format
 	capacity := "unlimited"
 	if r.Capacity > 0 {
@@ -41,7 +45,7 @@ func printOOMReport(w io.Writer, r host.OOMReport, ooms int64) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "  verdict     %s\n", oomVerdict(r))
+	fmt.Fprintf(w, "  verdict     %s\n", Verdict(r))
 }
 
 type cachedReason struct {
@@ -74,15 +78,16 @@ func cachedReasons(r host.OOMReport) []cachedReason {
 	return out
 }
 
-// oomVerdict says whether an OOM is fragmentation (the bytes were there,
-// not in one usable place) or a device too small for the live data.
-func oomVerdict(r host.OOMReport) string {
+// Verdict says in one sentence whether an OOM is fragmentation (the bytes
+// were there, not in one usable place), a device too small for the live
+// data, or a growth larger than the device's free memory.
+func Verdict(r host.OOMReport) string {
 	f := units.Format
 	if !enoughBytes(r) {
 		return fmt.Sprintf("not fragmentation: the cached %s and the device's free %s together are less than the %s asked; the live blocks (%s) need a bigger device",
 			f(r.Cached), f(r.DeviceFree), f(r.Rounded), f(r.Allocated))
 	}
-	if !fragmented(r) {
+	if !Fragmented(r) {
 		if r.Grow == 0 {
 			return fmt.Sprintf("the device had %s free, enough for the %s asked, but the policy's expandable segment had no unmapped room left to map it in",
 				f(r.DeviceFree), f(r.Rounded))
@@ -101,13 +106,31 @@ func oomVerdict(r host.OOMReport) string {
 	return v
 }
 
+// Summary is one line for tables: the request, the cached and free bytes,
+// and the kind of OOM.
+func Summary(r host.OOMReport) string {
+	f := units.Format
+	kind := "not fragmentation (the live blocks need a bigger device)"
+	switch {
+	case Fragmented(r):
+		kind = "fragmentation"
+		if rs := cachedReasons(r); len(rs) > 0 {
+			kind += ", most of the cached bytes " + rs[0].were
+		}
+	case enoughBytes(r):
+		kind = "a growth larger than the device's free bytes"
+	}
+	return fmt.Sprintf("event %d, %s asked: %s cached (largest free block %s), %s free on the device: %s",
+		r.Event, f(r.Rounded), f(r.Cached), f(r.LargestFree), f(r.DeviceFree), kind)
+}
+
 // enoughBytes reports whether the cached bytes and the device's free ones
 // together would hold the request.
 func enoughBytes(r host.OOMReport) bool { return r.Cached+r.DeviceFree >= r.Rounded }
 
-// fragmented reports whether an OOM is fragmentation: enough bytes, but the
+// Fragmented reports whether an OOM is fragmentation: enough bytes, but the
 // device alone had too few for the request, and no free block could serve it.
-func fragmented(r host.OOMReport) bool { return enoughBytes(r) && r.DeviceFree < r.Rounded }
+func Fragmented(r host.OOMReport) bool { return enoughBytes(r) && r.DeviceFree < r.Rounded }
 
 func poolName(p int32) string {
 	switch p {

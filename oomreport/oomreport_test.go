@@ -1,0 +1,34 @@
+package oomreport
+
+import (
+	"testing"
+
+	"github.com/fraglab/fraglab/host"
+)
+
+func TestOOMVerdicts(t *testing.T) {
+	const MiB = 1 << 20
+	tests := []struct {
+		name string
+		r    host.OOMReport
+		want string
+	}{
+		{"too little memory", host.OOMReport{Rounded: 100 * MiB, Cached: 30 * MiB, DeviceFree: 20 * MiB, Allocated: 900 * MiB},
+			"not fragmentation: the cached 30.0 MiB and the device's free 20.0 MiB together are less than the 100.0 MiB asked; the live blocks (900.0 MiB) need a bigger device"},
+		{"holes", host.OOMReport{Rounded: 100 * MiB, Cached: 90 * MiB, CachedTooSmall: 60 * MiB, CachedOtherStream: 30 * MiB, DeviceFree: 20 * MiB},
+			"fragmentation: the cached 90.0 MiB and the device's free 20.0 MiB add up to the 100.0 MiB asked, but no free range could hold it; most of the cached bytes were in blocks too small"},
+		{"kept cache", host.OOMReport{Rounded: 100 * MiB, Cached: 90 * MiB, CachedOtherPool: 90 * MiB, Releasable: 40 * MiB, DeviceFree: 20 * MiB},
+			"fragmentation: the cached 90.0 MiB and the device's free 20.0 MiB add up to the 100.0 MiB asked, but no free range could hold it; most of the cached bytes were in another pool; the policy kept 40.0 MiB it could have released"},
+		{"segment too big", host.OOMReport{Rounded: 8 * MiB, Grow: 20 * MiB, DeviceFree: 15 * MiB},
+			"the device had 15.0 MiB free, enough for the 8.0 MiB asked, but the policy asked it for 20.0 MiB at once (its segment or page size)"},
+		{"no unmapped room", host.OOMReport{Rounded: 8 * MiB, DeviceFree: 15 * MiB},
+			"the device had 15.0 MiB free, enough for the 8.0 MiB asked, but the policy's expandable segment had no unmapped room left to map it in"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Verdict(tc.r); got != tc.want {
+				t.Errorf("verdict\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
