@@ -156,6 +156,9 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 	f.StringVar(&onError, "on-policy-error", "abort", "when the policy traps, hangs (with --safe) or answers out of range: abort the run, or fallback to the host defaults for the rest of it")
 	f.DurationVar(&hangTimeout, "hang-timeout", replay.DefaultHangTimeout, "how long one event may take before the policy counts as hung")
 	f.Uint32Var(&memPages, "policy-memory-pages", 0, fmt.Sprintf("cap on the policy's linear memory in 64 KiB pages (default %d)", wasm.DefaultMemoryLimitPages))
+	atLeast(f, "0", "snapshot-device")
+	atLeast(f, "1", "policy-memory-pages")
+	atLeast(f, "1ns", "hang-timeout")
 	return cmd
 }
 
