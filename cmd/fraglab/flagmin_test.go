@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -9,6 +10,8 @@ import (
 // instead of silently meaning the flag's default.
 func TestFlagBelowMinimumIsRefused(t *testing.T) {
 	const snap = "../../tune/testdata/expandable-wins.pickle"
+	// Outputs go to a temporary directory in case a check is missing.
+	tmp := t.TempDir()
 	cases := []struct {
 		args []string
 		want string
@@ -25,10 +28,10 @@ func TestFlagBelowMinimumIsRefused(t *testing.T) {
 		{[]string{"tune", snap, "--parallel", "0"}, "--parallel 0: expected an integer ≥ 1"},
 		{[]string{"tune", snap, "--device", "-3"}, "--device -3: expected an integer ≥ 0"},
 		{[]string{"trace", "stats", snap, "--device", "-2"}, "--device -2: expected an integer ≥ 0"},
-		{[]string{"trace", "convert", snap, "out.jsonl", "--device", "-2"}, "--device -2: expected an integer ≥ 0"},
-		{[]string{"run", tinyExperiment, "--parallel", "0"}, "--parallel 0: expected an integer ≥ 1"},
-		{[]string{"run", tinyExperiment, "--parallel", "-1"}, "--parallel -1: expected an integer ≥ 1"},
-		{[]string{"run", tinyExperiment, "--run-timeout", "0"}, "--run-timeout 0s: expected a positive duration"},
+		{[]string{"trace", "convert", snap, filepath.Join(tmp, "out.jsonl"), "--device", "-2"}, "--device -2: expected an integer ≥ 0"},
+		{[]string{"run", tinyExperiment, "--out", tmp, "--parallel", "0"}, "--parallel 0: expected an integer ≥ 1"},
+		{[]string{"run", tinyExperiment, "--out", tmp, "--parallel", "-1"}, "--parallel -1: expected an integer ≥ 1"},
+		{[]string{"run", tinyExperiment, "--out", tmp, "--run-timeout", "0"}, "--run-timeout 0s: expected a positive duration"},
 		{[]string{"merge", "nowhere", "--shards", "-1"}, "--shards -1: expected an integer ≥ 1"},
 		{[]string{"merge", "nowhere", "--shards", "0"}, "--shards 0: expected an integer ≥ 1"},
 		{[]string{"policy", "check", "nothing.wasm", "--events", "0"}, "--events 0: expected an integer ≥ 1"},
