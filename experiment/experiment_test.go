@@ -105,6 +105,8 @@ func TestErrors(t *testing.T) {
 		{"bad_latency_profile.yaml", `3: device.latency_profile: latency profile: open testdata/errors/nope.json: no such file or directory`},
 		{"bad_size.yaml", `3: device.capacity: invalid size "40GB": expected bytes or a number with KiB, MiB, GiB or TiB (e.g. 80GiB)`},
 		{"bad_size_list.yaml", `3: device.capacity[1]: invalid size "lots": expected bytes or a number with KiB, MiB, GiB or TiB (e.g. 80GiB)`},
+		{"zero_capacity.yaml", `3: device.capacity: a device of 0 bytes holds nothing: expected a positive size, or unlimited`},
+		{"zero_capacity_list.yaml", `3: device.capacity[1]: a device of 0 bytes holds nothing: expected a positive size, or unlimited`},
 		{"missing_trace.yaml", `3: workloads[0].trace: trace file "../traces/nope.jsonl" does not exist`},
 		{"missing_wasm.yaml", `5: policies[0].policy: policy module "./nope.wasm" does not exist`},
 		{"unknown_builtin.yaml", `5: policies[0].policy: unknown built-in policy "pytorh" (did you mean "pytorch"?) (a policy module's path ends in .wasm)`},

@@ -284,12 +284,17 @@ func (p *parser) device(n *yaml.Node, d *Device) {
 	}
 }
 
-// capacity is a SIZE or "unlimited" (0).
+// capacity is a positive SIZE or "unlimited" (0).
 func (p *parser) capacity(n *yaml.Node, key string) (int64, bool) {
 	if n.Kind == yaml.ScalarNode && n.Value == "unlimited" {
 		return 0, true
 	}
-	return p.size(n, key)
+	v, ok := p.size(n, key)
+	if ok && v == 0 {
+		p.errf(n, key, "a device of 0 bytes holds nothing: expected a positive size, or unlimited")
+		return 0, false
+	}
+	return v, ok
 }
 
 var workloadKeys = []string{"name", "trace", "traces", "device", "generator", "params", "seeds"}

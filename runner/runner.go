@@ -140,12 +140,17 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
+	all := Specs(e)
+	if o.Only != "" && len(Filter(all, o.Only)) == 0 {
+		// Most likely a typo: say so rather than run nothing and succeed.
+		return nil, fmt.Errorf("--only %q matches none of the %d runs of experiment %s: expected part of a run's WORKLOAD/POLICY-LABEL, e.g. %q",
+			o.Only, len(all), e.Name, all[0].Key())
+	}
 	sum := &Summary{RunsDir: filepath.Join(out, "runs")}
 	if err := os.MkdirAll(sum.RunsDir, 0o755); err != nil {
 		return nil, err
 	}
 
-	all := Specs(e)
 	if o.Shard.Sharded() {
 		if err := writeShardManifest(out, e.Name, o.Shard, all); err != nil {
 			return nil, err

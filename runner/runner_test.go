@@ -206,6 +206,21 @@ func TestOnly(t *testing.T) {
 	}
 }
 
+// An --only that matches no run of the matrix is an error that names the
+// filter and shows a run key, and nothing is written.
+func TestOnlyMatchingNothing(t *testing.T) {
+	e := load(t, "tiny.yaml")
+	out := filepath.Join(t.TempDir(), "out")
+	_, err := Run(context.Background(), e, Options{Out: out, Only: "stl/pytroch"})
+	want := `--only "stl/pytroch" matches none of the 4 runs of experiment tiny: expected part of a run's WORKLOAD/POLICY-LABEL, e.g. "stl/pytorch"`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %s", err, want)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s was created (%v)", out, err)
+	}
+}
+
 func TestGeneratorWorkload(t *testing.T) {
 	e := load(t, "generator.yaml")
 	s := sweep(t, e, Options{Out: t.TempDir()})

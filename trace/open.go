@@ -2,6 +2,7 @@ package trace
 
 import (
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -62,7 +63,7 @@ func OpenAs(path, ext string, gz bool) (Reader, io.Closer, error) {
 	open := formats[strings.ToLower(ext)]
 	formatsMu.RUnlock()
 	if open == nil {
-		return nil, nil, fmt.Errorf("unsupported trace format %s", ext)
+		return nil, nil, fmt.Errorf("%w %s", ErrUnsupportedFormat, ext)
 	}
 	return openWith(path, open, gz)
 }
@@ -115,9 +116,13 @@ func lookup(name string, gz bool) (OpenFunc, error) {
 	for _, ext := range slices.Sorted(maps.Keys(formats)) {
 		want = append(want, ext, ext+".gz")
 	}
-	return nil, fmt.Errorf("unsupported trace format %s: expected %s or %s",
+	return nil, fmt.Errorf("%w %s: expected %s or %s", ErrUnsupportedFormat,
 		got, strings.Join(want[:len(want)-1], ", "), want[len(want)-1])
 }
+
+// ErrUnsupportedFormat is wrapped by the error of a file whose extension
+// no registered format has.
+var ErrUnsupportedFormat = errors.New("unsupported trace format")
 
 // closers closes each of its members in order and returns the first error.
 type closers []io.Closer

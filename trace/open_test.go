@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -41,6 +42,9 @@ func TestOpenErrors(t *testing.T) {
 		_, _, err := Open(tt.path)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Open(%s) error %v, want %q", tt.path, err, tt.want)
+		}
+		if unsupported := strings.HasPrefix(tt.want, "unsupported"); errors.Is(err, ErrUnsupportedFormat) != unsupported {
+			t.Errorf("Open(%s): errors.Is(%v, ErrUnsupportedFormat) = %t, want %t", tt.path, err, !unsupported, unsupported)
 		}
 	}
 }

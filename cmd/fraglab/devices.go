@@ -23,7 +23,10 @@ func parseDeviceFlag(s string) (sel cudadriver.Selector, snapDev int, err error)
 		return sel, snapDev, nil
 	}
 	if n, err := strconv.Atoi(s); err == nil {
-		return sel, max(n, -1), nil
+		if n < 0 {
+			return sel, -1, fmt.Errorf("--device %d: a snapshot's device is an integer ≥ 0 (or give sim, cuda, cuda:N or auto)", n)
+		}
+		return sel, n, nil
 	}
 	sel, err = cudadriver.ParseSelector(s)
 	if err != nil {

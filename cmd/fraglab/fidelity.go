@@ -119,6 +119,7 @@ given.`,
 	f.StringVar(&capacity, "capacity", "from-trace", "device capacity SIZE, or from-trace")
 	f.StringArrayVar(&params, "param", nil, "override a pytorch knob key=value (repeatable)")
 	f.IntVar(&context, "context", 3, "segment events of context shown around the first divergence")
+	atLeast(f, "0", "device", "context")
 	return cmd
 }
 

@@ -22,6 +22,8 @@ func newRoot() *cobra.Command {
 		Short:         "A laboratory for GPU-memory allocation policies",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Subcommands mark numeric flags with atLeast.
+		PersistentPreRunE: checkFlagMins,
 	}
 	for _, c := range commands {
 		root.AddCommand(c())

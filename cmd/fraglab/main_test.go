@@ -89,9 +89,13 @@ func TestReplayErrors(t *testing.T) {
 		{[]string{"replay", "--trace", smallThenLarge, "--param", "x"}, `expected key=value`},
 		{[]string{"replay", "--trace", smallThenLarge, "--policy", "pytorch", "--param", "max_split_size=128"}, "unknown parameter max_split_size: the policy never reads it (it reads: "},
 		{[]string{"replay", "--trace", smallThenLarge, "--capacity", "lots"}, `invalid size "lots"`},
+		{[]string{"replay", "--trace", smallThenLarge, "--capacity", "0"}, "--capacity 0: a device of 0 bytes holds nothing: expected a positive size"},
+		{[]string{"replay", "--trace", smallThenLarge, "--capacity", "0GiB"}, "--capacity 0GiB: a device of 0 bytes holds nothing"},
+		{[]string{"fidelity", "../../tune/testdata/expandable-wins.pickle", "--capacity", "0"}, "--capacity 0: a device of 0 bytes holds nothing"},
 		{[]string{"replay", "--trace", bad}, "bad.jsonl:2: free of unknown id 2"},
 		{[]string{"replay", "--trace", "missing.jsonl"}, "missing.jsonl"},
 		{[]string{"replay"}, "--trace is required"},
+		{[]string{"replay", "--trace", "run.xyz"}, "run.xyz: unsupported trace format .xyz: expected .csv, .csv.gz, .fltr, .fltr.gz, .jsonl or .jsonl.gz, or a PyTorch snapshot .pickle or .pkl"},
 		{[]string{"replay", "--trace", smallThenLarge, "--policy", "./nothing.wasm"}, "nothing.wasm"},
 	}
 	for _, c := range cases {

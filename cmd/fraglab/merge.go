@@ -117,6 +117,7 @@ of the reports, and counted.`,
 	f.StringVar(&out, "out", "", "directory to write the reports to (default: the first DIR)")
 	f.StringVarP(&expFile, "experiment", "e", "", "the experiment file: which runs the sweep has")
 	f.IntVar(&shards, "shards", 0, "how many shards the sweep was split into (default: as the manifests say, else 1)")
+	atLeast(f, "1", "shards")
 	return cmd
 }
 

@@ -194,5 +194,6 @@ Exit status 1 on any problem.`,
 	f.StringArrayVar(&params, "param", nil, "policy parameter key=value (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.IntVar(&events, "events", policytool.DefaultSmokeEvents, "synthetic events per smoke replay")
+	atLeast(f, "1", "events")
 	return cmd
 }

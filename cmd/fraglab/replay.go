@@ -84,9 +84,6 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			opts := replay.Options{Params: in.params(policy, ps), PolicyLog: cmd.ErrOrStderr(), CheckInvariants: check,
 				MemoryLimitPages: memPages, Initial: in.initial, Safe: safe, Fallback: onError == "fallback", HangTimeout: hangTimeout,
 				Canary: canary, ExplainOOMs: explainOOMs}
-			if explainOOMs < 0 {
-				return fmt.Errorf("--explain-ooms %d: expected 0 or more", explainOOMs)
-			}
 			if snapOut != "" {
 				f, err := os.Create(snapOut)
 				if err != nil {
@@ -182,6 +179,10 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 	f.Uint32Var(&memPages, "policy-memory-pages", 0, fmt.Sprintf("cap on the policy's linear memory in 64 KiB pages (default %d)", wasm.DefaultMemoryLimitPages))
 	f.IntVar(&explainOOMs, "explain-ooms", 10, "how many OOMs, the first ones, are explained: where the reserved memory was and why it could not serve the request (the table shows the first; --oom-report writes them all)")
 	f.StringVar(&oomReport, "oom-report", "", "write the explained OOMs (--explain-ooms) to FILE as a JSON array")
+	atLeast(f, "0", "snapshot-device")
+	atLeast(f, "1", "policy-memory-pages")
+	atLeast(f, "1ns", "hang-timeout")
+	atLeast(f, "0", "explain-ooms")
 	return cmd
 }
 

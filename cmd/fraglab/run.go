@@ -147,6 +147,8 @@ it refuses to start when OUT holds no record of the experiment.`,
 	f.StringVar(&shardFlag, "shard", "", `run one slice of the matrix: I/N (0 ≤ I < N), slurm, slurm/N or k8s/N`)
 	f.BoolVar(&resumeMissing, "resume-missing", false, "re-run exactly the missing and failed runs (of the shard with --shard), listing them first")
 	f.DurationVar(&runTimeout, "run-timeout", runner.DefaultRunTimeout, "wall-clock limit of one run; its worker is killed past it")
+	atLeast(f, "1", "parallel")
+	atLeast(f, "1ns", "run-timeout")
 	return cmd
 }
 

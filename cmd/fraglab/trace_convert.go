@@ -70,6 +70,7 @@ simulated device: the snapshot's addresses and segments are that replay's.`,
 	c.Flags().StringVar(&from, "from", "", "input format: jsonl, fltr, csv or pickle (default: by extension)")
 	c.Flags().StringVar(&to, "to", "", "output format: jsonl, fltr, csv or pickle (default: by extension)")
 	c.Flags().IntVar(&device, "device", -1, "device of a PyTorch snapshot (default: the first with events)")
+	atLeast(c.Flags(), "0", "device")
 	c.Flags().StringVar(&tagRules, "tag-rules", "", "YAML rules mapping a snapshot's stack frames to tags (default: the built-in rules; see docs/tags.md)")
 	return c
 }

@@ -73,6 +73,7 @@ oom entries). FILE is any format trace convert reads. docs/trace-stats.md define
 	}
 	c.Flags().StringVar(&from, "from", "", "input format: jsonl, fltr, csv or pickle (default: by extension)")
 	c.Flags().IntVar(&device, "device", -1, "device of a PyTorch snapshot (default: the first with events)")
+	atLeast(c.Flags(), "0", "device")
 	c.Flags().StringVar(&tagRules, "tag-rules", "", "YAML rules mapping a snapshot's stack frames to tags (default: the built-in rules; see docs/tags.md)")
 	c.Flags().StringVar(&svg, "svg", "", "also write the live-bytes curve and the size histogram as an SVG to FILE")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the stats as one JSON object")

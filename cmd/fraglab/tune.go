@@ -109,6 +109,8 @@ built-in policies are replayed too, as what a custom allocator could reach.`,
 	f.IntVar(&parallel, "parallel", 0, "worker processes (default: the number of CPUs)")
 	f.IntVar(&top, "top", tune.DefaultTop, "settings besides the baseline that get min_capacity")
 	f.BoolVar(&noPols, "no-policies", false, "skip the other built-in policies")
+	atLeast(f, "0", "device")
+	atLeast(f, "1", "parallel", "top")
 	return cmd
 }
 

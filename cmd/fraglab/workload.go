@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -52,6 +53,9 @@ func openInputRules(path string, device int, capacity string, rules []snapshot.T
 			return nil, fmt.Errorf("--capacity from-trace needs a PyTorch snapshot (.pickle): %s records no device capacity", path)
 		}
 		r, c, err := trace.Open(path)
+		if errors.Is(err, trace.ErrUnsupportedFormat) {
+			return nil, fmt.Errorf("%s: %w, or a PyTorch snapshot .pickle or .pkl", path, err)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -92,6 +96,10 @@ func (in *input) setCapacity(s string) error {
 	n, err := units.ParseSize(s)
 	if err != nil {
 		return fmt.Errorf("--capacity: %w (or from-trace for a PyTorch snapshot)", err)
+	}
+	if n == 0 {
+		// 0 is how the device is told "unlimited": a given 0 must not mean that.
+		return fmt.Errorf("--capacity %s: a device of 0 bytes holds nothing: expected a positive size (leave --capacity out for unlimited)", s)
 	}
 	in.capacity = n
 	return nil
