@@ -333,3 +333,26 @@ func TestRunsFullExample(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestTraceName checks a trace workload's default name: the base name
+// without the extension of any trace format replay reads, gzipped or not.
+func TestTraceName(t *testing.T) {
+	cases := []struct{ path, want string }{
+		{"../examples/traces/devlog-small-then-large.jsonl", "devlog-small-then-large"},
+		{"traces/mixed-20k.jsonl.gz", "mixed-20k"},
+		{"traces/run.fltr", "run"},
+		{"traces/run.fltr.gz", "run"},
+		{"logs/rmm.csv", "rmm"},
+		{"logs/rmm.csv.gz", "rmm"},
+		{"snapshots/run.pickle", "run"},
+		{"snapshots/run.pkl", "run"},
+		{`C:\traces\run.jsonl`, "run"},
+		{"traces/run.txt", "run.txt"},
+		{"traces/run", "run"},
+	}
+	for _, c := range cases {
+		if got := traceName(c.path); got != c.want {
+			t.Errorf("traceName(%q) = %q, want %q", c.path, got, c.want)
+		}
+	}
+}

@@ -813,11 +813,12 @@ func (p *parser) digest(path string) (string, error) {
 	return d, nil
 }
 
-// traceName is a trace path's base name without its extensions.
+// traceName is a trace path's base name without its extensions: those of
+// every format a trace workload may have, and .gz.
 func traceName(path string) string {
 	b := path[strings.LastIndexAny(path, `/\`)+1:]
 	b = strings.TrimSuffix(b, ".gz")
-	for _, ext := range []string{".jsonl", ".json", ".pickle", ".pkl"} {
+	for _, ext := range []string{".jsonl", ".json", ".fltr", ".csv", ".pickle", ".pkl"} {
 		if s, ok := strings.CutSuffix(b, ext); ok {
 			return s
 		}

@@ -14,8 +14,9 @@ func init() {
 		Doc: "The toy workloads of the PyTorch developer blog post on the CUDA caching allocator " +
 			"(\"A guide to PyTorch's CUDA Caching Allocator\", dev-discuss.pytorch.org), which show how " +
 			"the order of request sizes decides whether cached segments can be reused. " +
-			"small-then-large allocates and frees 8×16 MiB, then 4×32 MiB (the 16 MiB blocks come from " +
-			"20 MiB segments that cannot hold a 32 MiB block, so the second phase needs new memory); " +
+			"small-then-large allocates and frees 8×16 MiB, then 4×32 MiB (each 16 MiB block gets a " +
+			"16 MiB segment of its own and blocks of different segments never merge, so no cached block " +
+			"holds 32 MiB and the second phase needs new memory); " +
 			"large-then-small does the reverse (4×32 MiB, then 8×16 MiB that split the cached 32 MiB " +
 			"segments); expandable-pinned allocates 4×16 MiB, frees #0 and #2 and asks for 32 MiB, " +
 			"the case expandable segments are meant for: 32 MiB free in total but in two non-adjacent " +
