@@ -10,6 +10,7 @@ import (
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/oomreport"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
 )
@@ -162,11 +163,15 @@ func (s *search) reasons(ctx context.Context, baseline *Setting, rec *Recommenda
 	if err != nil {
 		return nil, fmt.Errorf("analysing the baseline's peak: %w", err)
 	}
-	if rec.IsBaseline {
-		return []string{"no setting tried beats the recorded settings on this trace (" + objective(s.in.Capacity) + ")",
-			bw.Describe("recorded settings")}, nil
-	}
 	var out []string
+	if o := baseline.FirstOOMReport; o != nil {
+		out = append(out, fmt.Sprintf("the recorded settings OOM %d times at %s; the first at %s",
+			baseline.OOMs, units.Format(s.in.Capacity), oomreport.Summary(*o)))
+	}
+	if rec.IsBaseline {
+		return append(out, "no setting tried beats the recorded settings on this trace ("+objective(s.in.Capacity)+")",
+			bw.Describe("recorded settings")), nil
+	}
 	type effect struct {
 		st   *Setting
 		knob string
@@ -204,6 +209,9 @@ func (s *search) reasons(ctx context.Context, baseline *Setting, rec *Recommenda
 		return nil, fmt.Errorf("analysing the recommendation's peak: %w", err)
 	}
 	out = append(out, rw.Describe("recommendation"))
+	if o := rec.FirstOOMReport; o != nil {
+		out = append(out, fmt.Sprintf("the recommendation still OOMs %d times; the first at %s", rec.OOMs, oomreport.Summary(*o)))
+	}
 	for _, f := range rec.Flags {
 		out = append(out, "warning: "+f)
 	}

@@ -76,6 +76,8 @@ type Setting struct {
 	DriverCalls *int64   `json:"driver_calls,omitempty"` // segment allocs + frees + maps + unmaps
 	Error       string   `json:"error,omitempty"`        // why the setting failed to replay
 	Flags       []string `json:"flags,omitempty"`        // problems seen in its replay
+	// FirstOOMReport explains its first OOM at the capacity (docs/oom.md).
+	FirstOOMReport *host.OOMReport `json:"first_oom_report,omitempty"`
 
 	timeline *replay.Timeline
 	groups   []string // the knobs (Knob.Name) it changes
@@ -344,6 +346,7 @@ func (st *Setting) fill(rec *runrecord.Record) {
 	st.DriverCalls = &calls
 	st.MinCapacity = rec.MinCapacity
 	st.timeline = rec.Timeline
+	st.FirstOOMReport = rec.FirstOOMReport
 }
 
 // objective says how settings are ranked.

@@ -3,6 +3,7 @@ package tune
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -98,6 +99,31 @@ func TestCapacityRanksOOMsFirst(t *testing.T) {
 	}
 	if !gc {
 		t.Error("no garbage_collection_threshold setting tried with a capacity")
+	}
+}
+
+func TestExplainsTheFirstOOMs(t *testing.T) {
+	// At 120 MiB the recorded settings OOM (they need 128 MiB).
+	rep, err := Run(context.Background(), snapshotInput(t, filepath.Join("testdata", "expandable-wins.pickle"), 120<<20), Options{NoPolicies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every setting that OOMs at the capacity explains its first OOM, and
+	// the reasons say why the recorded settings OOM.
+	for _, s := range rep.Settings {
+		if s.Metrics != nil && (s.OOMs > 0) != (s.FirstOOMReport != nil) {
+			t.Errorf("%s: %d OOMs, first OOM report %+v", s.Name, s.OOMs, s.FirstOOMReport)
+		}
+		if o := s.FirstOOMReport; o != nil && o.Event != s.FirstOOM {
+			t.Errorf("%s: first OOM at event %d, its report at %d", s.Name, s.FirstOOM, o.Event)
+		}
+	}
+	if rep.Baseline.OOMs == 0 {
+		t.Fatal("the baseline has no OOM at 120 MiB: the fixture no longer tests the OOM reason")
+	}
+	want := fmt.Sprintf("the recorded settings OOM %d times at 120.0 MiB; the first at event %d,", rep.Baseline.OOMs, rep.Baseline.FirstOOM)
+	if len(rep.Recommendation.Reasons) == 0 || !strings.HasPrefix(rep.Recommendation.Reasons[0], want) {
+		t.Errorf("reasons %q; want the first to start %q", rep.Recommendation.Reasons, want)
 	}
 }
 
