@@ -83,20 +83,22 @@ type Allocator struct {
 	streams map[int64]int32            // raw stream value -> index
 	svals   []int64                    // index -> raw stream value
 
-	searches   [abi.MaxPools]uint64 // block searches per pool (ages for release aged)
-	oomReports []OOMReport          // the first Options.ExplainOOMs OOMs
-	lastGrow   int64                // bytes the current allocation last asked of the device
-	policyErr  *PolicyError         // the policy's first failure, with Options.Fallback
-	event      int64
-	stats      Stats
+	searches     [abi.MaxPools]uint64 // block searches per pool (ages for release aged)
+	oomReports   []OOMReport          // the first Options.ExplainOOMs OOMs
+	lastGrow     int64                // bytes the current allocation last asked of the device
+	limitRefused bool                 // the reserve limit refused that growth
+	policyErr    *PolicyError         // the policy's first failure, with Options.Fallback
+	event        int64
+	stats        Stats
 
 	cands  []abi.Candidate
 	cblks  []*Block
 	pivot  Block
 	events int64
 
-	mergeRepeat bool     // ask merges again after a merge (MergeRepeater)
-	mergeOffs   [2]int64 // during policy_merge: block and neighbour offsets in their segment; else -1
+	mergeRepeat  bool     // ask merges again after a merge (MergeRepeater)
+	reserveLimit int64    // most bytes reserved (ReserveLimiter); 0 none
+	mergeOffs    [2]int64 // during policy_merge: block and neighbour offsets in their segment; else -1
 }
 
 // New returns an Allocator over dev asking pol for decisions.
@@ -123,6 +125,9 @@ func New(dev cudadriver.Device, pol Policy, opts Options) *Allocator {
 	a.stats.FirstOOM = -1
 	if mr, ok := pol.(MergeRepeater); ok {
 		a.mergeRepeat = mr.MergeRepeat()
+	}
+	if rl, ok := pol.(ReserveLimiter); ok {
+		a.reserveLimit = rl.ReserveLimit()
 	}
 	a.mergeOffs = [2]int64{-1, -1}
 	return a
@@ -188,7 +193,7 @@ func (a *Allocator) Alloc(id, size, stream int64, tag int32) error {
 		return fmt.Errorf("event %d: alloc of id %d: size %d must be positive", a.event, id, size)
 	}
 	delete(a.failed, id)
-	a.lastGrow = 0
+	a.lastGrow, a.limitRefused = 0, false
 	s := a.StreamIndex(stream)
 	rounded, err := a.roundSize(size, s, tag)
 	if err != nil {
@@ -515,12 +520,17 @@ func (a *Allocator) grow(rounded int64, pool, stream, tag int32) (*Block, error)
 		return nil, err
 	}
 	var segSize int64
-	if mode == 0 {
+	if mode == 0 || a.reserveLimit > 0 { // the limit counts the segment size in expandable mode too
 		if segSize, err = a.segmentSize(rounded, pool, stream, tag); err != nil {
 			return nil, err
 		}
 	}
 	try := func() (*Block, error) {
+		if a.reserveLimit > 0 && a.stats.Reserved+segSize > a.reserveLimit {
+			a.lastGrow, a.limitRefused = segSize, true
+			return nil, nil // as a full device, without asking it
+		}
+		a.limitRefused = false
 		if mode == 0 {
 			return a.newSegment(segSize, pool, stream)
 		}

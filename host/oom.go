@@ -25,6 +25,10 @@ type OOMReport struct {
 	// Grow is what the policy last asked of the device for this request (a
 	// segment, or pages to map); 0 when it asked nothing.
 	Grow int64 `json:"grow"`
+	// ReserveLimit is the policy's limit on reserved bytes (ABI 1.3; 0:
+	// none), and LimitRefused whether it, not the device, refused Grow.
+	ReserveLimit int64 `json:"reserve_limit"`
+	LimitRefused bool  `json:"limit_refused"`
 
 	// Cached is reserved but unallocated: the bytes of free mapped blocks,
 	// in FreeBlocks blocks, the largest LargestFree bytes.
@@ -74,7 +78,8 @@ const MaxOOMSegments = 8
 // pool on stream index s. It costs O(blocks), once per reported OOM.
 func (a *Allocator) explainOOM(id, requested, rounded int64, pool, s int32) OOMReport {
 	r := OOMReport{Event: a.event, ID: id, Requested: requested, Rounded: rounded, Pool: pool,
-		Stream: a.svals[s], Capacity: max(a.dev.Info().Capacity, 0), Reserved: a.stats.Reserved, Allocated: a.stats.Allocated, Grow: a.lastGrow}
+		Stream: a.svals[s], Capacity: max(a.dev.Info().Capacity, 0), Reserved: a.stats.Reserved, Allocated: a.stats.Allocated, Grow: a.lastGrow,
+		ReserveLimit: a.reserveLimit, LimitRefused: a.limitRefused}
 	r.DeviceFree, _ = a.dev.MemInfo()
 	segs := a.Segments()
 	r.TotalSegments = len(segs)

@@ -33,6 +33,40 @@ func (keepCacheExpandable) Implements(h abi.Hook) bool {
 }
 func (keepCacheExpandable) SegmentMode(pool, _ int32) (int64, error) { return DefaultPage(pool), nil }
 
+// limited sets a reserve limit (ABI 1.3) and is otherwise the defaults.
+type limited struct {
+	NoHooks
+	limit int64
+}
+
+func (p limited) ReserveLimit() int64 { return p.limit }
+
+// limitedExpandable is limited with expandable segments.
+type limitedExpandable struct{ limited }
+
+func (limitedExpandable) Implements(h abi.Hook) bool { return h == abi.HookSegmentMode }
+func (limitedExpandable) SegmentMode(pool, _ int32) (int64, error) {
+	return DefaultPage(pool), nil
+}
+
+func TestReserveLimit(t *testing.T) {
+	// 50 MiB allowed of 100: a third 20 MiB segment fails without a device
+	// call; then, with the first segment free, 30 MiB fails the limit (70 >
+	// 50), the release path returns the free segment and the retry fits
+	// (50).
+	dev := cudadriver.NewSim(cudadriver.SimOptions{Capacity: 100 * MiB})
+	a := New(dev, limited{limit: 50 * MiB}, Options{})
+	script(t, a, "a 1 20MiB; a 2 20MiB; a 3 20MiB; f 1; a 4 30MiB")
+	s := a.Stats()
+	if s.OOMs != 1 || s.FirstOOM != 2 || s.PeakReserved != 50*MiB || s.SegmentAllocs != 3 || s.SegmentFrees != 1 {
+		t.Errorf("OOMs %d (first at %d), peak reserved %d MiB, segment allocs %d, frees %d; want 1 (2), 50, 3, 1",
+			s.OOMs, s.FirstOOM, s.PeakReserved/MiB, s.SegmentAllocs, s.SegmentFrees)
+	}
+	if c := dev.Counters(); c.Allocs != 3 || c.FailedAllocs != 0 {
+		t.Errorf("%d device allocs, %d failed; want 3 and 0: the refused growth must not reach the device", c.Allocs, c.FailedAllocs)
+	}
+}
+
 func TestOOMReport(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -86,6 +120,17 @@ func TestOOMReport(t *testing.T) {
 			OOMReport{ID: 3, Requested: 50 * MiB, Rounded: 50 * MiB, Pool: abi.PoolLarge, Capacity: 80 * MiB,
 				Reserved: 60 * MiB, Allocated: 30 * MiB, Grow: 0, Cached: 30 * MiB, FreeBlocks: 1, LargestFree: 30 * MiB,
 				CachedTooSmall: 30 * MiB, Releasable: 20 * MiB, Stranded: 10 * MiB}, 1},
+		{"the reserve limit refuses a growth the device has room for", limited{limit: 40 * MiB}, 100 * MiB,
+			"a 1 20MiB; a 2 20MiB; a 3 20MiB",
+			OOMReport{ID: 3, Requested: 20 * MiB, Rounded: 20 * MiB, Pool: abi.PoolLarge, Capacity: 100 * MiB,
+				Reserved: 40 * MiB, Allocated: 40 * MiB, Grow: 20 * MiB, ReserveLimit: 40 * MiB, LimitRefused: true}, 0},
+		{"expandable: the limit counts the segment size, not the pages", limitedExpandable{limited{limit: 40 * MiB}}, 100 * MiB,
+			// 30 MiB maps two pages (40 MiB); 12 MiB does not fit the 10 MiB
+			// tail, and 40 + 12 > 40 although one more page would be mapped.
+			"a 1 30MiB; a 2 12MiB",
+			OOMReport{ID: 2, Requested: 12 * MiB, Rounded: 12 * MiB, Pool: abi.PoolLarge, Capacity: 100 * MiB,
+				Reserved: 40 * MiB, Allocated: 30 * MiB, Grow: 12 * MiB, ReserveLimit: 40 * MiB, LimitRefused: true,
+				Cached: 10 * MiB, FreeBlocks: 1, LargestFree: 10 * MiB, CachedTooSmall: 10 * MiB, Stranded: 10 * MiB}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

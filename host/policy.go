@@ -44,6 +44,18 @@ type MergeRepeater interface {
 	MergeRepeat() bool
 }
 
+// ReserveLimiter is implemented by a Policy that can limit the bytes the
+// allocator holds from the device (ABI 1.3, config key 4; PyTorch's
+// per_process_memory_fraction): a growth that would take reserved bytes
+// past the limit fails without a device call, as if the device were full,
+// and the release-and-retry path runs as usual. The growth counted is the
+// policy_segment_size answer for the request, asked in expandable mode too
+// (PyTorch checks its allocation size, not the pages it maps). The
+// allocator reads it once, in New; 0 means no limit.
+type ReserveLimiter interface {
+	ReserveLimit() int64
+}
+
 // NoHooks is a Policy that implements no hook: every decision is the host
 // default. Embed it in a Go policy and override the hooks you implement
 // (and Implements).

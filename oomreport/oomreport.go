@@ -24,6 +24,13 @@ func Write(w io.Writer, r host.OOMReport, ooms int64) {
 	fmt.Fprintf(w, "\nfirst OOM, at event %d (alloc id %d, stream %d; %d OOMs in all)\n", r.Event, r.ID, r.Stream, ooms)
 	fmt.Fprintf(w, "  requested   %s, rounded to %s, %s\n", f(r.Requested), f(r.Rounded), poolName(r.Pool))
 	fmt.Fprintf(w, "  device      capacity %s, %s free\n", capacity, f(r.DeviceFree))
+	if r.ReserveLimit > 0 {
+		refused := ""
+		if r.LimitRefused {
+			refused = fmt.Sprintf("; it refused growing by %s", f(r.Grow))
+		}
+		fmt.Fprintf(w, "  limit       the policy reserves at most %s (PyTorch: per_process_memory_fraction)%s\n", f(r.ReserveLimit), refused)
+	}
 	fmt.Fprintf(w, "  reserved    %s = allocated %s + cached %s (reserved but unallocated, in %d free blocks, the largest %s)\n",
 		f(r.Reserved), f(r.Allocated), f(r.Cached), r.FreeBlocks, f(r.LargestFree))
 	if r.Cached > 0 {
@@ -83,20 +90,25 @@ func cachedReasons(r host.OOMReport) []cachedReason {
 // data, or a growth larger than the device's free memory.
 func Verdict(r host.OOMReport) string {
 	f := units.Format
+	free := freeText(r)
 	if !enoughBytes(r) {
-		return fmt.Sprintf("not fragmentation: the cached %s and the device's free %s together are less than the %s asked; the live blocks (%s) need a bigger device",
-			f(r.Cached), f(r.DeviceFree), f(r.Rounded), f(r.Allocated))
+		need := "a bigger device"
+		if limited(r) {
+			need = "a higher reserve limit or a bigger device"
+		}
+		return fmt.Sprintf("not fragmentation: the cached %s and %s together are less than the %s asked; the live blocks (%s) need %s",
+			f(r.Cached), free, f(r.Rounded), f(r.Allocated), need)
 	}
 	if !Fragmented(r) {
 		if r.Grow == 0 {
-			return fmt.Sprintf("the device had %s free, enough for the %s asked, but the policy's expandable segment had no unmapped room left to map it in",
-				f(r.DeviceFree), f(r.Rounded))
+			return fmt.Sprintf("no room to map: %s would hold the %s asked, but the policy's expandable segment had no unmapped range left to map it in",
+				free, f(r.Rounded))
 		}
-		return fmt.Sprintf("the device had %s free, enough for the %s asked, but the policy asked it for %s at once (its segment or page size)",
-			f(r.DeviceFree), f(r.Rounded), f(r.Grow))
+		return fmt.Sprintf("growth too large: %s would hold the %s asked, but the policy asked for %s at once (its segment or page size)",
+			free, f(r.Rounded), f(r.Grow))
 	}
-	v := fmt.Sprintf("fragmentation: the cached %s and the device's free %s add up to the %s asked, but no free range could hold it",
-		f(r.Cached), f(r.DeviceFree), f(r.Rounded))
+	v := fmt.Sprintf("fragmentation: the cached %s and %s add up to the %s asked, but no free range could hold it",
+		f(r.Cached), free, f(r.Rounded))
 	if rs := cachedReasons(r); len(rs) > 0 {
 		v += fmt.Sprintf("; most of the cached bytes were %s", rs[0].were)
 	}
@@ -118,19 +130,49 @@ func Summary(r host.OOMReport) string {
 			kind += ", most of the cached bytes " + rs[0].were
 		}
 	case enoughBytes(r):
-		kind = "a growth larger than the device's free bytes"
+		kind = "growth too large (the policy asked for more than the free bytes at once)"
+	case limited(r):
+		kind = "not fragmentation (the live blocks need a higher reserve limit)"
 	}
-	return fmt.Sprintf("event %d, %s asked: %s cached (largest free block %s), %s free on the device: %s",
-		r.Event, f(r.Rounded), f(r.Cached), f(r.LargestFree), f(r.DeviceFree), kind)
+	free := f(r.DeviceFree) + " free on the device"
+	if limited(r) {
+		free = fmt.Sprintf("%s left under the reserve limit of %s", f(headroom(r)), f(r.ReserveLimit))
+	}
+	return fmt.Sprintf("event %d, %s asked: %s cached (largest free block %s), %s: %s",
+		r.Event, f(r.Rounded), f(r.Cached), f(r.LargestFree), free, kind)
 }
 
-// enoughBytes reports whether the cached bytes and the device's free ones
-// together would hold the request.
-func enoughBytes(r host.OOMReport) bool { return r.Cached+r.DeviceFree >= r.Rounded }
+// limited reports whether the policy's reserve limit, not the device,
+// bounds what could still be reserved.
+func limited(r host.OOMReport) bool { return r.ReserveLimit > 0 && headroom(r) < r.DeviceFree }
 
-// Fragmented reports whether an OOM is fragmentation: enough bytes, but the
-// device alone had too few for the request, and no free block could serve it.
-func Fragmented(r host.OOMReport) bool { return enoughBytes(r) && r.DeviceFree < r.Rounded }
+// headroom is what could still be reserved: the device's free bytes, or
+// less under the policy's reserve limit.
+func headroom(r host.OOMReport) int64 {
+	if r.ReserveLimit > 0 {
+		return min(r.DeviceFree, max(r.ReserveLimit-r.Reserved, 0))
+	}
+	return r.DeviceFree
+}
+
+// freeText names the headroom: "the device's free 10.0 MiB", or the bytes
+// left under the reserve limit.
+func freeText(r host.OOMReport) string {
+	if limited(r) {
+		return fmt.Sprintf("the %s left under the policy's reserve limit of %s (PyTorch: per_process_memory_fraction)",
+			units.Format(headroom(r)), units.Format(r.ReserveLimit))
+	}
+	return "the device's free " + units.Format(r.DeviceFree)
+}
+
+// enoughBytes reports whether the cached bytes and the headroom together
+// would hold the request.
+func enoughBytes(r host.OOMReport) bool { return r.Cached+headroom(r) >= r.Rounded }
+
+// Fragmented reports whether an OOM is fragmentation: enough bytes, but
+// the headroom alone was too small for the request, and no free block
+// could serve it.
+func Fragmented(r host.OOMReport) bool { return enoughBytes(r) && headroom(r) < r.Rounded }
 
 func poolName(p int32) string {
 	switch p {

@@ -428,9 +428,9 @@ var hostile = []struct {
 	{"unknown-major", `(module
   (memory (export "memory") 1)
   (func (export "fraglab_abi_v2_0")))`,
-		[]string{"ABI      2.0 (fraglab_abi_v2_0; this host implements 1.2)", "unsupported ABI version 2.0: this host implements 1.2"}},
+		[]string{"ABI      2.0 (fraglab_abi_v2_0; this host implements 1.3)", "unsupported ABI version 2.0: this host implements 1.3"}},
 	{"no-marker", `(module (memory (export "memory") 1))`,
-		[]string{"ABI      none (no version marker)", "no ABI version marker: export an empty function fraglab_abi_v1_2"}},
+		[]string{"ABI      none (no version marker)", "no ABI version marker: export an empty function fraglab_abi_v1_3"}},
 	{"no-memory", `(module (func (export "fraglab_abi_v1_0")))`,
 		[]string{`NOT exported as "memory"`, `the module must export its linear memory as "memory"`}},
 	{"unknown-hook", `(module

@@ -10,7 +10,7 @@ import "encoding/binary"
 // was built for by exporting an empty function named MarkerPrefix+"<major>_<minor>".
 const (
 	Major        = 1
-	Minor        = 2
+	Minor        = 3
 	MarkerPrefix = "fraglab_abi_v"
 )
 
@@ -109,6 +109,7 @@ const (
 	ConfigCandidateWindow = 1 // most candidates written for policy_pick_block (1..MaxCandidates, default 8)
 	ConfigHooks           = 2 // ABI 1.1: bit h set = hook h is really implemented; exported hooks not in the mask are never called
 	ConfigMergeRepeat     = 3 // ABI 1.2: 1 = after a free merged, ask again about the new neighbours until none merges (default 0)
+	ConfigReserveLimit    = 4 // ABI 1.3: the most bytes the allocator may hold from the device; a growth past it fails without a device call (0: no limit, the default)
 )
 
 // Candidate window bounds.

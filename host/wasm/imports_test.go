@@ -436,3 +436,36 @@ func TestMergeOffsets(t *testing.T) {
 		t.Errorf("1.1 module: config(3, 1) = %d, MergeRepeat %v; want -3, false", got, old.MergeRepeat())
 	}
 }
+
+// TestReserveLimit: ABI 1.3's config key 4 sets the limit on reserved
+// bytes that the allocator enforces (host.ReserveLimiter), for a module
+// that declares 1.3 only.
+func TestReserveLimit(t *testing.T) {
+	in := instantiate(t, "reserve_limit", wasm.Config{})
+	for name, want := range map[string]int64{
+		"g_limit":    40 << 20,
+		"g_negative": abi.Error,
+		"g_huge":     abi.Error,
+	} {
+		if got := global(t, in, name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+	if in.ReserveLimit() != 40<<20 {
+		t.Errorf("ReserveLimit() = %d, want 40 MiB", in.ReserveLimit())
+	}
+	// 20 MiB segments on a 1 GiB device: the third passes the limit.
+	res, err := replayJSONL(t, "reserve_limit", 1<<30,
+		`{"op":"alloc","id":0,"size":16777216}`, `{"op":"alloc","id":1,"size":16777216}`, `{"op":"alloc","id":2,"size":16777216}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metrics.OOMs != 1 || res.Metrics.PeakReserved != 32<<20 {
+		t.Errorf("OOMs %d, peak reserved %d; want 1 and 32 MiB (16 MiB segments, the third over 40 MiB)", res.Metrics.OOMs, res.Metrics.PeakReserved)
+	}
+
+	old := instantiate(t, "reserve_limit_v1_2", wasm.Config{})
+	if got := global(t, old, "g_limit"); got != abi.Error || old.ReserveLimit() != 0 {
+		t.Errorf("1.2 module: config(4, 40 MiB) = %d, ReserveLimit %d; want -3, 0", got, old.ReserveLimit())
+	}
+}

@@ -75,12 +75,14 @@ type Instance struct {
 	mask   int64 // hooks the policy says it implements (config ConfigHooks); -1: all it exports
 	// mergeRepeat: ask merges again after a merge (config ConfigMergeRepeat, ABI 1.2)
 	mergeRepeat bool
-	scratch     uint32
-	view        []byte // scratch bytes in guest memory; re-taken when memory grows
-	memSize     uint32
-	dead        error
-	cancel      context.CancelFunc // safe mode only
-	stopped     atomic.Value       // why Interrupt stopped the instance (string)
+	// reserveLimit: the most bytes reserved (config ConfigReserveLimit, ABI 1.3); 0 none
+	reserveLimit int64
+	scratch      uint32
+	view         []byte // scratch bytes in guest memory; re-taken when memory grows
+	memSize      uint32
+	dead         error
+	cancel       context.CancelFunc // safe mode only
+	stopped      atomic.Value       // why Interrupt stopped the instance (string)
 	// running is the hook being called, -1 between calls. Its store after
 	// the arguments are in stack publishes them to Running, which a hang
 	// watchdog calls from another goroutine while the hook does not return.
@@ -378,6 +380,10 @@ func (in *Instance) CandidateWindow() int { return in.window }
 // be asked about merges again after a merge; it implements
 // host.MergeRepeater.
 func (in *Instance) MergeRepeat() bool { return in.mergeRepeat }
+
+// ReserveLimit is the limit on reserved bytes the policy set (ABI 1.3,
+// config key 4); 0 when none. It makes Instance a host.ReserveLimiter.
+func (in *Instance) ReserveLimit() int64 { return in.reserveLimit }
 
 // ErrorText is the policy's last error_set text.
 func (in *Instance) ErrorText() string { return in.errText }
@@ -703,6 +709,13 @@ func (in *Instance) importConfig(_ context.Context, _ api.Module, s []uint64) {
 		// ABI 1.2: a module that declares 1.0 or 1.1 does not know this key.
 		if in.mod.Minor >= 2 && (value == 0 || value == 1) {
 			in.mergeRepeat = value == 1
+			s[0] = uint64(value)
+			return
+		}
+	case abi.ConfigReserveLimit:
+		// ABI 1.3: a module that declares 1.0 to 1.2 does not know this key.
+		if in.mod.Minor >= 3 && value >= 0 && value <= 1<<48 { // 2^48: the largest size of the ABI
+			in.reserveLimit = value
 			s[0] = uint64(value)
 			return
 		}
