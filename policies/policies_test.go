@@ -174,8 +174,9 @@ func sdkHooks() []string {
 // markerMinor is the ABI minor each built-in declares: 0 (it needs nothing
 // past ABI 1.0) unless listed.
 var markerMinor = map[string]int{
-	"tlsf":  2, // the Rust SDK declares the newest ABI (it sets the hook mask, 1.1's key)
-	"buddy": 2, // repeated merges, config key 3 of ABI 1.2
+	"tlsf":    2, // the Rust SDK declares the newest ABI (it sets the hook mask, 1.1's key)
+	"buddy":   2, // repeated merges, config key 3 of ABI 1.2
+	"pytorch": 3, // per_process_memory_fraction's limit, config key 4 of ABI 1.3
 }
 
 // TestModuleShape checks each embedded module against ABI §1 and §5: a
@@ -383,7 +384,10 @@ func instantiateHost(t *testing.T, r wazero.Runtime, h *fakeHost) {
 	fn("config", []api.ValueType{i32, i64}, []api.ValueType{i64}, func(_ context.Context, _ api.Module, s []uint64) {
 		key, value := api.DecodeI32(s[0]), int64(s[1])
 		h.config = append(h.config, [2]int64{int64(key), value})
-		if key != abi.ConfigCandidateWindow || value < 1 || value > abi.MaxCandidates {
+		switch {
+		case key == abi.ConfigCandidateWindow && value >= 1 && value <= abi.MaxCandidates:
+		case key == abi.ConfigReserveLimit && value >= 0 && value <= 1<<48:
+		default:
 			value = abi.Error
 		}
 		s[0] = api.EncodeI64(value)
@@ -1104,6 +1108,66 @@ func TestPytorchGarbageCollection(t *testing.T) {
 	p := newPytorchWith(t, half)
 	if got := p.release(abi.PhaseGrowFailed, 0); got != releaseAnswer(abi.ActReleaseCached, 0) {
 		t.Errorf("phase 1 attempt 0 = %#x, want release cached", got)
+	}
+}
+
+// TestPytorchMemoryFraction: a per_process_memory_fraction below 1 sets the
+// host's reserve limit (config key 4) to fraction × capacity, truncated to
+// bytes; a fraction of 1, or an unknown capacity, sets none.
+func TestPytorchMemoryFraction(t *testing.T) {
+	var capacity int64 = 80 << 30 // a variable: the products below truncate at run time, as in the policy
+	for _, c := range []struct {
+		name     string
+		fraction string
+		capacity int64
+		want     int64 // the limit set; -1: no config call for key 4
+	}{
+		{"default", "", capacity, -1},
+		{"1", "1", capacity, -1},
+		{"0.5", "0.5", capacity, 40 << 30},
+		{"0.7, truncated", "0.7", capacity, int64(0.7 * float64(capacity))},
+		{"0.0001", "0.0001", capacity, int64(0.0001 * float64(capacity))},
+		{"unlimited device", "0.5", -1, -1},
+		{"unknown capacity", "0.5", abi.StatUnknown, -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var params map[string]string
+			if c.fraction != "" {
+				params = map[string]string{"per_process_memory_fraction": c.fraction}
+			}
+			stats := deviceStats()
+			stats[abi.StatCapacity] = c.capacity
+			p, got := startPytorch(t, params, stats)
+			if got != 0 {
+				t.Fatalf("policy_init() = %d (%q)", got, p.host.errorSet)
+			}
+			limit := int64(-1)
+			for _, kv := range p.host.config {
+				if kv[0] == abi.ConfigReserveLimit {
+					limit = kv[1]
+				}
+			}
+			if limit != c.want {
+				t.Errorf("reserve limit %d, want %d (config calls %v)", limit, c.want, p.host.config)
+			}
+		})
+	}
+}
+
+// TestPytorchMemoryFractionEndToEnd: with classic segments the sim's
+// free memory is a byte count, so a fraction f of a device of capacity C
+// must give exactly the run of a device of f × C (OOMs included), and
+// never reserve more than f × C.
+func TestPytorchMemoryFractionEndToEnd(t *testing.T) {
+	events := synth.Mixed(3, 20000, 300)
+	half := mustReplay(t, events, map[string]string{"per_process_memory_fraction": "0.5"}, 1200*mib)
+	small := mustReplay(t, events, nil, 600*mib)
+	half.NsPerEvent, small.NsPerEvent = 0, 0
+	if half != small {
+		t.Errorf("fraction 0.5 of 1200 MiB: %+v\n600 MiB device:        %+v", half, small)
+	}
+	if half.OOMs == 0 || half.PeakReserved > 600*mib {
+		t.Errorf("fraction 0.5 of 1200 MiB: %d OOMs, peak reserved %d MiB; want OOMs and at most 600 MiB", half.OOMs, half.PeakReserved/mib)
 	}
 }
 

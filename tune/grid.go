@@ -71,10 +71,9 @@ func Knobs(p Profile, base map[string]string, capacity int64) []Knob {
 		for _, t := range []string{"0.5", "0.7", "0.9"} {
 			gcs = append(gcs, one("garbage_collection_threshold", t))
 		}
-		// No per_process_memory_fraction below 1: PyTorch also refuses to
-		// grow past fraction × capacity, which the pytorch policy cannot
-		// model (policies/pytorch/README.md, Limitations), so a
-		// recommendation with it could OOM where the replay did not.
+		// No per_process_memory_fraction below 1: it only caps reserved
+		// memory below the capacity (the pytorch policy models the cap),
+		// so it can add OOMs and never saves memory.
 		add("garbage_collection_threshold", gcs...)
 	}
 

@@ -31,7 +31,7 @@
  */
 #include "fraglab.h"
 
-FRAGLAB_ABI_V1();
+FRAGLAB_ABI_V1_3(); /* config key 4: the memory fraction's limit */
 
 /* Constants of the allocator (ref §1.1); not configurable in PyTorch. */
 #define MIN_BLOCK_SIZE  512                 /* kMinBlockSize */
@@ -82,8 +82,9 @@ struct settings {
     fraglab_i64 large_segment_size;
     /* garbage_collection_threshold in (0, 1); 0 disables GC (ref §4.3). */
     double garbage_collection_threshold;
-    /* per_process_memory_fraction in (0, 1]: the share of the device GC
-     * takes as the memory limit (ref §4.2). */
+    /* per_process_memory_fraction in (0, 1]: the share of the device the
+     * allocator may reserve, below 1, and the limit GC measures against
+     * (ref §4.2). */
     double per_process_memory_fraction;
     /* expandable_segments: one expandable segment per (pool, stream). */
     int expandable_segments;
@@ -463,6 +464,25 @@ INIT static fraglab_i64 check_pages(void) {
     return 0;
 }
 
+/* The memory fraction's limit (ref §4.2): with a fraction below 1 (main:
+ * set_per_process_memory_fraction, or the config key) and a known capacity,
+ * allowed = fraction * capacity, truncated to bytes as PyTorch's size_t
+ * cast does; a growth (its allocation size) that would take reserved bytes
+ * past it fails before any CUDA call, which the host does for config key 4.
+ * A fraction of 1 sets no limit, as in main. */
+INIT static fraglab_i64 set_memory_limit(void) {
+    fraglab_i64 capacity = fraglab_stat(FRAGLAB_STAT_CAPACITY, 0);
+    if (settings.per_process_memory_fraction >= 1 || capacity <= 0)
+        return 0;
+    fraglab_i64 allowed =
+        (fraglab_i64)(settings.per_process_memory_fraction * (double)capacity);
+    if (fraglab_config(FRAGLAB_CONFIG_RESERVE_LIMIT, allowed) != allowed)
+        return fraglab_error("pytorch: the host refused the memory limit of "
+                             "per_process_memory_fraction (config key 4, ABI "
+                             "1.3)");
+    return 0;
+}
+
 fraglab_i64 policy_init(void) {
     fraglab_i64 r;
     default_settings(&settings);
@@ -478,7 +498,7 @@ fraglab_i64 policy_init(void) {
                                           : CANDIDATE_WINDOW_CLASSIC;
     if (fraglab_config(FRAGLAB_CONFIG_CANDIDATE_WINDOW, window) != window)
         return fraglab_error("pytorch: the host refused the candidate window");
-    return 0;
+    return set_memory_limit();
 }
 
 /* ------------------------------------------------------------------------

@@ -83,13 +83,14 @@ FRAGLAB_STATIC_ASSERT(sizeof(void *) == 4, "fraglab.h needs 32-bit pointers");
 /* The ABI this header describes. A module declares the version it needs
  * with its marker, below. */
 #define FRAGLAB_ABI_MAJOR 1
-#define FRAGLAB_ABI_MINOR 2
+#define FRAGLAB_ABI_MINOR 3
 
 /* The version markers. The host never calls them; it only checks the name.
  * A module defines exactly one. */
 FRAGLAB_EXPORT(fraglab_abi_v1_0) void fraglab_abi_v1_0(void);
 FRAGLAB_EXPORT(fraglab_abi_v1_1) void fraglab_abi_v1_1(void);
 FRAGLAB_EXPORT(fraglab_abi_v1_2) void fraglab_abi_v1_2(void);
+FRAGLAB_EXPORT(fraglab_abi_v1_3) void fraglab_abi_v1_3(void);
 
 /* FRAGLAB_ABI_V1(): defines the ABI 1.0 marker, for a module that uses
  * nothing added after 1.0; it runs on every 1.x host. Write it once, at
@@ -111,6 +112,13 @@ FRAGLAB_EXPORT(fraglab_abi_v1_2) void fraglab_abi_v1_2(void);
 #define FRAGLAB_ABI_V1_2()          \
     void fraglab_abi_v1_2(void) {}  \
     extern void fraglab_abi_v1_2(void)
+
+/* FRAGLAB_ABI_V1_3(): defines the ABI 1.3 marker instead, for a module that
+ * calls fraglab_config(FRAGLAB_CONFIG_RESERVE_LIMIT, ...); it needs a 1.3
+ * host. */
+#define FRAGLAB_ABI_V1_3()          \
+    void fraglab_abi_v1_3(void) {}  \
+    extern void fraglab_abi_v1_3(void)
 
 /* ------------------------------------------------------------------------
  * Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -205,6 +213,7 @@ static inline fraglab_i64 fraglab_align_up(fraglab_i64 v, fraglab_i64 a) {
 #define FRAGLAB_CONFIG_CANDIDATE_WINDOW  1 /* 1..FRAGLAB_MAX_CANDIDATES */
 #define FRAGLAB_CONFIG_HOOKS             2 /* ABI 1.1: the hook mask */
 #define FRAGLAB_CONFIG_MERGE_REPEAT      3 /* ABI 1.2: 1 = merge again */
+#define FRAGLAB_CONFIG_RESERVE_LIMIT     4 /* ABI 1.3: most bytes reserved; 0 none */
 #define FRAGLAB_DEFAULT_CANDIDATE_WINDOW 8
 #define FRAGLAB_MAX_CANDIDATES           256
 
