@@ -5,8 +5,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -26,57 +26,170 @@ var parsedDefault = sync.OnceValues(func() ([]TagRule, error) {
 	return ParseTagRules(defaultTagRulesYAML, "tagrules.yaml (embedded)")
 })
 
-// tagRuleYAML is one rule as written in a rules file.
-type tagRuleYAML struct {
-	Tag          string   `yaml:"tag"`
-	File         string   `yaml:"file"`
-	Names        []string `yaml:"names"`
-	NameContains string   `yaml:"name_contains"`
-}
+// ruleKeys are the keys of a rule, in the order messages list them.
+var ruleKeys = []string{"tag", "file", "names", "name_contains"}
 
 // ParseTagRules parses a rules file: a mapping with one key, rules, a list
 // of rules in priority order, each with a tag and at least one of file,
 // names and name_contains. Unknown keys are errors. file names the input in
-// messages, which give the line of the rule at fault.
+// messages, which give the line at fault.
 func ParseTagRules(data []byte, file string) ([]TagRule, error) {
-	var doc struct {
-		Rules []tagRuleYAML `yaml:"rules"`
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty file: expected \"rules:\" and a list of rules", file)
-		}
-		return nil, fmt.Errorf("%s: %v (expected \"rules:\" and a list of {tag, file, names, name_contains})", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty file: expected \"rules:\" and a list of rules", file)
 	}
-	// The same document as nodes, for the line of each rule.
-	var nodes struct {
-		Rules []yaml.Node `yaml:"rules"`
+	top, err := ruleMapping(doc.Content[0], []string{"rules"}, where{file: file}, `"rules:" and a list of rules`)
+	if err != nil {
+		return nil, err
 	}
-	if err := yaml.Unmarshal(data, &nodes); err != nil {
-		return nil, fmt.Errorf("%s: %v", file, err)
-	}
-	if len(doc.Rules) == 0 {
+	list := top["rules"]
+	if list == nil || isNull(list) {
 		return nil, fmt.Errorf("%s: no rules: expected \"rules:\" and a list of rules", file)
 	}
-	rules := make([]TagRule, len(doc.Rules))
-	for i, r := range doc.Rules {
-		at := fmt.Sprintf("%s: line %d: rule %d", file, nodes.Rules[i].Line, i+1)
-		if strings.TrimSpace(r.Tag) == "" {
-			return nil, fmt.Errorf("%s: missing tag: expected a tag name such as activation", at)
+	if list.Kind != yaml.SequenceNode {
+		return nil, where{file: file}.errf(list, "rules: expected a list of rules, got %s", describe(list))
+	}
+	if len(list.Content) == 0 {
+		return nil, fmt.Errorf("%s: no rules: expected \"rules:\" and a list of rules", file)
+	}
+	rules := make([]TagRule, len(list.Content))
+	for i, n := range list.Content {
+		r, err := parseRule(deref(n), where{file: file, rule: i + 1})
+		if err != nil {
+			return nil, err
 		}
-		if r.File == "" && len(r.Names) == 0 && r.NameContains == "" {
-			return nil, fmt.Errorf("%s (tag %s): no condition: expected at least one of file, names, name_contains", at, r.Tag)
-		}
-		for _, n := range r.Names {
-			if n == "" {
-				return nil, fmt.Errorf("%s (tag %s): an empty name in names", at, r.Tag)
-			}
-		}
-		rules[i] = TagRule{Tag: r.Tag, File: r.File, Names: r.Names, NameContains: strings.ToLower(r.NameContains)}
+		rules[i] = r
 	}
 	return rules, nil
+}
+
+// where places a message in a rules file: the file, and the rule (from 1;
+// 0 outside the rules) with its tag when known.
+type where struct {
+	file string
+	rule int
+	tag  string
+}
+
+// errf returns an error at the line of n.
+func (w where) errf(n *yaml.Node, format string, args ...any) error {
+	at := fmt.Sprintf("%s: line %d: ", w.file, n.Line)
+	if w.rule > 0 {
+		at += fmt.Sprintf("rule %d: ", w.rule)
+	}
+	if w.tag != "" {
+		at = strings.TrimSuffix(at, ": ") + fmt.Sprintf(" (tag %s): ", w.tag)
+	}
+	return errors.New(at + fmt.Sprintf(format, args...))
+}
+
+// parseRule parses one rule, at w.
+func parseRule(n *yaml.Node, w where) (TagRule, error) {
+	fields, err := ruleMapping(n, ruleKeys, w, "a mapping of "+strings.Join(ruleKeys, ", "))
+	if err != nil {
+		return TagRule{}, err
+	}
+	var r TagRule
+	for _, f := range []struct {
+		key string
+		to  *string
+	}{{"tag", &r.Tag}, {"file", &r.File}, {"name_contains", &r.NameContains}} {
+		v := fields[f.key]
+		switch {
+		case v == nil || isNull(v):
+		case v.Kind != yaml.ScalarNode:
+			return TagRule{}, w.errf(v, "%s: expected a string, got %s", f.key, describe(v))
+		default:
+			*f.to = v.Value
+		}
+	}
+	r.NameContains = strings.ToLower(r.NameContains)
+	if strings.TrimSpace(r.Tag) == "" {
+		return TagRule{}, w.errf(n, "missing tag: expected a tag name such as activation")
+	}
+	w.tag = r.Tag
+	if names := fields["names"]; names != nil && !isNull(names) {
+		if r.Names, err = parseNames(names, w); err != nil {
+			return TagRule{}, err
+		}
+	}
+	if r.File == "" && len(r.Names) == 0 && r.NameContains == "" {
+		return TagRule{}, w.errf(n, "no condition: expected at least one of file, names, name_contains")
+	}
+	return r, nil
+}
+
+// parseNames parses the names of a rule: a list of function names.
+func parseNames(n *yaml.Node, w where) ([]string, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, w.errf(n, "names: expected a list of function names such as [forward], got %s", describe(n))
+	}
+	var names []string
+	for _, c := range n.Content {
+		c = deref(c)
+		if c.Kind != yaml.ScalarNode {
+			return nil, w.errf(c, "names: expected a function name, got %s", describe(c))
+		}
+		if c.Value == "" || isNull(c) {
+			return nil, w.errf(c, "an empty name in names")
+		}
+		names = append(names, c.Value)
+	}
+	return names, nil
+}
+
+// ruleMapping returns the values of mapping n by key, refusing keys not in
+// known and duplicates; want says what n should be.
+func ruleMapping(n *yaml.Node, known []string, w where, want string) (map[string]*yaml.Node, error) {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		return nil, w.errf(n, "expected %s, got %s", want, describe(n))
+	}
+	out := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := deref(n.Content[i])
+		if !slices.Contains(known, k.Value) {
+			return nil, w.errf(k, "unknown key %q: expected %s", k.Value, orList(known))
+		}
+		if _, dup := out[k.Value]; dup {
+			return nil, w.errf(k, "duplicate key %q", k.Value)
+		}
+		out[k.Value] = deref(n.Content[i+1])
+	}
+	return out, nil
+}
+
+// deref follows YAML aliases.
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// isNull reports whether n is a null scalar (empty, ~ or null).
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
+
+// describe names what n holds, for messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+// orList joins keys as "a, b or c".
+func orList(keys []string) string {
+	if len(keys) == 1 {
+		return keys[0]
+	}
+	return strings.Join(keys[:len(keys)-1], ", ") + " or " + keys[len(keys)-1]
 }
 
 // LoadTagRules reads a rules file (see ParseTagRules).

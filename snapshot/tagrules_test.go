@@ -61,13 +61,18 @@ func TestLoadTagRules(t *testing.T) {
 
 func TestLoadTagRulesErrors(t *testing.T) {
 	tests := []struct{ file, want string }{
-		{"unknown-key.yaml", `line 4: field regex not found`},
-		{"missing-tag.yaml", "line 2: rule 1: missing tag"},
-		{"no-condition.yaml", "line 4: rule 2 (tag activation): no condition: expected at least one of file, names, name_contains"},
-		{"empty.yaml", `empty file: expected "rules:"`},
-		{"not-a-list.yaml", "cannot unmarshal !!str `weight`"},
-		{"names-not-list.yaml", "line 3: cannot unmarshal !!str `a.py`"},
-		{"no-rules.yaml", "no rules"},
+		{"unknown-key.yaml", `: line 4: rule 1: unknown key "regex": expected tag, file, names or name_contains`},
+		{"unknown-top-key.yaml", `: line 1: unknown key "rule": expected rules`},
+		{"duplicate-key.yaml", `: line 4: rule 1: duplicate key "file"`},
+		{"missing-tag.yaml", ": line 2: rule 1: missing tag"},
+		{"no-condition.yaml", ": line 4: rule 2 (tag activation): no condition: expected at least one of file, names, name_contains"},
+		{"empty.yaml", `: empty file: expected "rules:"`},
+		{"not-a-list.yaml", `: line 1: rules: expected a list of rules, got "weight"`},
+		{"rule-not-mapping.yaml", `: line 4: rule 2: expected a mapping of tag, file, names, name_contains, got "activation"`},
+		{"tag-not-string.yaml", `: line 2: rule 1: tag: expected a string, got a list`},
+		{"names-not-list.yaml", `: line 3: rule 1 (tag weight): names: expected a list of function names such as [forward], got "a.py"`},
+		{"empty-name.yaml", `: line 3: rule 1 (tag weight): an empty name in names`},
+		{"no-rules.yaml", ": no rules"},
 		{"missing.yaml", "no such file"},
 	}
 	for _, tt := range tests {
@@ -78,6 +83,12 @@ func TestLoadTagRulesErrors(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), path) {
 			t.Errorf("error %q does not name the file", err)
+		}
+		if err != nil && strings.HasPrefix(tt.want, ":") && !strings.HasPrefix(err.Error(), path+tt.want) {
+			t.Errorf("error %q does not start with %s%s", err, path, tt.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "snapshot.") || strings.Contains(err.Error(), "in type")) {
+			t.Errorf("error %q names a Go type", err)
 		}
 	}
 }

@@ -191,7 +191,8 @@ func (r *BinaryReader) next() (Event, error) {
 // truncated reports the end of the input (or a read error) at offset at,
 // where what was expected.
 func (r *BinaryReader) truncated(at int64, what string) error {
-	if r.rerr == nil || errors.Is(r.rerr, io.EOF) || errors.Is(r.rerr, io.ErrUnexpectedEOF) {
+	var gz *gzipError
+	if r.rerr == nil || errors.Is(r.rerr, io.EOF) || errors.Is(r.rerr, io.ErrUnexpectedEOF) && !errors.As(r.rerr, &gz) {
 		return r.fail(at, "truncated file: expected %s, found the end of the file (a complete trace ends with an end record)", what)
 	}
 	return fmt.Errorf("%s: reading byte %d: %w", r.name(), r.base+int64(r.end), r.rerr)

@@ -404,16 +404,36 @@ func TestExampleTraces(t *testing.T) {
 	}
 }
 
+// A read error is reported at the line it stopped, even in the middle of
+// one: the part read is not parsed as a line of its own.
 func TestJSONLReaderReadError(t *testing.T) {
 	boom := errors.New("boom")
-	in := io.MultiReader(strings.NewReader(`{"op":"empty_cache"}`+"\n"), iotest.ErrReader(boom))
-	r := NewJSONLReader(in, "x.jsonl")
-	if _, err := r.Next(); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name, before, want string
+	}{
+		{"between lines", `{"op":"empty_cache"}` + "\n", "x.jsonl: reading line 2: boom"},
+		{"in a line", `{"op":"empty_cache"}` + "\n" + `{"op":"emp`, "x.jsonl: reading line 2: boom"},
+		{"after blank lines", "\n\n", "x.jsonl: reading line 3: boom"},
+		{"in the first line", `{"op"`, "x.jsonl: reading line 1: boom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewJSONLReader(io.MultiReader(strings.NewReader(tc.before), iotest.ErrReader(boom)), "x.jsonl")
+			var err error
+			for err == nil {
+				_, err = r.Next()
+			}
+			if !errors.Is(err, boom) || err.Error() != tc.want {
+				t.Errorf("error %v, want %s", err, tc.want)
+			}
+		})
 	}
-	_, err := r.Next()
-	if !errors.Is(err, boom) || err.Error() != "x.jsonl: reading line 2: boom" {
-		t.Errorf("error %v, want x.jsonl: reading line 2: boom", err)
+}
+
+// A line without a newline at the end of the input is still a line.
+func TestJSONLReaderNoFinalNewline(t *testing.T) {
+	r := NewJSONLReader(strings.NewReader(`{"op":"empty_cache"}`+"\n"+`{"op":"empty_cache"}`), "x.jsonl")
+	if got := readAll(t, r); len(got) != 2 {
+		t.Errorf("read %v, want two empty_cache events", got)
 	}
 }
 

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,25 +15,45 @@ type lineReader struct {
 	sc   *bufio.Scanner
 	file string // names the trace in errors; may be empty
 	line int    // lines consumed
+	// unended is set when the last line scanned has no newline: the input
+	// ended, or failed, in it.
+	unended *bool
 }
 
 func newLineReader(r io.Reader, file string) lineReader {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
-	return lineReader{sc: sc, file: file}
+	unended := new(bool)
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		n, tok, err := bufio.ScanLines(data, atEOF)
+		*unended = tok != nil && bytes.IndexByte(data[:n], '\n') < 0
+		return n, tok, err
+	})
+	return lineReader{sc: sc, file: file, unended: unended}
 }
 
 // nextLine returns the next line that is not blank (valid until the next
 // call), or what ends the input: io.EOF, an *Error for a line longer than
-// MaxLineBytes, or the read error naming the file and line.
+// MaxLineBytes, or the read error naming the file and line (a line cut
+// short by a read error is that error, not a line).
 func (l *lineReader) nextLine() ([]byte, error) {
 	for l.sc.Scan() {
 		l.line++
+		if l.cutShort() {
+			return nil, l.readError(l.line)
+		}
 		if b := l.sc.Bytes(); !isBlank(b) {
 			return b, nil
 		}
 	}
 	return nil, l.end()
+}
+
+// cutShort reports whether the line just scanned ended with a read error
+// rather than a newline or the end of the input.
+func (l *lineReader) cutShort() bool {
+	err := l.sc.Err()
+	return *l.unended && err != nil && !errors.Is(err, bufio.ErrTooLong)
 }
 
 // end is the error that ends the input, once Scan has returned false.
@@ -45,7 +66,12 @@ func (l *lineReader) end() error {
 		l.line++
 		return l.fail("line longer than %d bytes", MaxLineBytes)
 	}
-	return fmt.Errorf("%s: reading line %d: %w", l.name(), l.line+1, err)
+	return l.readError(l.line + 1)
+}
+
+// readError is the read error that stopped the input at line n.
+func (l *lineReader) readError(n int) error {
+	return fmt.Errorf("%s: reading line %d: %w", l.name(), n, l.sc.Err())
 }
 
 // name is the file, or "trace" when it has no name.

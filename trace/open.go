@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -76,10 +75,10 @@ func openWith(path string, open OpenFunc, gz bool) (Reader, io.Closer, error) {
 	c := closers{f}
 	var in io.Reader = f
 	if gz {
-		z, err := gzip.NewReader(f)
+		z, err := newGzipReader(f, path)
 		if err != nil {
 			f.Close()
-			return nil, nil, fmt.Errorf("%s: not a gzip file: %w", path, err)
+			return nil, nil, err
 		}
 		in, c = z, closers{z, f}
 	}

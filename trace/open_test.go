@@ -1,6 +1,8 @@
 package trace
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"os"
@@ -88,5 +90,100 @@ func TestRegister(t *testing.T) {
 			}()
 			Register(bad, func(io.Reader, string) (Reader, error) { return nil, nil })
 		}()
+	}
+}
+
+// A damaged .gz trace of any format is an error naming the file, where
+// reading stopped and what is wrong with the gzip stream.
+func TestOpenDamagedGzip(t *testing.T) {
+	jsonl, err := os.ReadFile("testdata/valid.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv, err := os.ReadFile("testdata/rmm/valid.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, _ := jsonlToBinaryToJSONL(t, jsonl)
+	formats := []struct {
+		ext   string
+		data  []byte
+		where string // how the error says where reading stopped
+	}{
+		{".jsonl", jsonl, "reading line "},
+		{".fltr", bin, "reading byte "},
+		{".csv", csv, "reading line "},
+	}
+	damages := []struct {
+		name   string
+		damage func(gz []byte) []byte
+		want   string
+		is     error // the gzip error it unwraps to; nil: none
+		where  bool  // the error says where reading stopped
+	}{
+		{"truncated", func(gz []byte) []byte { return gz[:len(gz)-12] },
+			"truncated gzip stream: the file ends before its compressed data does", io.ErrUnexpectedEOF, true},
+		{"bad checksum", func(gz []byte) []byte { gz[len(gz)-8] ^= 0xff; return gz },
+			"corrupt gzip stream: the checksum or length recorded in it does not match the data", gzip.ErrChecksum, true},
+		{"trailing garbage", func(gz []byte) []byte { return append(gz, "this is not gzip data"...) },
+			"corrupt gzip stream: the compressed data is followed by bytes that are not gzip", gzip.ErrHeader, true},
+		{"cut in the header", func(gz []byte) []byte { return gz[:5] },
+			"reading the gzip header: truncated gzip stream", io.ErrUnexpectedEOF, false},
+		{"empty", func([]byte) []byte { return nil }, "not a gzip file: the file is empty", nil, false},
+	}
+	dir := t.TempDir()
+	for _, f := range formats {
+		for _, d := range damages {
+			t.Run(f.ext+"/"+d.name, func(t *testing.T) {
+				path := filepath.Join(dir, strings.ReplaceAll(d.name, " ", "-")+f.ext+".gz")
+				if err := os.WriteFile(path, d.damage(gzipped(t, f.data)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				err := openAndRead(path)
+				if err == nil || !strings.Contains(err.Error(), d.want) {
+					t.Fatalf("error %v, want one containing %q", err, d.want)
+				}
+				if d.where && !strings.HasPrefix(err.Error(), path+": "+f.where) {
+					t.Errorf("error %q does not start with %q", err, path+": "+f.where)
+				}
+				if !strings.HasPrefix(err.Error(), path+": ") || strings.Count(err.Error(), path) != 1 {
+					t.Errorf("error %q does not name %s once, first", err, path)
+				}
+				if d.is != nil && !errors.Is(err, d.is) {
+					t.Errorf("errors.Is(%v, %v) = false", err, d.is)
+				}
+			})
+		}
+	}
+}
+
+// gzipped compresses data.
+func gzipped(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	z := gzip.NewWriter(&b)
+	if _, err := z.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// openAndRead opens the trace at path and reads it to the end, returning
+// the first error.
+func openAndRead(path string) error {
+	r, c, err := Open(path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for {
+		if _, err := r.Next(); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
 	}
 }

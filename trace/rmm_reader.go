@@ -66,7 +66,7 @@ type rmmLive struct {
 // its events. file names the log in error messages.
 func NewRMMReader(r io.Reader, file string) (*RMMReader, error) {
 	rr := &RMMReader{lineReader: newLineReader(r, file), tags: NewTags(), live: map[uint64]rmmLive{}, threads: map[uint64]int64{}}
-	if !rr.sc.Scan() {
+	if !rr.sc.Scan() || rr.cutShort() {
 		if err := rr.sc.Err(); err != nil {
 			return nil, fmt.Errorf("%s: reading the header: %w", rr.name(), err)
 		}

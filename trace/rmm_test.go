@@ -2,10 +2,13 @@ package trace
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 const rmmStream = 0x55d0c0a1b2c0
@@ -170,4 +173,27 @@ func TestRMMErrors(t *testing.T) {
 		{"bad-stream.csv", `:2: Stream "stream7": expected a hexadecimal stream handle`},
 		{"bad-thread.csv", `:2: Thread "main": expected a decimal thread id`},
 	})
+}
+
+// A read error is reported where it stopped, even inside the header or a
+// line: the part read is not parsed.
+func TestRMMReadError(t *testing.T) {
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name, before, want string
+	}{
+		{"in the header", "Thread,Time,Ac", "x.csv: reading the header: boom"},
+		{"after the header", RMMHeader + "\n", "x.csv: reading line 2: boom"},
+		{"in a line", RMMHeader + "\n1,08:00:00.000000,allocate,0x1", "x.csv: reading line 2: boom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := NewRMMReader(io.MultiReader(strings.NewReader(tc.before), iotest.ErrReader(boom)), "x.csv")
+			for err == nil {
+				_, err = r.Next()
+			}
+			if !errors.Is(err, boom) || err.Error() != tc.want {
+				t.Errorf("error %v, want %s", err, tc.want)
+			}
+		})
+	}
 }

@@ -6,13 +6,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/internal/atomicfile"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
@@ -74,22 +74,16 @@ func writeFile(ctx context.Context, src *Source, out string, to Format, progress
 	if f == Snapshot && gz {
 		return nil, fmt.Errorf("%s: gzipped snapshots are not supported", out)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".tmp-"+filepath.Base(out)+"-*")
+	tmp, err := atomicfile.Create(out)
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	defer tmp.Abort() // after Commit, a no-op
 	rep, err := convert(ctx, src, tmp, f, gz, progress)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -119,7 +113,7 @@ type noNotes struct{}
 
 func (noNotes) notes() []string { return nil }
 
-func convert(ctx context.Context, src *Source, f *os.File, to Format, gz bool, progress func(int64)) (*Report, error) {
+func convert(ctx context.Context, src *Source, f io.Writer, to Format, gz bool, progress func(int64)) (*Report, error) {
 	rep := &Report{From: src.Format, To: to}
 	var w io.Writer = f
 	var zw *gzip.Writer

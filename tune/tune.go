@@ -46,7 +46,8 @@ type Input struct {
 	Capacity int64             // device capacity; 0 unknown (unlimited)
 	Recorded map[string]string // the recorded allocator settings as pytorch params (snapshot.Settings.Params)
 	// Open gives a fresh reader over the workload and its initial state,
-	// for the analyses that run in this process.
+	// for the analyses that run in this process. Its errors, and those of
+	// the reader, name the trace (as trace.Open's do).
 	Open func() (trace.Reader, []host.InitialSegment, error)
 }
 
@@ -260,7 +261,7 @@ func requestSizes(in Input) ([]int64, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", in.Trace, err)
+			return nil, err // the trace readers name the file and the line
 		}
 		if e.Op == trace.OpAlloc {
 			sizes = append(sizes, e.Size)

@@ -204,17 +204,34 @@ func TestKnobs(t *testing.T) {
 	}
 }
 
-// A failed open is an error naming the file; a workload without allocs too.
+// A failed open, a malformed line and a workload without allocs are errors
+// naming the file once.
 func TestNothingToTune(t *testing.T) {
-	in := Input{Trace: "x.jsonl", Device: -1, Open: func() (trace.Reader, []host.InitialSegment, error) {
-		return emptyReader{}, nil, nil
-	}}
-	if _, err := Run(context.Background(), in, Options{}); err == nil || !strings.Contains(err.Error(), "x.jsonl: the workload has no allocations") {
-		t.Errorf("error %v", err)
-	}
-	in.Open = func() (trace.Reader, []host.InitialSegment, error) { return nil, nil, errors.New("x.jsonl: boom") }
-	if _, err := Run(context.Background(), in, Options{}); err == nil || !strings.Contains(err.Error(), "boom") {
-		t.Errorf("error %v", err)
+	for _, tc := range []struct {
+		name string
+		open func() (trace.Reader, []host.InitialSegment, error)
+		want string
+	}{
+		{"no allocs", func() (trace.Reader, []host.InitialSegment, error) {
+			return emptyReader{}, nil, nil
+		}, "x.jsonl: the workload has no allocations"},
+		{"open fails", func() (trace.Reader, []host.InitialSegment, error) {
+			return nil, nil, errors.New("x.jsonl: boom")
+		}, "x.jsonl: boom"},
+		{"malformed line", func() (trace.Reader, []host.InitialSegment, error) {
+			return trace.NewJSONLReader(strings.NewReader("{\"bad\n"), "x.jsonl"), nil, nil
+		}, "x.jsonl:1: malformed JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{Trace: "x.jsonl", Device: -1, Open: tc.open}
+			_, err := Run(context.Background(), in, Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			if n := strings.Count(err.Error(), "x.jsonl"); n != 1 {
+				t.Errorf("error %q names the file %d times, want once", err, n)
+			}
+		})
 	}
 }
 

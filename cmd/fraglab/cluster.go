@@ -128,7 +128,7 @@ func k8sCmd() *cobra.Command {
 		gpu  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "k8s EXPERIMENT.yaml --shards N --pvc CLAIM",
+		Use:   "k8s EXPERIMENT.yaml --shards N [--pvc CLAIM]",
 		Short: "Write the Kubernetes manifests of a sharded sweep: an Indexed Job of shards and a suspended merge Job",
 		Long: `Write (or print) two Kubernetes Jobs as one YAML stream. The first is an
 Indexed Job with --shards completions: the pod of index I runs

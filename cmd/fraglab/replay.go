@@ -39,7 +39,7 @@ func replayCmd() *cobra.Command {
 		explainOOMs                            int
 	)
 	cmd := &cobra.Command{
-		Use:   "replay --trace FILE --policy NAME|PATH.wasm",
+		Use:   "replay --trace FILE [--policy NAME|PATH.wasm] [--param key=value ...]",
 		Short: "Replay a workload through the allocator under one policy",
 		Long: `Replay a workload trace through the allocator host on a device (the
 simulated one by default, or a CUDA GPU with --device cuda), asking the

@@ -31,7 +31,7 @@ func traceGenCmd() *cobra.Command {
 		list   bool
 	)
 	c := &cobra.Command{
-		Use:   "gen KIND --seed N -o FILE [--param k=v ...]",
+		Use:   "gen KIND [--param key=value ...] [--seed N] -o FILE",
 		Short: "Write a synthetic workload from a generator (see --list)",
 		Long: "Writes the events of the generator KIND to FILE in the format its extension names\n" +
 			"(.jsonl, .fltr, .csv, each optionally .gz, or .pickle; see trace convert).\n" +

@@ -17,9 +17,12 @@ var suffixes = []struct {
 	{"b", 1}, {"", 1},
 }
 
+// expected describes the accepted syntax; every ParseSize error ends with it.
+const expected = "expected bytes or a number with KiB, MiB, GiB or TiB (e.g. 80GiB)"
+
 // ParseSize parses a size in bytes: a plain integer ("1048576") or a number
 // with a binary unit ("512MiB", "1.5GiB", "80G"; units are powers of 1024,
-// case-insensitive). The result must be a whole number of bytes.
+// case-insensitive). The result must be a whole, non-negative number of bytes.
 func ParseSize(s string) (int64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	for _, suf := range suffixes {
@@ -31,22 +34,41 @@ func ParseSize(s string) (int64, error) {
 			break
 		}
 		if n, err := strconv.ParseInt(num, 10, 64); err == nil {
-			if n < 0 || (n > 0 && suf.mult > math.MaxInt64/n) {
-				return 0, fmt.Errorf("size %q is out of range", s)
+			if n < 0 {
+				return 0, negativeError(s)
+			}
+			if n > 0 && suf.mult > math.MaxInt64/n {
+				return 0, tooLargeError(s)
 			}
 			return n * suf.mult, nil
 		}
 		f, err := strconv.ParseFloat(num, 64)
-		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 			break
 		}
+		if f < 0 {
+			return 0, negativeError(s)
+		}
 		b := f * float64(suf.mult)
-		if b != math.Trunc(b) || b > math.MaxInt64 {
-			return 0, fmt.Errorf("size %q is not a whole number of bytes", s)
+		if b >= math.MaxInt64 {
+			return 0, tooLargeError(s)
+		}
+		if b != math.Trunc(b) {
+			return 0, fmt.Errorf("invalid size %q: not a whole number of bytes; %s", s, expected)
 		}
 		return int64(b), nil
 	}
-	return 0, fmt.Errorf("invalid size %q: expected bytes or a number with KiB, MiB, GiB or TiB (e.g. 80GiB)", s)
+	return 0, fmt.Errorf("invalid size %q: %s", s, expected)
+}
+
+// negativeError explains a size below zero.
+func negativeError(s string) error {
+	return fmt.Errorf("invalid size %q: must not be negative; %s", s, expected)
+}
+
+// tooLargeError explains a size past int64.
+func tooLargeError(s string) error {
+	return fmt.Errorf("invalid size %q: out of range, at most %d bytes (just under 8 EiB); %s", s, int64(math.MaxInt64), expected)
 }
 
 // Format prints bytes with a binary unit, e.g. "256.0 MiB".

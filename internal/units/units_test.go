@@ -1,6 +1,10 @@
 package units
 
-import "testing"
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
 
 func TestParseSize(t *testing.T) {
 	good := []struct {
@@ -16,9 +20,33 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
 		}
 	}
-	for _, in := range []string{"", "abc", "-1", "1.3B", "GiB", "12XB", "99999999999TiB"} {
-		if got, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
+	bad := []struct {
+		in   string
+		want string // in the error, besides "invalid size", the input and the expected syntax
+	}{
+		{"", "invalid size"},
+		{"abc", "invalid size"},
+		{"GiB", "invalid size"},
+		{"12XB", "invalid size"},
+		{"-1", "must not be negative"},
+		{"-1GiB", "must not be negative"},
+		{"-0.5MiB", "must not be negative"},
+		{"1.3B", "not a whole number of bytes"},
+		{"99999999999TiB", "out of range, at most 9223372036854775807 bytes"},
+		{"8388608.0TiB", "out of range"},
+		{"1e30GiB", "out of range"},
+	}
+	for _, c := range bad {
+		got, err := ParseSize(c.in)
+		if err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", c.in, got)
+			continue
+		}
+		msg := err.Error()
+		for _, part := range []string{"invalid size " + strconv.Quote(c.in), c.want, "expected bytes or a number with KiB, MiB, GiB or TiB (e.g. 80GiB)"} {
+			if !strings.Contains(msg, part) {
+				t.Errorf("ParseSize(%q) error %q does not contain %q", c.in, msg, part)
+			}
 		}
 	}
 }
