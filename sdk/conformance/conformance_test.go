@@ -2,8 +2,9 @@
 // five languages build the same "sizeclass" policy, and it must make
 // exactly the same decisions as a native Go reference of its rules through
 // the same host, on the same workloads and parameters. The Go and Rust
-// SDKs, which own the version marker, must also declare the newest ABI and
-// reproduce the built-in buddy policy with its 1.2 features.
+// SDKs, which own the version marker, must also declare the newest ABI,
+// reproduce the built-in buddy policy with its 1.2 features and set 1.3's
+// reserve limit.
 package conformance
 
 import (
@@ -376,8 +377,9 @@ func TestSDKsDeclareABI(t *testing.T) {
 // TestSDKBuddyMatchesBuiltin: the ABI 1.2 features of the Go and Rust SDKs
 // (repeated merges, merge offsets) through the real host. testdata/buddy
 // holds policies/buddy, a C module that uses both, written with each SDK;
-// each must declare 1.2 and make exactly the built-in's decisions. A
-// module that merged once per side, or merged non-buddies, would not.
+// each must declare at least 1.2 (the newest minor, as the SDKs do) and
+// make exactly the built-in's decisions. A module that merged once per
+// side, or merged non-buddies, would not.
 func TestSDKBuddyMatchesBuiltin(t *testing.T) {
 	bin, ok := policies.Builtin("buddy")
 	if !ok {
@@ -387,16 +389,7 @@ func TestSDKBuddyMatchesBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	builds := []struct {
-		lang    string
-		missing func() string
-		build   func(t *testing.T, out string)
-	}{
-		{"go", need("go"), func(t *testing.T, out string) { buildGo(t, "./sdk/conformance/testdata/buddy/go", out) }},
-		{"rust", need(rustc), func(t *testing.T, out string) {
-			buildRust(t, "sdk/conformance/testdata/buddy/rust/buddy.rs", out)
-		}},
-	}
+	builds := sdkBuilds("buddy")
 	workloads := []struct {
 		name     string
 		events   []trace.Event
@@ -417,8 +410,8 @@ func TestSDKBuddyMatchesBuiltin(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "buddy.wasm")
 			b.build(t, path)
 			m := compileFile(t, b.lang+" buddy", path)
-			if m.Major != 1 || m.Minor != 2 {
-				t.Errorf("declares ABI %d.%d, want 1.2 (merge repeat needs it)", m.Major, m.Minor)
+			if m.Major != 1 || m.Minor < 2 || m.Minor != abi.Minor {
+				t.Errorf("declares ABI %d.%d, want %d.%d (the newest; merge repeat needs at least 1.2)", m.Major, m.Minor, abi.Major, abi.Minor)
 			}
 			for _, w := range workloads {
 				replayWith := func(m *wasm.Module) outcome {
@@ -433,6 +426,65 @@ func TestSDKBuddyMatchesBuiltin(t *testing.T) {
 				if got.log != ref.log {
 					t.Errorf("%s: decisions differ from the built-in buddy (%d vs %d bytes of log); first difference at byte %d",
 						w.name, len(got.log), len(ref.log), firstDiff(got.log, ref.log))
+				}
+			}
+		})
+	}
+}
+
+// sdkBuilds builds a test policy with the Go and the Rust SDK: the Go
+// package under testdata/NAME/go, the Rust file testdata/NAME/rust/NAME.rs.
+func sdkBuilds(name string) []sdkBuild {
+	dir := "sdk/conformance/testdata/" + name
+	return []sdkBuild{
+		{"go", need("go"), func(t *testing.T, out string) { buildGo(t, "./"+dir+"/go", out) }},
+		{"rust", need(rustc), func(t *testing.T, out string) { buildRust(t, dir+"/rust/"+name+".rs", out) }},
+	}
+}
+
+// TestSDKReserveLimit: the ABI 1.3 feature of the Go and Rust SDKs (the
+// reserve limit, config key 4) through the real host. testdata/limit sets
+// the limit its parameter gives: 16 MiB segments on a 1 GiB device, the
+// third past a 40 MiB limit, must fail without one; no limit, none fails;
+// a limit the host refuses (past 2^48) refuses the module, saying why.
+func TestSDKReserveLimit(t *testing.T) {
+	events := []trace.Event{{Op: trace.OpAlloc, ID: 0, Size: 16 << 20}, {Op: trace.OpAlloc, ID: 1, Size: 16 << 20}, {Op: trace.OpAlloc, ID: 2, Size: 16 << 20}}
+	cases := []struct {
+		limit             string
+		ooms              int64
+		peak              int64
+		wantErr, wantErr2 string
+	}{
+		{"41943040", 1, 32 << 20, "", ""},
+		{"0", 0, 48 << 20, "", ""},
+		{"281474976710657", 0, 0, "config(4, 281474976710657) answered -3", "the host does not accept the reserve limit (ABI 1.3 needed"},
+	}
+	for _, b := range sdkBuilds("limit") {
+		t.Run(b.lang, func(t *testing.T) {
+			if why := b.missing(); why != "" {
+				if os.Getenv("CI") != "" {
+					t.Fatalf("%s SDK: %s", b.lang, why)
+				}
+				t.Skipf("%s SDK: %s", b.lang, why)
+			}
+			path := filepath.Join(t.TempDir(), "limit.wasm")
+			b.build(t, path)
+			m := compileFile(t, b.lang+" limit", path)
+			for _, c := range cases {
+				opts := replay.Options{CheckInvariants: true, Params: map[string]string{"limit": c.limit}}
+				res, err := replay.Run(context.Background(), synth.NewReader(events), m, cudadriver.NewSim(cudadriver.SimOptions{Capacity: 1 << 30}), opts)
+				if c.wantErr != "" {
+					var le *wasm.LoadError
+					if !errors.As(err, &le) || !strings.Contains(err.Error(), c.wantErr) || !strings.Contains(err.Error(), c.wantErr2) {
+						t.Errorf("limit %s: %v, want a load error containing %q and %q", c.limit, err, c.wantErr, c.wantErr2)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("limit %s: %v", c.limit, err)
+				}
+				if res.Metrics.OOMs != c.ooms || res.Metrics.PeakReserved != c.peak {
+					t.Errorf("limit %s: OOMs %d, peak reserved %d; want %d and %d", c.limit, res.Metrics.OOMs, res.Metrics.PeakReserved, c.ooms, c.peak)
 				}
 			}
 		})

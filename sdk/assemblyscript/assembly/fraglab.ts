@@ -1,5 +1,5 @@
 // fraglab.ts: the AssemblyScript SDK for fraglab policy modules, policy ABI
-// v1.2.
+// v1.3.
 //
 // sdk/ABI.md is the normative contract; this module restates it in
 // AssemblyScript and mirrors the constants of host/abi/abi.go (the names are
@@ -40,9 +40,12 @@
 //   export { fraglab_abi_v1_0 } from "./fraglab";   // runs on every 1.x host
 //   export { fraglab_abi_v1_1 } from "./fraglab";   // needs config(CONFIG_HOOKS, …)
 //   export { fraglab_abi_v1_2 } from "./fraglab";   // needs config(CONFIG_MERGE_REPEAT, …)
+//   export { fraglab_abi_v1_3 } from "./fraglab";   // needs config(CONFIG_RESERVE_LIMIT, …)
+// Each needs a host that implements its version; re-export the oldest
+// whose keys the policy calls (the example re-exports fraglab_abi_v1_0).
 
 export const ABI_MAJOR: i32 = 1;
-export const ABI_MINOR: i32 = 2;
+export const ABI_MINOR: i32 = 3;
 
 /** The ABI 1.0 marker: the module uses nothing added after 1.0. */
 export function fraglab_abi_v1_0(): void {}
@@ -52,6 +55,9 @@ export function fraglab_abi_v1_1(): void {}
 
 /** The ABI 1.2 marker: the module calls config(CONFIG_MERGE_REPEAT, 1). */
 export function fraglab_abi_v1_2(): void {}
+
+/** The ABI 1.3 marker: the module calls config(CONFIG_RESERVE_LIMIT, bytes). */
+export function fraglab_abi_v1_3(): void {}
 
 // ---------------------------------------------------------------------------
 // Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -140,6 +146,12 @@ export const STAT_UNKNOWN: i64 = i64.MIN_VALUE; // the answer for an unknown key
 export const CONFIG_CANDIDATE_WINDOW: i32 = 1; // 1..MAX_CANDIDATES
 export const CONFIG_HOOKS: i32 = 2; // ABI 1.1: the hook mask, HOOK_* bits
 export const CONFIG_MERGE_REPEAT: i32 = 3; // ABI 1.2 (needs the fraglab_abi_v1_2 marker): 1 = merge again
+// ABI 1.3 (needs the fraglab_abi_v1_3 marker): the most bytes the allocator
+// may hold from the device, 0..MAX_SIZE (0, the default: no limit); a growth
+// past it fails without a device call, as on a full device (PyTorch's
+// per_process_memory_fraction). config answers ERROR to a value out of range:
+// check that the answer is the value.
+export const CONFIG_RESERVE_LIMIT: i32 = 4;
 export const DEFAULT_CANDIDATE_WINDOW: i32 = 8;
 export const MAX_CANDIDATES: i32 = 256;
 

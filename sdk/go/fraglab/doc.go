@@ -1,12 +1,13 @@
 // Package fraglab is the Go SDK for fraglab policy modules: WebAssembly
 // modules that make the allocator decisions of fraglab's host (policy ABI
-// v1.2, sdk/ABI.md).
+// v1.3, sdk/ABI.md).
 //
 // A policy is a value that implements some of the hook interfaces
 // (RoundSizer, PoolChooser, SearchOrderer, BlockPicker, Splitter, Merger,
 // SegmentModer, SegmentSizer, ExpandSizer, Releaser, Observer), plus Initer
-// to read parameters, Windowed to choose the candidate window and
-// MergeRepeater to make merges cascade. Package
+// to read parameters, Windowed to choose the candidate window,
+// MergeRepeater to make merges cascade and ReserveLimiter to cap the bytes
+// reserved from the device. Package
 // main registers it from an init function and keeps an empty main:
 //
 //	package main
@@ -27,14 +28,15 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o policy.wasm .
 //
-// The SDK owns the module's exports: the version marker fraglab_abi_v1_2,
+// The SDK owns the module's exports: the version marker fraglab_abi_v1_3,
 // policy_init, policy_scratch and every policy_* hook. Each hook forwards to
 // the registered policy, or answers Defer when the policy lacks it. In
 // policy_init the SDK runs Init, then declares the candidate window
-// (Windowed), repeated merges (MergeRepeater, config key 3) and the hook
-// mask (config key 2) computed from the interfaces the policy implements,
-// so the host calls only those hooks and applies its defaults to the others
-// at no cost. During Merge, MergeOffsets gives the offsets of the two
+// (Windowed), repeated merges (MergeRepeater, config key 3), the reserve
+// limit (ReserveLimiter, config key 4) and the hook mask (config key 2)
+// computed from the interfaces the policy implements, so the host calls
+// only those hooks and applies its defaults to the others at no cost.
+// During Merge, MergeOffsets gives the offsets of the two
 // blocks in their segment, which a buddy allocator needs.
 //
 // # Rules for hooks

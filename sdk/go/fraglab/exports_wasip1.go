@@ -8,11 +8,11 @@ import "unsafe"
 // hook mask that policyInit declares tells the host which ones the policy
 // really implements, and the host never calls the others.
 
-// fraglabABIv12 is the version marker (ABIMajor.ABIMinor); the host never
+// fraglabABIv13 is the version marker (ABIMajor.ABIMinor); the host never
 // calls it.
 //
-//go:wasmexport fraglab_abi_v1_2
-func fraglabABIv12() {}
+//go:wasmexport fraglab_abi_v1_3
+func fraglabABIv13() {}
 
 //go:wasmexport policy_init
 func exportInit() int64 { return policyInit() }

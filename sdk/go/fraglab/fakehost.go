@@ -13,7 +13,7 @@ import (
 	"github.com/fraglab/fraglab/host/abi"
 )
 
-// FakeHost stands in for an ABI 1.2 fraglab host when a policy is built for the
+// FakeHost stands in for an ABI 1.3 fraglab host when a policy is built for the
 // machine running go test rather than for WebAssembly: it answers the host
 // imports (parameters, stats, tag names, config, log, error_set) and calls
 // the SDK's hook glue the way the host calls the module's exports. A test
@@ -49,6 +49,10 @@ type FakeHost struct {
 	// MergeRepeat is whether the policy asked for repeated merges (config
 	// key 3, ABI 1.2).
 	MergeRepeat bool
+	// ReserveLimit is the limit on reserved bytes the policy set (config
+	// key 4, ABI 1.3), or 0 if none. The fake records it; it runs no
+	// allocator, so nothing enforces it.
+	ReserveLimit int64
 
 	stats    map[[2]int32]int64
 	read     map[string]bool
@@ -365,6 +369,11 @@ func (h *FakeHost) config(key int32, value int64) int64 {
 	case ConfigMergeRepeat:
 		if value == 0 || value == 1 {
 			h.MergeRepeat = value == 1
+			return value
+		}
+	case ConfigReserveLimit:
+		if value >= 0 && value <= MaxSize {
+			h.ReserveLimit = value
 			return value
 		}
 	}

@@ -7,11 +7,11 @@ import (
 )
 
 // ABI version this SDK builds modules for: the module exports the marker
-// fraglab_abi_v1_2 (sdk/ABI.md §1), so it runs on hosts that implement 1.2
+// fraglab_abi_v1_3 (sdk/ABI.md §1), so it runs on hosts that implement 1.3
 // or a later 1.x.
 const (
 	ABIMajor = 1
-	ABIMinor = 2
+	ABIMinor = 3
 )
 
 // Hook answers (sdk/ABI.md §2): a non-negative answer is the decision, a
@@ -113,13 +113,15 @@ const (
 )
 
 // Config keys of Config, callable in Init only (sdk/ABI.md §5.5). The SDK
-// sets all three itself: ConfigHooks from the interfaces the policy
+// sets all four itself: ConfigHooks from the interfaces the policy
 // implements, ConfigCandidateWindow from Windowed, ConfigMergeRepeat (ABI
-// 1.2) from MergeRepeater.
+// 1.2) from MergeRepeater, ConfigReserveLimit (ABI 1.3) from
+// ReserveLimiter.
 const (
 	ConfigCandidateWindow  = abi.ConfigCandidateWindow
 	ConfigHooks            = abi.ConfigHooks
 	ConfigMergeRepeat      = abi.ConfigMergeRepeat
+	ConfigReserveLimit     = abi.ConfigReserveLimit
 	DefaultCandidateWindow = abi.DefaultCandidateWindow
 	MaxCandidates          = abi.MaxCandidates
 )

@@ -4,6 +4,7 @@ package fraglab
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unsafe"
@@ -79,6 +80,16 @@ func (buddyMerge) Merge(blockSize, neighbourSize int64, pool, side int32) int64 
 	}
 	return 0
 }
+
+// limited caps the reserved bytes at the limit its parameter "limit" says
+// (default def), read in Init: the SDK asks ReserveLimit after Init.
+type limited struct{ def, limit int64 }
+
+func (l *limited) Init() error {
+	l.limit = ParamInt("limit", l.def)
+	return nil
+}
+func (l *limited) ReserveLimit() int64 { return l.limit }
 
 type roundOnly struct{}
 
@@ -173,7 +184,7 @@ func TestInitErrors(t *testing.T) {
 
 func TestABIVersion(t *testing.T) {
 	// The SDK exports the marker of the newest minor the host implements
-	// (exports_wasip1.go), so every 1.2 key works from Go.
+	// (exports_wasip1.go), so every 1.3 key works from Go.
 	if ABIMajor != abi.Major || ABIMinor != abi.Minor {
 		t.Errorf("SDK declares ABI %d.%d, the host implements %d.%d", ABIMajor, ABIMinor, abi.Major, abi.Minor)
 	}
@@ -224,6 +235,71 @@ func TestFakeHostConfigMergeRepeat(t *testing.T) {
 		if got := Config(ConfigMergeRepeat, c.value); got != c.want || h.MergeRepeat != c.repeat {
 			t.Errorf("config(%d, %d) = %d with repeat %v, want %d with %v",
 				ConfigMergeRepeat, c.value, got, h.MergeRepeat, c.want, c.repeat)
+		}
+	}
+}
+
+func TestReserveLimitConfig(t *testing.T) {
+	cases := []struct {
+		name  string
+		p     Policy
+		param string
+		want  int64
+	}{
+		{"40 MiB", &limited{def: 40 * MiB}, "", 40 * MiB},
+		{"from the parameter", &limited{def: 40 * MiB}, "8589934592", 8 << 30},
+		{"at most MaxSize", &limited{def: MaxSize}, "", MaxSize},
+		{"0: no limit", &limited{}, "", 0},
+		{"negative: no limit", &limited{def: -1}, "", 0},
+		{"no ReserveLimiter", roundOnly{}, "", 0},
+	}
+	for _, c := range cases {
+		h := NewFakeHost(c.p)
+		if c.param != "" {
+			h.Params["limit"] = c.param
+		}
+		if err := h.Init(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if h.ReserveLimit != c.want {
+			t.Errorf("%s: reserve limit %d, want %d", c.name, h.ReserveLimit, c.want)
+		}
+	}
+
+	// A limit the host refuses fails policy_init, naming the key, the
+	// value and the host's answer.
+	h := NewFakeHost(&limited{def: MaxSize + 1})
+	want := fmt.Sprintf("config(%d, %d) answered %d: the host does not accept the reserve limit (ABI 1.3 needed",
+		ConfigReserveLimit, MaxSize+1, Error)
+	if err := h.Init(); err == nil || !strings.Contains(h.ErrorText, want) || h.ReserveLimit != 0 {
+		t.Errorf("limit past MaxSize: Init error %v, error text %q, limit %d", err, h.ErrorText, h.ReserveLimit)
+	}
+	// So does a host that refuses the key (the fake answers ERROR outside
+	// h.Init).
+	h = NewFakeHost(&limited{def: 40 * MiB})
+	want = fmt.Sprintf("config(%d, %d) answered %d: the host does not accept the reserve limit (ABI 1.3 needed",
+		ConfigReserveLimit, 40*MiB, Error)
+	if got := policyInit(); got != Error || !strings.Contains(h.ErrorText, want) {
+		t.Errorf("policy_init on a refusing host answered %d, error text %q", got, h.ErrorText)
+	}
+}
+
+func TestFakeHostConfigReserveLimit(t *testing.T) {
+	h := NewFakeHost(roundOnly{})
+	h.inInit = true
+	defer func() { h.inInit = false }()
+	for _, c := range []struct {
+		value, want, limit int64
+	}{
+		{40 * MiB, 40 * MiB, 40 * MiB},
+		{-1, Error, 40 * MiB},
+		{MaxSize + 1, Error, 40 * MiB},
+		{MaxSize, MaxSize, MaxSize},
+		{0, 0, 0},
+	} {
+		if got := Config(ConfigReserveLimit, c.value); got != c.want || h.ReserveLimit != c.limit {
+			t.Errorf("config(%d, %d) = %d with limit %d, want %d with %d",
+				ConfigReserveLimit, c.value, got, h.ReserveLimit, c.want, c.limit)
 		}
 	}
 }

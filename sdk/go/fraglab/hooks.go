@@ -21,8 +21,16 @@ func scratchFits(minBytes int32) bool {
 // RecordSize is the size in bytes of one candidate record.
 const RecordSize = 48
 
+// The ABI minor that introduced each config key the SDK sets, named in the
+// error when a host refuses one.
+const (
+	hooksMinor        = 1
+	mergeRepeatMinor  = 2
+	reserveLimitMinor = 3
+)
+
 // policyInit runs Init, then declares the candidate window, repeated
-// merges and the hook mask.
+// merges, the reserve limit and the hook mask.
 func policyInit() int64 {
 	if registered == nil {
 		return Errorf("no policy registered: call fraglab.Register(p) from an init function of package main")
@@ -42,13 +50,21 @@ func policyInit() int64 {
 	if mergeRepeater != nil && mergeRepeater.MergeRepeat() {
 		if got := hostConfig(ConfigMergeRepeat, 1); got != 1 {
 			return Errorf("config(%d, 1) answered %d: the host does not accept repeated merges (ABI %d.%d needed)",
-				ConfigMergeRepeat, got, ABIMajor, ABIMinor)
+				ConfigMergeRepeat, got, ABIMajor, mergeRepeatMinor)
+		}
+	}
+	if reserveLimiter != nil {
+		if limit := reserveLimiter.ReserveLimit(); limit > 0 {
+			if got := hostConfig(ConfigReserveLimit, limit); got != limit {
+				return Errorf("config(%d, %d) answered %d: the host does not accept the reserve limit (ABI %d.%d needed; at most %d bytes)",
+					ConfigReserveLimit, limit, got, ABIMajor, reserveLimitMinor, MaxSize)
+			}
 		}
 	}
 	mask := HookMask(registered)
 	if got := hostConfig(ConfigHooks, mask); got != mask {
 		return Errorf("config(%d, %#x) answered %d: the host does not accept the hook mask (ABI %d.%d needed)",
-			ConfigHooks, mask, got, ABIMajor, ABIMinor)
+			ConfigHooks, mask, got, ABIMajor, hooksMinor)
 	}
 	return 0
 }

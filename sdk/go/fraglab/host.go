@@ -131,7 +131,8 @@ func TagName(id int32) (string, bool) {
 
 // Config sets configuration key to value and returns the value in force,
 // or Error for an unknown key or a value out of range (sdk/ABI.md §5.5).
-// It works in Init only. The SDK sets ConfigHooks, ConfigCandidateWindow
-// and ConfigMergeRepeat itself (implement Windowed and MergeRepeater for
-// the last two); Config is for keys a later ABI minor adds.
+// It works in Init only. The SDK sets ConfigHooks, ConfigCandidateWindow,
+// ConfigMergeRepeat and ConfigReserveLimit itself (implement Windowed,
+// MergeRepeater and ReserveLimiter for the last three); Config is for keys
+// a later ABI minor adds.
 func Config(key int32, value int64) int64 { return hostConfig(key, value) }

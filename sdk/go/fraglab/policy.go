@@ -37,6 +37,18 @@ type MergeRepeater interface {
 	MergeRepeat() bool
 }
 
+// ReserveLimiter is implemented by policies that cap the bytes the
+// allocator may hold from the device (ABI 1.3, config key 4, sdk/ABI.md
+// §5.5), as PyTorch's per_process_memory_fraction does: a growth that
+// would take the reserved bytes past ReserveLimit fails without a device
+// call, as on a full device, and the release-and-retry path runs as usual.
+// 0 (or a negative value) means no limit: nothing is declared. A limit must
+// be at most MaxSize. It is asked once, after Init, so it may return what a
+// parameter said.
+type ReserveLimiter interface {
+	ReserveLimit() int64
+}
+
 // RoundSizer decides policy_round_size: the block size to allocate for a
 // request of size bytes. Valid: a multiple of BlockAlign, ≥ size, ≤ MaxSize.
 type RoundSizer interface {
@@ -109,21 +121,22 @@ type Observer interface {
 // The registered policy, and its hooks resolved once by bind so a hook call
 // is one interface call: no type assertion, no allocation.
 var (
-	registered    Policy
-	initer        Initer
-	windowed      Windowed
-	mergeRepeater MergeRepeater
-	roundSizer    RoundSizer
-	poolChooser   PoolChooser
-	searchOrderer SearchOrderer
-	blockPicker   BlockPicker
-	splitter      Splitter
-	merger        Merger
-	segmentModer  SegmentModer
-	segmentSizer  SegmentSizer
-	expandSizer   ExpandSizer
-	releaser      Releaser
-	observer      Observer
+	registered     Policy
+	initer         Initer
+	windowed       Windowed
+	mergeRepeater  MergeRepeater
+	reserveLimiter ReserveLimiter
+	roundSizer     RoundSizer
+	poolChooser    PoolChooser
+	searchOrderer  SearchOrderer
+	blockPicker    BlockPicker
+	splitter       Splitter
+	merger         Merger
+	segmentModer   SegmentModer
+	segmentSizer   SegmentSizer
+	expandSizer    ExpandSizer
+	releaser       Releaser
+	observer       Observer
 )
 
 // Register makes p the module's policy. Call it exactly once, from an
@@ -149,6 +162,7 @@ func bind(p Policy) {
 	initer, _ = p.(Initer)
 	windowed, _ = p.(Windowed)
 	mergeRepeater, _ = p.(MergeRepeater)
+	reserveLimiter, _ = p.(ReserveLimiter)
 	roundSizer, _ = p.(RoundSizer)
 	poolChooser, _ = p.(PoolChooser)
 	searchOrderer, _ = p.(SearchOrderer)

@@ -1,4 +1,4 @@
-//! The Rust SDK for fraglab policy modules, policy ABI v1.2.
+//! The Rust SDK for fraglab policy modules, policy ABI v1.3.
 //!
 //! `sdk/ABI.md` is the normative contract; this crate restates it in Rust
 //! and mirrors the constants of `host/abi/abi.go` and `sdk/c/fraglab.h`. It
@@ -11,9 +11,11 @@
 //! exports and takes the list of hooks the type really implements, which
 //! becomes the hook mask (ABI §5.5, config key 2): the host calls only
 //! those and applies its defaults to the others at no cost. The module
-//! declares ABI 1.2, so it needs a 1.2 host; of 1.2's additions,
+//! declares ABI 1.3, so it needs a 1.3 host; of 1.2's additions,
 //! [`Policy::merge_repeat`] makes merges cascade (config key 3) and
-//! [`merge_offsets`] gives the offsets a buddy allocator needs.
+//! [`merge_offsets`] gives the offsets a buddy allocator needs; of 1.3's,
+//! [`Policy::reserve_limit`] caps the bytes reserved from the device
+//! (config key 4).
 //!
 //! ```ignore
 //! #![no_std]
@@ -43,12 +45,12 @@
 use core::fmt;
 
 // ---------------------------------------------------------------------------
-// Version (ABI §1, §8). export_policy! exports the marker fraglab_abi_v1_2.
+// Version (ABI §1, §8). export_policy! exports the marker fraglab_abi_v1_3.
 
 /// ABI major version this crate builds modules for.
 pub const ABI_MAJOR: i32 = 1;
 /// ABI minor version this crate builds modules for.
-pub const ABI_MINOR: i32 = 2;
+pub const ABI_MINOR: i32 = 3;
 
 // ---------------------------------------------------------------------------
 // Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -190,7 +192,7 @@ pub const STAT_MERGE_NEIGHBOUR_OFFSET: i32 = 16;
 pub const STAT_UNKNOWN: i64 = i64::MIN;
 
 // Config keys of config, in `Policy::init` only (ABI §5.5). export_policy!
-// sets all three itself.
+// sets all four itself.
 
 /// The candidate window (1..=MAX_CANDIDATES); see `Policy::candidate_window`.
 pub const CONFIG_CANDIDATE_WINDOW: i32 = 1;
@@ -198,6 +200,9 @@ pub const CONFIG_CANDIDATE_WINDOW: i32 = 1;
 pub const CONFIG_HOOKS: i32 = 2;
 /// Repeated merges (ABI 1.2); see `Policy::merge_repeat`.
 pub const CONFIG_MERGE_REPEAT: i32 = 3;
+/// The most bytes the allocator may hold from the device, 0..=MAX_SIZE
+/// (ABI 1.3; 0, the default: no limit); see `Policy::reserve_limit`.
+pub const CONFIG_RESERVE_LIMIT: i32 = 4;
 /// The candidate window when the policy sets none.
 pub const DEFAULT_CANDIDATE_WINDOW: i32 = 8;
 /// The largest candidate window.
@@ -430,8 +435,9 @@ pub fn log(level: i32, msg: &str) {
 /// Sets configuration `key` to `value` and returns the value in force, or
 /// [`ERROR`] for an unknown key or a value out of range (ABI §5.5). It
 /// works in [`Policy::init`] only. [`export_policy!`] sets
-/// [`CONFIG_HOOKS`], [`CONFIG_CANDIDATE_WINDOW`] and
-/// [`CONFIG_MERGE_REPEAT`] itself; this is for keys a later ABI minor adds.
+/// [`CONFIG_HOOKS`], [`CONFIG_CANDIDATE_WINDOW`], [`CONFIG_MERGE_REPEAT`]
+/// and [`CONFIG_RESERVE_LIMIT`] itself; this is for keys a later ABI minor
+/// adds.
 pub fn config(key: i32, value: i64) -> i64 {
     unsafe { sys::config(key, value) }
 }
@@ -561,6 +567,17 @@ pub trait Policy: Sized + 'static {
         false
     }
 
+    /// The most bytes the allocator may hold from the device (ABI 1.3,
+    /// config key 4, ABI §5.5), as PyTorch's `per_process_memory_fraction`:
+    /// a growth that would take the reserved bytes past it fails without a
+    /// device call, as on a full device, and the release-and-retry path
+    /// runs as usual. At most [`MAX_SIZE`]. 0 (the default) or a negative
+    /// value: no limit, nothing is declared. Asked once, after `init`; a
+    /// limit the host refuses fails `policy_init`.
+    fn reserve_limit(&self) -> i64 {
+        0
+    }
+
     /// The block size for a request of `size` bytes: a multiple of
     /// [`BLOCK_ALIGN`], ≥ size, ≤ [`MAX_SIZE`].
     fn round_size(&mut self, size: i64, stream: i32, tag: i32) -> i64 {
@@ -640,7 +657,7 @@ pub trait Policy: Sized + 'static {
 }
 
 /// Emits the module's exports for policy type `$ty`: the version marker
-/// `fraglab_abi_v1_2`, `policy_init`, `policy_scratch` and every
+/// `fraglab_abi_v1_3`, `policy_init`, `policy_scratch` and every
 /// `policy_*` hook, forwarding to the one instance that `Policy::init`
 /// builds. The `hooks` list names the hooks `$ty` really implements
 /// (`round_size`, `choose_pool`, `search_order`, `pick_block`, `split`,
@@ -672,7 +689,7 @@ macro_rules! export_policy {
             }
 
             #[no_mangle]
-            pub extern "C" fn fraglab_abi_v1_2() {}
+            pub extern "C" fn fraglab_abi_v1_3() {}
 
             #[no_mangle]
             pub extern "C" fn policy_init() -> i64 {
@@ -683,7 +700,12 @@ macro_rules! export_policy {
                     ::core::result::Result::Err(e) => return e.into(),
                 }
                 let p = policy();
-                $crate::__rt::configure($crate::Policy::candidate_window(p), $crate::Policy::merge_repeat(p), MASK)
+                $crate::__rt::configure(
+                    $crate::Policy::candidate_window(p),
+                    $crate::Policy::merge_repeat(p),
+                    $crate::Policy::reserve_limit(p),
+                    MASK,
+                )
             }
 
             #[no_mangle]
@@ -773,9 +795,15 @@ macro_rules! __hook_bits {
 #[doc(hidden)]
 pub mod __rt {
     use super::{
-        config, Candidate, ABI_MAJOR, ABI_MINOR, CONFIG_CANDIDATE_WINDOW, CONFIG_HOOKS, CONFIG_MERGE_REPEAT,
-        MAX_CANDIDATES,
+        config, Candidate, ABI_MAJOR, CONFIG_CANDIDATE_WINDOW, CONFIG_HOOKS, CONFIG_MERGE_REPEAT,
+        CONFIG_RESERVE_LIMIT, MAX_CANDIDATES, MAX_SIZE,
     };
+
+    // The ABI minor that added each config key configure sets, named in
+    // the error when a host refuses one.
+    const HOOKS_MINOR: i32 = 1;
+    const MERGE_REPEAT_MINOR: i32 = 2;
+    const RESERVE_LIMIT_MINOR: i32 = 3;
 
     /// The candidate records the host writes before `policy_pick_block`:
     /// a static, so it never moves, 8-byte aligned by `Candidate`.
@@ -802,8 +830,8 @@ pub mod __rt {
     }
 
     /// The end of `policy_init`: declares the candidate window, repeated
-    /// merges and the hook mask.
-    pub fn configure(window: Option<i32>, merge_repeat: bool, mask: i64) -> i64 {
+    /// merges, the reserve limit (when positive) and the hook mask.
+    pub fn configure(window: Option<i32>, merge_repeat: bool, reserve_limit: i64, mask: i64) -> i64 {
         if let Some(w) = window {
             if config(CONFIG_CANDIDATE_WINDOW, w as i64) != w as i64 {
                 return crate::errorf!("candidate window {}: must be 1..{}", w, MAX_CANDIDATES).into();
@@ -817,7 +845,22 @@ pub mod __rt {
                     CONFIG_MERGE_REPEAT,
                     got,
                     ABI_MAJOR,
-                    ABI_MINOR
+                    MERGE_REPEAT_MINOR
+                )
+                .into();
+            }
+        }
+        if reserve_limit > 0 {
+            let got = config(CONFIG_RESERVE_LIMIT, reserve_limit);
+            if got != reserve_limit {
+                return crate::errorf!(
+                    "config({}, {}) answered {}: the host does not accept the reserve limit (ABI {}.{} needed; at most {} bytes)",
+                    CONFIG_RESERVE_LIMIT,
+                    reserve_limit,
+                    got,
+                    ABI_MAJOR,
+                    RESERVE_LIMIT_MINOR,
+                    MAX_SIZE
                 )
                 .into();
             }
@@ -830,7 +873,7 @@ pub mod __rt {
                 mask,
                 got,
                 ABI_MAJOR,
-                ABI_MINOR
+                HOOKS_MINOR
             )
             .into();
         }
