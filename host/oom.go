@@ -1,7 +1,8 @@
 package host
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 )
 
 // OOMReport explains one failed allocation: the request, the device, and
@@ -123,7 +124,7 @@ func (a *Allocator) explainOOM(id, requested, rounded int64, pool, s int32) OOMR
 			r.Segments = append(r.Segments, sr)
 		}
 	}
-	sort.SliceStable(r.Segments, func(i, j int) bool { return r.Segments[i].Cached > r.Segments[j].Cached })
+	slices.SortStableFunc(r.Segments, func(a, b OOMSegment) int { return cmp.Compare(b.Cached, a.Cached) })
 	if len(r.Segments) > MaxOOMSegments {
 		r.Segments = r.Segments[:MaxOOMSegments]
 	}

@@ -4,8 +4,10 @@
 package oomreport
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/host/abi"
@@ -77,11 +79,7 @@ func cachedReasons(r host.OOMReport) []cachedReason {
 			out = append(out, c)
 		}
 	}
-	for i := 1; i < len(out); i++ { // a stable insertion sort of at most 4
-		for j := i; j > 0 && out[j].bytes > out[j-1].bytes; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortStableFunc(out, func(a, b cachedReason) int { return cmp.Compare(b.bytes, a.bytes) })
 	return out
 }
 
