@@ -96,9 +96,12 @@ type Allocator struct {
 	pivot  Block
 	events int64
 
-	mergeRepeat  bool     // ask merges again after a merge (MergeRepeater)
-	reserveLimit int64    // most bytes reserved (ReserveLimiter); 0 none
-	mergeOffs    [2]int64 // during policy_merge: block and neighbour offsets in their segment; else -1
+	mergeRepeat  bool  // ask merges again after a merge (MergeRepeater)
+	reserveLimit int64 // most bytes reserved (ReserveLimiter); 0 none
+	// oversizeAll: retry after a release oversize only when it freed all it
+	// aimed at (ABI 1.3, Versioned)
+	oversizeAll bool
+	mergeOffs   [2]int64 // during policy_merge: block and neighbour offsets in their segment; else -1
 }
 
 // New returns an Allocator over dev asking pol for decisions.
@@ -128,6 +131,10 @@ func New(dev cudadriver.Device, pol Policy, opts Options) *Allocator {
 	}
 	if rl, ok := pol.(ReserveLimiter); ok {
 		a.reserveLimit = rl.ReserveLimit()
+	}
+	a.oversizeAll = true
+	if v, ok := pol.(Versioned); ok {
+		a.oversizeAll = v.ABIMinor() >= 3
 	}
 	a.mergeOffs = [2]int64{-1, -1}
 	return a
@@ -511,7 +518,7 @@ func (a *Allocator) grow(rounded int64, pool, stream, tag int32) (*Block, error)
 		return nil, err
 	}
 	if act != abi.ActNothing {
-		if _, err := a.perform(act, rounded, pool, stream); err != nil {
+		if _, _, err := a.perform(act, rounded, pool, stream); err != nil {
 			return nil, err
 		}
 	}
@@ -545,11 +552,11 @@ func (a *Allocator) grow(rounded int64, pool, stream, tag int32) (*Block, error)
 		if act == abi.ActNothing {
 			return nil, nil
 		}
-		released, err := a.perform(act, rounded, pool, stream)
+		_, retry, err := a.perform(act, rounded, pool, stream)
 		if err != nil {
 			return nil, err
 		}
-		if released > 0 || act&abi.ActionMask == abi.ActReleaseCached {
+		if retry {
 			b, err = try()
 		}
 	}

@@ -172,3 +172,52 @@ func checkOOMSums(t *testing.T, r OOMReport) {
 		t.Errorf("device free %d > capacity %d - reserved %d", r.DeviceFree, r.Capacity, r.Reserved)
 	}
 }
+
+// oversizeThenCached releases as PyTorch's malloc does with
+// max_split_size_mb=20: oversize segments first, then every cached one. It
+// declares ABI minor v.
+type oversizeThenCached struct {
+	NoHooks
+	minor int
+}
+
+func (oversizeThenCached) Implements(h abi.Hook) bool { return h == abi.HookRelease }
+func (oversizeThenCached) Release(phase int32, _ int64, _, _, attempt int32) (int64, error) {
+	switch {
+	case phase != abi.PhaseGrowFailed:
+		return abi.ActNothing, nil
+	case attempt == 0:
+		return 20*MiB<<abi.ActionBits | abi.ActReleaseOver, nil
+	case attempt == 1:
+		return abi.ActReleaseCached, nil
+	}
+	return abi.ActNothing, nil
+}
+func (p oversizeThenCached) ABIMinor() int { return p.minor }
+
+func TestPartialOversizeRelease(t *testing.T) {
+	// 100 MiB: segments of 30 (oversize), 30, 20 and 10 MiB; the first and
+	// the last are freed. 40 MiB finds no block and 10 MiB free on the
+	// device; release oversize frees the 30 MiB segment, less than the 40
+	// it aimed at. Since ABI 1.3 (PyTorch's release_available_cached_blocks
+	// answers false) that is no reason to retry: release cached frees the
+	// 10 MiB segment too, then the retry fits. A 1.2 module retries at once
+	// and keeps the 10 MiB segment.
+	const steps = "a 1 30MiB; a 2 30MiB; a 3 20MiB; a 4 10MiB; f 1; f 4; a 5 40MiB"
+	for _, tc := range []struct {
+		minor            int
+		segmentFrees     int64
+		reservedAtTheEnd int64
+	}{
+		{3, 2, 90 * MiB},
+		{2, 1, 100 * MiB},
+	} {
+		a := New(cudadriver.NewSim(cudadriver.SimOptions{Capacity: 100 * MiB}), oversizeThenCached{minor: tc.minor}, Options{})
+		script(t, a, steps)
+		s := a.Stats()
+		if s.OOMs != 0 || s.SegmentFrees != tc.segmentFrees || s.Reserved != tc.reservedAtTheEnd {
+			t.Errorf("ABI 1.%d: %d OOMs, %d segment frees, %d MiB reserved; want 0, %d, %d MiB",
+				tc.minor, s.OOMs, s.SegmentFrees, s.Reserved/MiB, tc.segmentFrees, tc.reservedAtTheEnd/MiB)
+		}
+	}
+}

@@ -56,6 +56,17 @@ type ReserveLimiter interface {
 	ReserveLimit() int64
 }
 
+// Versioned is implemented by a Policy that declares an ABI minor version
+// (a Wasm module's marker). The host keeps the semantics of the version a
+// policy declares: since 1.3, a *release oversize* that freed less than it
+// aimed at is not followed by a retry of the growth (PyTorch's
+// release_available_cached_blocks returns false then), where 1.0 to 1.2
+// retry after any release that freed bytes. A Policy that does not
+// implement Versioned gets the newest semantics.
+type Versioned interface {
+	ABIMinor() int
+}
+
 // NoHooks is a Policy that implements no hook: every decision is the host
 // default. Embed it in a Go policy and override the hooks you implement
 // (and Implements).

@@ -23,18 +23,29 @@ func (a *Allocator) freeSegment(b *Block) error {
 	return nil
 }
 
-// perform carries out a release action; it returns the bytes released.
-func (a *Allocator) perform(act int64, rounded int64, pool, stream int32) (int64, error) {
+// perform carries out a release action. It returns the bytes released and
+// whether a failed growth should be tried again (ABI §3.3): always after
+// release cached (as PyTorch does); after release oversize, when it freed
+// all it aimed at (ABI 1.3; before, when it freed anything); after release
+// aged, when it freed anything.
+func (a *Allocator) perform(act int64, rounded int64, pool, stream int32) (released int64, retry bool, err error) {
 	arg := act >> abi.ActionBits
 	switch act & abi.ActionMask {
 	case abi.ActReleaseCached:
-		return a.releaseCached()
+		released, err = a.releaseCached()
+		return released, true, err
 	case abi.ActReleaseOver:
-		return a.releaseOversize(arg, rounded, pool, stream)
+		var enough bool
+		released, enough, err = a.releaseOversize(arg, rounded, pool, stream)
+		if a.oversizeAll {
+			return released, enough, err
+		}
+		return released, released > 0, err
 	case abi.ActReleaseAged:
-		return a.releaseAged(arg)
+		released, err = a.releaseAged(arg)
+		return released, released > 0, err
 	}
-	return 0, nil
+	return 0, false, nil
 }
 
 // releaseOrder is the order pools are released in: large first, then small.
@@ -75,8 +86,10 @@ func (a *Allocator) releaseCached() (int64, error) {
 }
 
 // releaseOversize frees oversize cached segments of one pool and stream
-// (PyTorch's release_available_cached_blocks).
-func (a *Allocator) releaseOversize(threshold, rounded int64, pool, stream int32) (int64, error) {
+// (PyTorch's release_available_cached_blocks). enough is that function's
+// answer: one block of at least the key was freed, or blocks adding up to
+// it.
+func (a *Allocator) releaseOversize(threshold, rounded int64, pool, stream int32) (released int64, enough bool, err error) {
 	fl := a.lists[pool][stream]
 	key := max(rounded, threshold)
 	var pick *Block
@@ -90,9 +103,8 @@ func (a *Allocator) releaseOversize(threshold, rounded int64, pool, stream int32
 	})
 	if pick != nil {
 		n := pick.Size
-		return n, a.freeSegment(pick)
+		return n, true, a.freeSegment(pick)
 	}
-	var released int64
 	var todo []*Block
 	fl.bySize.Descend(func(b *Block) bool {
 		if b.Size < threshold {
@@ -106,10 +118,10 @@ func (a *Allocator) releaseOversize(threshold, rounded int64, pool, stream int32
 	})
 	for _, b := range todo {
 		if err := a.freeSegment(b); err != nil {
-			return released, err
+			return released, false, err
 		}
 	}
-	return released, nil
+	return released, released >= key, nil
 }
 
 // releaseAged frees old cached classic segments of the large pools until

@@ -1171,6 +1171,21 @@ func TestPytorchMemoryFractionEndToEnd(t *testing.T) {
 	}
 }
 
+// TestPytorchPartialOversizeRelease: with max_split_size_mb=20 on a full
+// device, releasing oversize segments that add up to less than the request
+// is not followed by a retry (release_available_cached_blocks answers
+// false); every cached segment is released first, as in PyTorch.
+func TestPytorchPartialOversizeRelease(t *testing.T) {
+	// Segments of 30, 30, 20 and 10 MiB on 100 MiB; the 30 and the 10 are
+	// freed; 40 MiB releases the free 30 (less than 40), then the free 10,
+	// then fits.
+	events := workload(30*mib, 30*mib, 20*mib, 10*mib, free(0), free(3), 40*mib)
+	m := mustReplay(t, events, map[string]string{"max_split_size_mb": "20"}, 100*mib)
+	if m.OOMs != 0 || m.SegmentFrees != 2 || m.SegmentAllocs != 5 {
+		t.Errorf("%d OOMs, %d segment frees, %d segment allocs; want 0, 2, 5", m.OOMs, m.SegmentFrees, m.SegmentAllocs)
+	}
+}
+
 // TestPytorchLargeSegmentSize checks large_segment_size_mb: the segment for
 // 1 MiB < rounded < 10 MiB, and the large pool's expandable page.
 func TestPytorchLargeSegmentSize(t *testing.T) {

@@ -381,6 +381,10 @@ func (in *Instance) CandidateWindow() int { return in.window }
 // host.MergeRepeater.
 func (in *Instance) MergeRepeat() bool { return in.mergeRepeat }
 
+// ABIMinor is the ABI minor version the module declares; it makes Instance
+// a host.Versioned, so the host keeps that version's semantics.
+func (in *Instance) ABIMinor() int { return in.mod.Minor }
+
 // ReserveLimit is the limit on reserved bytes the policy set (ABI 1.3,
 // config key 4); 0 when none. It makes Instance a host.ReserveLimiter.
 func (in *Instance) ReserveLimit() int64 { return in.reserveLimit }
