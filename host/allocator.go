@@ -98,10 +98,11 @@ type Allocator struct {
 
 	mergeRepeat  bool  // ask merges again after a merge (MergeRepeater)
 	reserveLimit int64 // most bytes reserved (ReserveLimiter); 0 none
-	// oversizeAll: retry after a release oversize only when it freed all it
-	// aimed at (ABI 1.3, Versioned)
-	oversizeAll bool
-	mergeOffs   [2]int64 // during policy_merge: block and neighbour offsets in their segment; else -1
+	// newest: the policy declares ABI 1.3 or does not say (Versioned):
+	// after a release oversize, retry only when it freed all it aimed at;
+	// a free tail that holds the request serves it with nothing mapped
+	newest    bool
+	mergeOffs [2]int64 // during policy_merge: block and neighbour offsets in their segment; else -1
 }
 
 // New returns an Allocator over dev asking pol for decisions.
@@ -132,9 +133,9 @@ func New(dev cudadriver.Device, pol Policy, opts Options) *Allocator {
 	if rl, ok := pol.(ReserveLimiter); ok {
 		a.reserveLimit = rl.ReserveLimit()
 	}
-	a.oversizeAll = true
+	a.newest = true
 	if v, ok := pol.(Versioned); ok {
-		a.oversizeAll = v.ABIMinor() >= 3
+		a.newest = v.ABIMinor() >= 3
 	}
 	a.mergeOffs = [2]int64{-1, -1}
 	return a

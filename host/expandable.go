@@ -71,8 +71,14 @@ func (a *Allocator) expand(rounded int64, pool, stream int32, page int64) (*Bloc
 	if u == nil {
 		return nil, nil
 	}
-	// Growth maps at least one page, even when the free block below could
-	// hold the request alone (the policy declined it with NONE).
+	// The free block below could hold the request alone (the policy
+	// declined it with NONE): since ABI 1.3 it serves the request with
+	// nothing mapped, as PyTorch's try_allocate_expandable_block does;
+	// before, growth mapped at least one page.
+	if tail >= rounded && a.newest {
+		a.unindex(u.prev)
+		return u.prev, nil
+	}
 	m, err := a.expandSize(max(rounded-tail, 1), rounded, pool, stream, page, u.Size)
 	if err != nil {
 		return nil, err

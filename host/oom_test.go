@@ -221,3 +221,43 @@ func TestPartialOversizeRelease(t *testing.T) {
 		}
 	}
 }
+
+// declineExpandable declines every cached block in expandable segments and
+// declares ABI minor v.
+type declineExpandable struct {
+	NoHooks
+	minor int
+}
+
+func (declineExpandable) Implements(h abi.Hook) bool {
+	return h == abi.HookPickBlock || h == abi.HookSegmentMode
+}
+func (declineExpandable) PickBlock([]abi.Candidate, int64, int32, int32, int32) (int64, error) {
+	return abi.None, nil
+}
+func (declineExpandable) SegmentMode(pool, _ int32) (int64, error) { return DefaultPage(pool), nil }
+func (p declineExpandable) ABIMinor() int                          { return p.minor }
+
+func TestDeclinedFreeTail(t *testing.T) {
+	// 30 MiB maps two 20 MiB pages; the policy declines the 10 MiB left
+	// for an 8 MiB request. Since ABI 1.3 the free tail serves it with
+	// nothing mapped (PyTorch's try_allocate_expandable_block); a 1.2
+	// module maps one more page.
+	for _, tc := range []struct {
+		minor    int
+		maps     int64
+		reserved int64
+	}{
+		{3, 1, 40 * MiB},
+		{2, 2, 60 * MiB},
+	} {
+		a := New(cudadriver.NewSim(cudadriver.SimOptions{}), declineExpandable{minor: tc.minor}, Options{})
+		script(t, a, "a 1 30MiB; a 2 8MiB")
+		s := a.Stats()
+		b, _ := a.Live(2)
+		if s.SegmentMaps != tc.maps || s.Reserved != tc.reserved || b == nil || b.Addr != a.Segments()[0].Addr+30*MiB {
+			t.Errorf("ABI 1.%d: %d maps, %d MiB reserved, block %+v; want %d, %d MiB, at offset 30 MiB",
+				tc.minor, s.SegmentMaps, s.Reserved/MiB, b, tc.maps, tc.reserved/MiB)
+		}
+	}
+}

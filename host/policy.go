@@ -58,11 +58,15 @@ type ReserveLimiter interface {
 
 // Versioned is implemented by a Policy that declares an ABI minor version
 // (a Wasm module's marker). The host keeps the semantics of the version a
-// policy declares: since 1.3, a *release oversize* that freed less than it
-// aimed at is not followed by a retry of the growth (PyTorch's
-// release_available_cached_blocks returns false then), where 1.0 to 1.2
-// retry after any release that freed bytes. A Policy that does not
-// implement Versioned gets the newest semantics.
+// policy declares. Since 1.3, as in PyTorch: a *release oversize* that
+// freed less than it aimed at is not followed by a retry of the growth
+// (release_available_cached_blocks returns false then), where 1.0 to 1.2
+// retry after any release that freed bytes; and when the policy declined
+// the free block just below an expandable segment's unmapped range and
+// that block holds the request, growth serves the request from it with
+// nothing mapped (try_allocate_expandable_block), where 1.0 to 1.2 map at
+// least one page. A Policy that does not implement Versioned gets the
+// newest semantics.
 type Versioned interface {
 	ABIMinor() int
 }

@@ -37,7 +37,7 @@ func (a *Allocator) perform(act int64, rounded int64, pool, stream int32) (relea
 	case abi.ActReleaseOver:
 		var enough bool
 		released, enough, err = a.releaseOversize(arg, rounded, pool, stream)
-		if a.oversizeAll {
+		if a.newest {
 			return released, enough, err
 		}
 		return released, released > 0, err

@@ -1186,6 +1186,18 @@ func TestPytorchPartialOversizeRelease(t *testing.T) {
 	}
 }
 
+// TestPytorchDeclinedFreeTail: with expandable segments and
+// max_split_size_mb=20, a 4 MiB request declines the free 100 MiB block
+// (rule a) and grows; PyTorch's try_allocate_expandable_block then takes
+// that block, the free tail of the segment, with nothing mapped.
+func TestPytorchDeclinedFreeTail(t *testing.T) {
+	m := mustReplay(t, workload(100*mib, free(0), 4*mib),
+		map[string]string{"expandable_segments": "true", "max_split_size_mb": "20"}, 0)
+	if m.PeakReserved != 100*mib || m.SegmentMaps != 1 || m.OOMs != 0 {
+		t.Errorf("peak reserved %d MiB, %d maps, %d OOMs; want 100 MiB, 1, 0", m.PeakReserved/mib, m.SegmentMaps, m.OOMs)
+	}
+}
+
 // TestPytorchLargeSegmentSize checks large_segment_size_mb: the segment for
 // 1 MiB < rounded < 10 MiB, and the large pool's expandable page.
 func TestPytorchLargeSegmentSize(t *testing.T) {
