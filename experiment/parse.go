@@ -18,6 +18,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/fraglab/fraglab/internal/yamlnode"
+
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/policies"
 )
@@ -120,7 +122,7 @@ func (p *parser) parse(data []byte) *Experiment {
 		p.errf(nil, "", "empty experiment file")
 		return nil
 	}
-	root := deref(doc.Content[0])
+	root := yamlnode.Deref(doc.Content[0])
 	fields := p.mapping(root, "", topKeys)
 	if fields == nil {
 		return nil
@@ -247,7 +249,7 @@ func (p *parser) device(n *yaml.Node, d *Device) {
 		}
 	}
 	if n, ok := f["canary"]; ok {
-		if n = deref(n); n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+		if n = yamlnode.Deref(n); n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
 			p.typeErr(n, "device.canary", "a boolean")
 		} else {
 			d.Canary = n.Value == "true"
@@ -266,7 +268,7 @@ func (p *parser) device(n *yaml.Node, d *Device) {
 		seen := map[int64]bool{}
 		for i, item := range c.Content {
 			k := fmt.Sprintf("%s[%d]", key, i)
-			v, ok := p.capacity(deref(item), k)
+			v, ok := p.capacity(yamlnode.Deref(item), k)
 			if !ok {
 				continue
 			}
@@ -586,7 +588,7 @@ func (p *parser) policyParams(n *yaml.Node, key string, pol *Policy) {
 		sw := Sweep{Key: k}
 		seen := map[string]bool{}
 		for j, item := range v.Content {
-			s, ok := p.scalar(deref(item), fmt.Sprintf("%s[%d]", kk, j))
+			s, ok := p.scalar(yamlnode.Deref(item), fmt.Sprintf("%s[%d]", kk, j))
 			if !ok {
 				continue
 			}
@@ -666,14 +668,14 @@ func (p *parser) limits(n *yaml.Node, l *Limits) {
 // mapping checks that n is a mapping of known keys (any key when known is
 // nil) and returns its values by key; nil when n is not a mapping.
 func (p *parser) mapping(n *yaml.Node, key string, known []string) map[string]*yaml.Node {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.MappingNode {
 		p.typeErr(n, key, "a mapping")
 		return nil
 	}
 	out := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		k, v := yamlnode.Deref(n.Content[i]), yamlnode.Deref(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
 			p.errf(k, key, "keys must be strings")
 			continue
@@ -697,7 +699,7 @@ func (p *parser) mapping(n *yaml.Node, key string, known []string) map[string]*y
 
 // list checks that n is a list, non-empty unless allowEmpty.
 func (p *parser) list(n *yaml.Node, key string, allowEmpty ...bool) ([]*yaml.Node, bool) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.SequenceNode {
 		p.typeErr(n, key, "a list")
 		return nil, false
@@ -708,14 +710,14 @@ func (p *parser) list(n *yaml.Node, key string, allowEmpty ...bool) ([]*yaml.Nod
 	}
 	out := make([]*yaml.Node, len(n.Content))
 	for i, c := range n.Content {
-		out[i] = deref(c)
+		out[i] = yamlnode.Deref(c)
 	}
 	return out, true
 }
 
 // str accepts any non-null scalar.
 func (p *parser) str(n *yaml.Node, key string) (string, bool) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
 		p.typeErr(n, key, "a string")
 		return "", false
@@ -725,7 +727,7 @@ func (p *parser) str(n *yaml.Node, key string) (string, bool) {
 
 // scalar accepts a string, number or boolean, as written.
 func (p *parser) scalar(n *yaml.Node, key string) (string, bool) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
 		p.typeErr(n, key, "a string, number or boolean")
 		return "", false
@@ -734,7 +736,7 @@ func (p *parser) scalar(n *yaml.Node, key string) (string, bool) {
 }
 
 func (p *parser) integer(n *yaml.Node, key string) (int64, bool) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	var v int64
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
 		p.typeErr(n, key, "an integer")
@@ -744,7 +746,7 @@ func (p *parser) integer(n *yaml.Node, key string) (int64, bool) {
 }
 
 func (p *parser) size(n *yaml.Node, key string) (int64, bool) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if t := n.ShortTag(); n.Kind != yaml.ScalarNode || (t != "!!int" && t != "!!str") {
 		p.typeErr(n, key, "a size (bytes, or a number with KiB, MiB, GiB or TiB)")
 		return 0, false
@@ -758,27 +760,7 @@ func (p *parser) size(n *yaml.Node, key string) (int64, bool) {
 }
 
 func (p *parser) typeErr(n *yaml.Node, key, want string) {
-	p.errf(n, key, "expected %s, got %s", want, describe(n))
-}
-
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return "nothing"
-		case "!!int", "!!float":
-			return "the number " + n.Value
-		case "!!bool":
-			return "the boolean " + n.Value
-		}
-		return fmt.Sprintf("the string %q", n.Value)
-	}
-	return "something else"
+	p.errf(n, key, "expected %s, got %s", want, yamlnode.Describe(n))
 }
 
 func (p *parser) resolve(path string) string {
@@ -824,13 +806,6 @@ func traceName(path string) string {
 		}
 	}
 	return b
-}
-
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
 }
 
 func sortedKeys(m map[string]*yaml.Node) []string {

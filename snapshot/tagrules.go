@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fraglab/fraglab/internal/yamlnode"
 )
 
 // defaultTagRulesYAML is the rule table DefaultTagRules returns.
@@ -50,14 +52,14 @@ func ParseTagRules(data []byte, file string) ([]TagRule, error) {
 		return nil, fmt.Errorf("%s: no rules: expected \"rules:\" and a list of rules", file)
 	}
 	if list.Kind != yaml.SequenceNode {
-		return nil, where{file: file}.errf(list, "rules: expected a list of rules, got %s", describe(list))
+		return nil, where{file: file}.errf(list, "rules: expected a list of rules, got %s", yamlnode.Describe(list))
 	}
 	if len(list.Content) == 0 {
 		return nil, fmt.Errorf("%s: no rules: expected \"rules:\" and a list of rules", file)
 	}
 	rules := make([]TagRule, len(list.Content))
 	for i, n := range list.Content {
-		r, err := parseRule(deref(n), where{file: file, rule: i + 1})
+		r, err := parseRule(yamlnode.Deref(n), where{file: file, rule: i + 1})
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +103,7 @@ func parseRule(n *yaml.Node, w where) (TagRule, error) {
 		switch {
 		case v == nil || isNull(v):
 		case v.Kind != yaml.ScalarNode:
-			return TagRule{}, w.errf(v, "%s: expected a string, got %s", f.key, describe(v))
+			return TagRule{}, w.errf(v, "%s: expected a string, got %s", f.key, yamlnode.Describe(v))
 		default:
 			*f.to = v.Value
 		}
@@ -125,13 +127,13 @@ func parseRule(n *yaml.Node, w where) (TagRule, error) {
 // parseNames parses the names of a rule: a list of function names.
 func parseNames(n *yaml.Node, w where) ([]string, error) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, w.errf(n, "names: expected a list of function names such as [forward], got %s", describe(n))
+		return nil, w.errf(n, "names: expected a list of function names such as [forward], got %s", yamlnode.Describe(n))
 	}
 	var names []string
 	for _, c := range n.Content {
-		c = deref(c)
+		c = yamlnode.Deref(c)
 		if c.Kind != yaml.ScalarNode {
-			return nil, w.errf(c, "names: expected a function name, got %s", describe(c))
+			return nil, w.errf(c, "names: expected a function name, got %s", yamlnode.Describe(c))
 		}
 		if c.Value == "" || isNull(c) {
 			return nil, w.errf(c, "an empty name in names")
@@ -144,45 +146,26 @@ func parseNames(n *yaml.Node, w where) ([]string, error) {
 // ruleMapping returns the values of mapping n by key, refusing keys not in
 // known and duplicates; want says what n should be.
 func ruleMapping(n *yaml.Node, known []string, w where, want string) (map[string]*yaml.Node, error) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.MappingNode {
-		return nil, w.errf(n, "expected %s, got %s", want, describe(n))
+		return nil, w.errf(n, "expected %s, got %s", want, yamlnode.Describe(n))
 	}
 	out := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := deref(n.Content[i])
+		k := yamlnode.Deref(n.Content[i])
 		if !slices.Contains(known, k.Value) {
 			return nil, w.errf(k, "unknown key %q: expected %s", k.Value, orList(known))
 		}
 		if _, dup := out[k.Value]; dup {
 			return nil, w.errf(k, "duplicate key %q", k.Value)
 		}
-		out[k.Value] = deref(n.Content[i+1])
+		out[k.Value] = yamlnode.Deref(n.Content[i+1])
 	}
 	return out, nil
 }
 
-// deref follows YAML aliases.
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
 // isNull reports whether n is a null scalar (empty, ~ or null).
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
-
-// describe names what n holds, for messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	return fmt.Sprintf("%q", n.Value)
-}
 
 // orList joins keys as "a, b or c".
 func orList(keys []string) string {
