@@ -89,7 +89,7 @@ func TestErrors(t *testing.T) {
 	cases := []struct{ file, want string }{
 		{"unknown_key.yaml", `6: repats: unknown key "repats" (did you mean "repeats"?)`},
 		{"unknown_nested_key.yaml", `6: policies[0].labl: unknown key "labl" (did you mean "label"?)`},
-		{"unknown_key_no_suggestion.yaml", `6: foo: unknown key "foo"`},
+		{"unknown_key_no_suggestion.yaml", `6: foo: unknown key "foo": expected name, description, device, workloads, policies, metrics, repeats, limits, on_policy_error or output`},
 		{"duplicate_key.yaml", `6: name: duplicate key`},
 		{"wrong_type_repeats.yaml", `6: repeats: expected an integer, got the string "two"`},
 		{"wrong_type_workloads.yaml", `3: workloads: expected a list, got a mapping`},

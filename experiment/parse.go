@@ -685,7 +685,11 @@ func (p *parser) mapping(n *yaml.Node, key string, known []string) map[string]*y
 			kk = key + "." + k.Value
 		}
 		if known != nil && !slices.Contains(known, k.Value) {
-			p.errf(k, kk, "unknown key %q%s", k.Value, suggest(k.Value, known))
+			hint := suggest(k.Value, known)
+			if hint == "" {
+				hint = ": expected " + yamlnode.OrList(known)
+			}
+			p.errf(k, kk, "unknown key %q%s", k.Value, hint)
 			continue
 		}
 		if _, dup := out[k.Value]; dup {

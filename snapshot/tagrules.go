@@ -154,7 +154,7 @@ func ruleMapping(n *yaml.Node, known []string, w where, want string) (map[string
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := yamlnode.Deref(n.Content[i])
 		if !slices.Contains(known, k.Value) {
-			return nil, w.errf(k, "unknown key %q: expected %s", k.Value, orList(known))
+			return nil, w.errf(k, "unknown key %q: expected %s", k.Value, yamlnode.OrList(known))
 		}
 		if _, dup := out[k.Value]; dup {
 			return nil, w.errf(k, "duplicate key %q", k.Value)
@@ -166,14 +166,6 @@ func ruleMapping(n *yaml.Node, known []string, w where, want string) (map[string
 
 // isNull reports whether n is a null scalar (empty, ~ or null).
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
-
-// orList joins keys as "a, b or c".
-func orList(keys []string) string {
-	if len(keys) == 1 {
-		return keys[0]
-	}
-	return strings.Join(keys[:len(keys)-1], ", ") + " or " + keys[len(keys)-1]
-}
 
 // LoadTagRules reads a rules file (see ParseTagRules).
 func LoadTagRules(path string) ([]TagRule, error) {

@@ -4,6 +4,7 @@ package yamlnode
 
 import (
 	"fmt"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -36,4 +37,12 @@ func Describe(n *yaml.Node) string {
 		return fmt.Sprintf("the string %q", n.Value)
 	}
 	return "something else"
+}
+
+// OrList joins names as "a, b or c", for "expected …" in messages.
+func OrList(names []string) string {
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }

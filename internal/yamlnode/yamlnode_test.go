@@ -6,6 +6,21 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+func TestOrList(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b"}, "a or b"},
+		{[]string{"a", "b", "c"}, "a, b or c"},
+	} {
+		if got := OrList(tc.names); got != tc.want {
+			t.Errorf("OrList(%q) = %q, want %q", tc.names, got, tc.want)
+		}
+	}
+}
+
 func TestDescribe(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
 		{"{a: 1}", "a mapping"},
