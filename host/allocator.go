@@ -519,7 +519,7 @@ func (a *Allocator) grow(rounded int64, pool, stream, tag int32) (*Block, error)
 		return nil, err
 	}
 	if act != abi.ActNothing {
-		if _, _, err := a.perform(act, rounded, pool, stream); err != nil {
+		if _, err := a.perform(act, rounded, pool, stream); err != nil {
 			return nil, err
 		}
 	}
@@ -553,7 +553,7 @@ func (a *Allocator) grow(rounded int64, pool, stream, tag int32) (*Block, error)
 		if act == abi.ActNothing {
 			return nil, nil
 		}
-		_, retry, err := a.perform(act, rounded, pool, stream)
+		retry, err := a.perform(act, rounded, pool, stream)
 		if err != nil {
 			return nil, err
 		}

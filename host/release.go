@@ -23,29 +23,28 @@ func (a *Allocator) freeSegment(b *Block) error {
 	return nil
 }
 
-// perform carries out a release action. It returns the bytes released and
-// whether a failed growth should be tried again (ABI §3.3): always after
-// release cached (as PyTorch does); after release oversize, when it freed
-// all it aimed at (ABI 1.3; before, when it freed anything); after release
-// aged, when it freed anything.
-func (a *Allocator) perform(act int64, rounded int64, pool, stream int32) (released int64, retry bool, err error) {
+// perform carries out a release action. It reports whether a failed
+// growth should be tried again (ABI §3.3): always after release cached (as
+// PyTorch does); after release oversize, when it freed all it aimed at (ABI
+// 1.3; before, when it freed anything); after release aged, when it freed
+// anything.
+func (a *Allocator) perform(act int64, rounded int64, pool, stream int32) (retry bool, err error) {
 	arg := act >> abi.ActionBits
 	switch act & abi.ActionMask {
 	case abi.ActReleaseCached:
-		released, err = a.releaseCached()
-		return released, true, err
+		_, err = a.releaseCached()
+		return true, err
 	case abi.ActReleaseOver:
-		var enough bool
-		released, enough, err = a.releaseOversize(arg, rounded, pool, stream)
+		released, enough, err := a.releaseOversize(arg, rounded, pool, stream)
 		if a.newest {
-			return released, enough, err
+			return enough, err
 		}
-		return released, released > 0, err
+		return released > 0, err
 	case abi.ActReleaseAged:
-		released, err = a.releaseAged(arg)
-		return released, released > 0, err
+		released, err := a.releaseAged(arg)
+		return released > 0, err
 	}
-	return 0, false, nil
+	return false, nil
 }
 
 // releaseOrder is the order pools are released in: large first, then small.
