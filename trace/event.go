@@ -10,9 +10,19 @@ const (
 	OpAlloc      Op = iota // allocate Size bytes under ID
 	OpFree                 // free the live allocation ID
 	OpEmptyCache           // the workload asked to release cached memory
+	// OpFreeRequested: the workload freed ID, but its block waits for work
+	// queued on other streams (PyTorch's record_stream): it is reusable only
+	// after a later OpFree of the same ID (PyTorch's free_completed), or
+	// after a release synchronises the device. The ID stays live until then.
+	OpFreeRequested
+	// OpReleasePool: the last user of private pool Pool let go of it (a
+	// CUDA graph destroyed, a torch.cuda.MemPool deleted): its cached
+	// blocks become releasable (PyTorch's releasePool, use count 0).
+	OpReleasePool
 )
 
-// String returns the op's name in traces: "alloc", "free" or "empty_cache".
+// String returns the op's name in traces: "alloc", "free", "empty_cache",
+// "free_requested" or "release_pool".
 func (o Op) String() string {
 	switch o {
 	case OpAlloc:
@@ -21,18 +31,27 @@ func (o Op) String() string {
 		return "free"
 	case OpEmptyCache:
 		return "empty_cache"
+	case OpFreeRequested:
+		return "free_requested"
+	case OpReleasePool:
+		return "release_pool"
 	}
 	return "op(" + strconv.Itoa(int(o)) + ")"
 }
 
-// Event is one step of a workload. Size, Stream and Tag are zero for free
-// and empty_cache; ID is zero for empty_cache.
+// Event is one step of a workload. Size, Stream and Tag are zero but for
+// alloc; ID is zero for empty_cache and release_pool; Pool is zero but for
+// alloc and release_pool.
 type Event struct {
 	Op     Op
 	ID     int64 // allocation id, unique among live allocations
 	Size   int64 // requested bytes (alloc only)
 	Stream int64 // raw stream value of the trace, 0 by default (alloc only)
 	Tag    int32 // tag id from the reader's Tags (alloc only)
+	// Pool is the private memory pool an alloc is served from (a CUDA
+	// graph's or a torch.cuda.MemPool's), or the pool release_pool lets go
+	// of; 0 is the default pool, private pools are 1 and up.
+	Pool int64
 }
 
 // Reader is a stream of events.
