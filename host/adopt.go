@@ -18,12 +18,15 @@ var ErrNoRoomForInitial = errors.New("the device has no room for it")
 // run of an expandable segment (Expandable). Blocks tile it in address
 // order.
 type InitialSegment struct {
-	Addr       uint64
-	Size       int64
-	Pool       int32
-	Stream     int64 // raw stream value
-	Expandable bool
-	Blocks     []AdoptedBlock
+	Addr   uint64
+	Size   int64
+	Pool   int32
+	Stream int64 // raw stream value
+	// PrivatePool is the private pool holding the segment (as the
+	// workload names it); 0: the default pool. The pool is in use.
+	PrivatePool int64
+	Expandable  bool
+	Blocks      []AdoptedBlock
 }
 
 // AdoptedBlock describes one block of an InitialSegment.
@@ -40,21 +43,21 @@ type placer interface{ PlaceNext(addr uint64) }
 // Adopt installs the state that exists before the first event. Classic
 // segments are allocated on the device (at their recorded addresses when
 // the device can place them); the mapped runs of expandable segments are
-// grouped per (pool, stream) into one reserved range, asking the policy for
+// grouped per (pool, stream, private pool) into one reserved range, asking the policy for
 // the segment mode. Every device operation appears in the driver log with
 // event -1. Call Adopt before the first event.
 func (a *Allocator) Adopt(segs []InitialSegment) error {
 	saved := a.event
 	a.event = -1
 	defer func() { a.event = saved }()
-	runs := map[[2]int64][]InitialSegment{}
-	var keys [][2]int64
+	runs := map[[3]int64][]InitialSegment{}
+	var keys [][3]int64
 	for _, is := range segs {
 		if err := checkInitial(is); err != nil {
 			return err
 		}
 		if is.Expandable {
-			k := [2]int64{int64(is.Pool), is.Stream}
+			k := [3]int64{int64(is.Pool), is.Stream, is.PrivatePool}
 			if runs[k] == nil {
 				keys = append(keys, k)
 			}
@@ -66,7 +69,7 @@ func (a *Allocator) Adopt(segs []InitialSegment) error {
 		}
 	}
 	for _, k := range keys {
-		if err := a.adoptExpandable(int32(k[0]), k[1], runs[k]); err != nil {
+		if err := a.adoptExpandable(int32(k[0]), k[1], k[2], runs[k]); err != nil {
 			return err
 		}
 	}
@@ -95,9 +98,12 @@ func (a *Allocator) place(addr uint64) {
 }
 
 func (a *Allocator) adoptClassic(is InitialSegment) error {
-	s := a.StreamIndex(is.Stream)
+	c, err := a.contextOf(a.StreamIndex(is.Stream), is.PrivatePool)
+	if err != nil {
+		return err
+	}
 	a.place(is.Addr)
-	b, err := a.newSegment(is.Size, is.Pool, s)
+	b, err := a.newSegment(is.Size, is.Pool, c)
 	if err != nil {
 		return err
 	}
@@ -131,8 +137,12 @@ func (a *Allocator) adoptBlocks(b *Block, blocks []AdoptedBlock) {
 }
 
 // adoptExpandable rebuilds one expandable segment from its mapped runs.
-func (a *Allocator) adoptExpandable(pool int32, stream int64, runs []InitialSegment) error {
+func (a *Allocator) adoptExpandable(pool int32, stream, private int64, runs []InitialSegment) error {
 	s := a.StreamIndex(stream)
+	c, err := a.contextOf(s, private)
+	if err != nil {
+		return err
+	}
 	page, err := a.segmentMode(pool, s)
 	if err != nil {
 		return err
@@ -150,16 +160,16 @@ func (a *Allocator) adoptExpandable(pool int32, stream int64, runs []InitialSegm
 	a.place(base)
 	// The first mapping creates the segment at base (placed when possible);
 	// later runs are mapped at their offsets from it.
-	seg := a.exp[pool][s]
+	seg := a.exp[pool][c]
 	if seg != nil {
-		return fmt.Errorf("initial expandable segment of pool %d, stream %d given twice", pool, stream)
+		return fmt.Errorf("initial expandable segment of pool %d, stream %d, private pool %d given twice", pool, stream, private)
 	}
 	size := a.reserveSize(page)
 	last := runs[len(runs)-1]
 	if span := int64(last.Addr-base) + last.Size; span > size {
 		size = roundUp(span, page)
 	}
-	seg, err = a.newExpandable(pool, s, page, size)
+	seg, err = a.newExpandable(pool, c, page, size)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package host
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/fraglab/fraglab/cudadriver"
@@ -17,6 +18,8 @@ type DriverOp struct {
 	Size   int64
 	Stream int64 // raw stream value of the workload
 	Pool   int32
+	// PrivatePool is the private pool holding the segment; 0: the default pool
+	PrivatePool int64
 }
 
 // Device actions of a DriverOp.
@@ -38,13 +41,18 @@ type BlockOp struct {
 	Requested int64  // bytes the workload asked for
 	Stream    int64  // raw stream value
 	Pool      int32
+	// PrivatePool is the private pool of the allocation; 0: the default pool
+	PrivatePool int64
 }
 
-// Block actions of a BlockOp.
+// Block actions of a BlockOp. A free is the block's return to its pool
+// (PyTorch's free_completed); a free_requested, the workload's free of a
+// block that waits for other streams.
 const (
-	ActionAlloc = "alloc"
-	ActionFree  = "free"
-	ActionOOM   = "oom"
+	ActionAlloc         = "alloc"
+	ActionFree          = "free"
+	ActionFreeRequested = "free_requested"
+	ActionOOM           = "oom"
 )
 
 // Options configures an Allocator.
@@ -74,14 +82,20 @@ type Allocator struct {
 	window int
 	opts   Options
 
-	lists   [abi.MaxPools][]*freeIndex // by stream index
+	lists   [abi.MaxPools][]*freeIndex // by context
 	modes   [abi.MaxPools][]int64      // segment mode by stream index; -1 undecided
-	exp     [abi.MaxPools][]*Segment   // expandable segment by stream index
+	exp     [abi.MaxPools][]*Segment   // expandable segment by context
 	segs    map[uint64]*Segment        // by address
-	live    map[int64]*Block           // by allocation id
+	live    map[int64]*Block           // by allocation id (pending frees included)
 	failed  map[int64]struct{}         // ids whose allocation failed (OOM)
 	streams map[int64]int32            // raw stream value -> index
 	svals   []int64                    // index -> raw stream value
+	ctxOf   map[context]int32          // (stream, private pool) -> context
+	ctxs    []context                  // context -> (stream, private pool)
+	private map[int64]*PrivatePool     // private pools that exist, by id
+	pending []int64                    // ids whose free waits for other streams, in request order (may hold completed ones)
+	synced  map[int64]struct{}         // pending ids completed by a release's synchronisation; their free is a no-op
+	reqPool int64                      // private pool of the allocation being served; -1 outside Alloc
 
 	searches     [abi.MaxPools]uint64 // block searches per pool (ages for release aged)
 	oomReports   []OOMReport          // the first Options.ExplainOOMs OOMs
@@ -116,6 +130,10 @@ func New(dev cudadriver.Device, pol Policy, opts Options) *Allocator {
 		live:    map[int64]*Block{},
 		failed:  map[int64]struct{}{},
 		streams: map[int64]int32{},
+		ctxOf:   map[context]int32{},
+		private: map[int64]*PrivatePool{},
+		synced:  map[int64]struct{}{},
+		reqPool: -1,
 	}
 	for h := abi.Hook(0); h < abi.NumHooks; h++ {
 		a.has[h] = pol.Implements(h)
@@ -172,13 +190,14 @@ func (a *Allocator) StreamIndex(stream int64) int32 {
 	i := int32(len(a.svals))
 	a.streams[stream] = i
 	a.svals = append(a.svals, stream)
-	for p := range a.lists {
-		a.lists[p] = append(a.lists[p], newFreeIndex(a.has[abi.HookSearchOrder]))
+	for p := range a.modes {
 		a.modes[p] = append(a.modes[p], -1)
-		a.exp[p] = append(a.exp[p], nil)
 	}
 	return i
 }
+
+// hasAddrOrder reports whether free indexes keep the address order.
+func (a *Allocator) hasAddrOrder() bool { return a.has[abi.HookSearchOrder] }
 
 // OOMReports explains the first Options.ExplainOOMs OOMs, in order.
 func (a *Allocator) OOMReports() []OOMReport { return a.oomReports }
@@ -190,19 +209,38 @@ func (a *Allocator) PolicyFailure() *PolicyError { return a.policyErr }
 // StreamValue returns the raw stream value of a stream index.
 func (a *Allocator) StreamValue(i int32) int64 { return a.svals[i] }
 
-// Alloc serves allocation id of size bytes on a stream. An allocation that
-// cannot be served is an OOM: it is counted and the run goes on (nil is
-// returned). A non-nil error is a policy or device failure that ends the run.
+// Alloc serves allocation id of size bytes on a stream from the default
+// pool. An allocation that cannot be served is an OOM: it is counted and
+// the run goes on (nil is returned). A non-nil error is a policy or device
+// failure that ends the run.
 func (a *Allocator) Alloc(id, size, stream int64, tag int32) error {
-	if _, dup := a.live[id]; dup {
+	return a.AllocIn(id, size, stream, 0, tag)
+}
+
+// AllocIn is Alloc from private pool private (0: the default pool): the
+// allocation is served only by the pool's segments on its stream, and a
+// failed growth is not followed by a release of every cached segment
+// (PyTorch skips that last resort while allocating to a private pool).
+func (a *Allocator) AllocIn(id, size, stream, private int64, tag int32) error {
+	if b, dup := a.live[id]; dup {
+		if b.Pending {
+			return fmt.Errorf("event %d: alloc of id %d, whose free was requested but has not completed", a.event, id)
+		}
 		return fmt.Errorf("event %d: alloc of id %d, which is still live", a.event, id)
 	}
 	if size <= 0 {
 		return fmt.Errorf("event %d: alloc of id %d: size %d must be positive", a.event, id, size)
 	}
 	delete(a.failed, id)
+	delete(a.synced, id)
 	a.lastGrow, a.limitRefused = 0, false
 	s := a.StreamIndex(stream)
+	c, err := a.contextOf(s, private)
+	if err != nil {
+		return err
+	}
+	a.reqPool = private
+	defer func() { a.reqPool = -1 }()
 	rounded, err := a.roundSize(size, s, tag)
 	if err != nil {
 		return err
@@ -212,16 +250,16 @@ func (a *Allocator) Alloc(id, size, stream int64, tag int32) error {
 		return err
 	}
 	a.searches[pool]++
-	b, err := a.findBlock(rounded, pool, s, tag)
+	b, err := a.findBlock(rounded, pool, c, tag)
 	if err != nil {
 		return err
 	}
 	if b == nil {
-		if b, err = a.grow(rounded, pool, s, tag); err != nil {
+		if b, err = a.grow(rounded, pool, c, tag); err != nil {
 			return err
 		}
 		if b == nil {
-			return a.oom(id, rounded, size, pool, s, tag)
+			return a.oom(id, rounded, size, pool, c, tag)
 		}
 	}
 	if err := a.take(b, id, size, rounded, pool, s, tag); err != nil {
@@ -234,13 +272,13 @@ func (a *Allocator) Alloc(id, size, stream int64, tag int32) error {
 	return nil
 }
 
-// oom records a failed allocation.
-func (a *Allocator) oom(id, rounded int64, size int64, pool, stream int32, tag int32) error {
+// oom records a failed allocation in context c.
+func (a *Allocator) oom(id, rounded int64, size int64, pool, c int32, tag int32) error {
 	if a.opts.OnBlockOp != nil {
-		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionOOM, ID: id, Size: rounded, Requested: size, Stream: a.svals[stream], Pool: pool})
+		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionOOM, ID: id, Size: rounded, Requested: size, Stream: a.svals[a.ctxs[c].stream], Pool: pool, PrivatePool: a.ctxs[c].pool})
 	}
 	if len(a.oomReports) < a.opts.ExplainOOMs {
-		a.oomReports = append(a.oomReports, a.explainOOM(id, size, rounded, pool, stream))
+		a.oomReports = append(a.oomReports, a.explainOOM(id, size, rounded, pool, c))
 	}
 	a.stats.OOMs++
 	if a.stats.FirstOOM < 0 {
@@ -290,7 +328,7 @@ func (a *Allocator) take(b *Block, id, size, rounded int64, pool, stream int32, 
 	a.setLive(b, id, size)
 	a.stats.Allocs++
 	if a.opts.OnBlockOp != nil {
-		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionAlloc, ID: id, Addr: b.Addr, Size: b.Size, Requested: size, Stream: a.svals[stream], Pool: pool})
+		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionAlloc, ID: id, Addr: b.Addr, Size: b.Size, Requested: size, Stream: a.svals[stream], Pool: pool, PrivatePool: b.seg.PrivatePool})
 	}
 	return nil
 }
@@ -305,11 +343,18 @@ func (a *Allocator) setLive(b *Block, id, requested int64) {
 	a.stats.LiveBlocks++
 }
 
-// Free frees allocation id. Freeing the id of an allocation that failed
-// with OOM is a no-op (the workload never got memory for it).
+// Free frees allocation id: its block returns to its pool, merging with
+// free neighbours. For an id whose free was requested (FreeRequested) it
+// completes that free (PyTorch's free_completed); for one a release's
+// synchronisation completed already, and for the id of an allocation that
+// failed with OOM (the workload never got memory for it), it is a no-op.
 func (a *Allocator) Free(id int64) error {
 	b, ok := a.live[id]
 	if !ok {
+		if _, s := a.synced[id]; s {
+			delete(a.synced, id)
+			return nil
+		}
 		if _, f := a.failed[id]; f {
 			delete(a.failed, id)
 			a.stats.FreesOfFailed++
@@ -317,15 +362,41 @@ func (a *Allocator) Free(id int64) error {
 		}
 		return fmt.Errorf("event %d: free of id %d, which is not live", a.event, id)
 	}
-	delete(a.live, id)
-	if a.opts.OnBlockOp != nil {
-		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionFree, ID: id, Addr: b.Addr, Size: b.Size, Requested: b.Requested, Stream: a.svals[b.seg.Stream], Pool: b.seg.Pool})
+	if !b.Pending {
+		a.requestFree(b)
 	}
+	if err := a.completeFree(b); err != nil {
+		return err
+	}
+	if n := len(a.pending); n > 64 && n > 2*int(a.stats.PendingFrees) {
+		a.pending = slices.DeleteFunc(a.pending, func(id int64) bool { b, ok := a.live[id]; return !ok || !b.Pending })
+	}
+	return nil
+}
+
+// requestFree is the workload's free of live block b: its bytes stop
+// counting as allocated (PyTorch's allocated_bytes drop at free()).
+func (a *Allocator) requestFree(b *Block) {
 	a.stats.Allocated -= b.Size
-	a.stats.Active -= b.Size
-	a.stats.Requested -= b.Requested
 	a.stats.LiveBlocks--
 	a.stats.Frees++
+}
+
+// completeFree returns block b, freed by the workload, to its pool:
+// PyTorch's free_block.
+func (a *Allocator) completeFree(b *Block) error {
+	id := b.ID
+	delete(a.live, id)
+	if b.Pending {
+		b.Pending = false
+		a.stats.PendingFrees--
+		a.stats.PendingBytes -= b.Size
+	}
+	if a.opts.OnBlockOp != nil {
+		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionFree, ID: id, Addr: b.Addr, Size: b.Size, Requested: b.Requested, Stream: a.svals[b.seg.Stream], Pool: b.seg.Pool, PrivatePool: b.seg.PrivatePool})
+	}
+	a.stats.Active -= b.Size
+	a.stats.Requested -= b.Requested
 	size, tag := b.Size, b.Tag
 	b.Allocated, b.Requested, b.ID, b.Tag = false, 0, 0, 0
 	seg := b.seg
@@ -415,19 +486,21 @@ func (a *Allocator) EmptyCache() error {
 
 // index puts a free mapped block into its pool's free index.
 func (a *Allocator) index(b *Block) {
-	a.lists[b.seg.Pool][b.seg.Stream].insert(b)
+	a.lists[b.seg.Pool][b.seg.ctx].insert(b)
 	a.stats.PoolFree[b.seg.Pool] += b.Size
 }
 
 // unindex takes a block out of its pool's free index.
 func (a *Allocator) unindex(b *Block) {
-	a.lists[b.seg.Pool][b.seg.Stream].remove(b)
+	a.lists[b.seg.Pool][b.seg.ctx].remove(b)
 	a.stats.PoolFree[b.seg.Pool] -= b.Size
 }
 
-// findBlock returns the free block the policy picks for the request, or nil.
-func (a *Allocator) findBlock(rounded int64, pool, stream, tag int32) (*Block, error) {
-	fl := a.lists[pool][stream]
+// findBlock returns the free block of context c the policy picks for the
+// request, or nil.
+func (a *Allocator) findBlock(rounded int64, pool, c, tag int32) (*Block, error) {
+	fl := a.lists[pool][c]
+	stream := a.ctxs[c].stream
 	if fl.bySize.Len() == 0 {
 		return nil, nil
 	}
@@ -510,16 +583,17 @@ func (a *Allocator) collect(fl *freeIndex, order int64, rounded int64) int {
 	return n
 }
 
-// grow gets a block of at least rounded bytes from the device, releasing
-// cached memory as the policy says. It returns nil when the device has no
-// room: the allocation is an OOM.
-func (a *Allocator) grow(rounded int64, pool, stream, tag int32) (*Block, error) {
+// grow gets a block of at least rounded bytes from the device for context
+// c, releasing cached memory as the policy says. It returns nil when the
+// device has no room: the allocation is an OOM.
+func (a *Allocator) grow(rounded int64, pool, c, tag int32) (*Block, error) {
+	stream := a.ctxs[c].stream
 	act, err := a.release(abi.PhaseBeforeGrow, rounded, pool, stream, 0)
 	if err != nil {
 		return nil, err
 	}
 	if act != abi.ActNothing {
-		if _, err := a.perform(act, rounded, pool, stream); err != nil {
+		if _, err := a.perform(act, rounded, pool, c); err != nil {
 			return nil, err
 		}
 	}
@@ -540,9 +614,9 @@ func (a *Allocator) grow(rounded int64, pool, stream, tag int32) (*Block, error)
 		}
 		a.limitRefused = false
 		if mode == 0 {
-			return a.newSegment(segSize, pool, stream)
+			return a.newSegment(segSize, pool, c)
 		}
-		return a.expand(rounded, pool, stream, mode)
+		return a.expand(rounded, pool, c, mode)
 	}
 	b, err := try()
 	for attempt := int32(0); b == nil && err == nil; attempt++ {
@@ -553,7 +627,7 @@ func (a *Allocator) grow(rounded int64, pool, stream, tag int32) (*Block, error)
 		if act == abi.ActNothing {
 			return nil, nil
 		}
-		retry, err := a.perform(act, rounded, pool, stream)
+		retry, err := a.perform(act, rounded, pool, c)
 		if err != nil {
 			return nil, err
 		}
@@ -564,8 +638,9 @@ func (a *Allocator) grow(rounded int64, pool, stream, tag int32) (*Block, error)
 	return b, err
 }
 
-// newSegment allocates a classic segment; nil when the device is full.
-func (a *Allocator) newSegment(size int64, pool, stream int32) (*Block, error) {
+// newSegment allocates a classic segment for context c; nil when the
+// device is full.
+func (a *Allocator) newSegment(size int64, pool, c int32) (*Block, error) {
 	a.lastGrow = size
 	addr, err := a.dev.Alloc(size)
 	if err != nil {
@@ -574,25 +649,28 @@ func (a *Allocator) newSegment(size int64, pool, stream int32) (*Block, error) {
 		}
 		return nil, fmt.Errorf("event %d: device alloc of %d bytes: %w", a.event, size, err)
 	}
-	seg := &Segment{Addr: addr, Size: size, Mapped: size, Pool: pool, Stream: stream, Event: a.event}
+	seg := &Segment{Addr: addr, Size: size, Mapped: size, Pool: pool, Stream: a.ctxs[c].stream, PrivatePool: a.ctxs[c].pool, Event: a.event, ctx: c}
 	b := &Block{Addr: addr, Size: size, Mapped: true, seg: seg, freedAt: a.searches[pool]}
 	seg.head = b
 	a.segs[addr] = seg
 	a.stats.Segments++
 	a.stats.SegmentAllocs++
-	a.addReserved(pool, size)
+	a.segmentAdded(seg)
+	a.addReserved(seg, size)
 	a.driverOp(ActionSegmentAlloc, addr, size, seg)
 	return b, nil
 }
 
-func (a *Allocator) addReserved(pool int32, n int64) {
+// addReserved counts n bytes more (or less) held from the device for seg.
+func (a *Allocator) addReserved(seg *Segment, n int64) {
 	a.stats.Reserved += n
-	a.stats.PoolReserved[pool] += n
+	a.stats.PoolReserved[seg.Pool] += n
+	a.addPrivateReserved(seg, n)
 }
 
 func (a *Allocator) driverOp(action string, addr uint64, size int64, seg *Segment) {
 	if a.opts.OnDriverOp != nil {
-		a.opts.OnDriverOp(DriverOp{Event: a.event, Action: action, Addr: addr, Size: size, Stream: a.svals[seg.Stream], Pool: seg.Pool})
+		a.opts.OnDriverOp(DriverOp{Event: a.event, Action: action, Addr: addr, Size: size, Stream: a.svals[seg.Stream], Pool: seg.Pool, PrivatePool: seg.PrivatePool})
 	}
 }
 

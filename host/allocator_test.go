@@ -13,9 +13,19 @@ import (
 const MiB = 1 << 20
 
 // script runs a tiny workload language against an allocator, checking the
-// invariants after every step: "a ID SIZE [STREAM]" allocates, "f ID"
-// frees, "e" empties the cache. Sizes take a MiB/KiB suffix.
+// invariants after every step: "a ID SIZE [STREAM [POOL]]" allocates (from
+// private pool POOL when given and not 0), "f ID" frees, "r ID" requests a
+// free that waits for other streams (free_requested), "rp POOL" releases a
+// private pool, "e" empties the cache. Sizes take a MiB/KiB suffix.
 func script(t *testing.T, a *Allocator, steps string) {
+	t.Helper()
+	if err := runScript(t, a, steps); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runScript is script returning the first step's error instead of failing.
+func runScript(t *testing.T, a *Allocator, steps string) error {
 	t.Helper()
 	for i, line := range strings.Split(strings.TrimSpace(steps), ";") {
 		f := strings.Fields(line)
@@ -23,25 +33,33 @@ func script(t *testing.T, a *Allocator, steps string) {
 		var err error
 		switch f[0] {
 		case "a":
-			var stream int64
+			var stream, pool int64
 			if len(f) > 3 {
-				stream, _ = strconv.ParseInt(f[3], 10, 64)
+				stream = atoi(t, f[3])
 			}
-			err = a.Alloc(atoi(t, f[1]), parseSize(t, f[2]), stream, 0)
+			if len(f) > 4 {
+				pool = atoi(t, f[4])
+			}
+			err = a.AllocIn(atoi(t, f[1]), parseSize(t, f[2]), stream, pool, 0)
 		case "f":
 			err = a.Free(atoi(t, f[1]))
+		case "r":
+			err = a.FreeRequested(atoi(t, f[1]))
+		case "rp":
+			err = a.ReleasePool(atoi(t, f[1]))
 		case "e":
 			err = a.EmptyCache()
 		default:
 			t.Fatalf("bad step %q", line)
 		}
 		if err != nil {
-			t.Fatalf("step %d %q: %v", i, line, err)
+			return fmt.Errorf("step %d %q: %w", i, line, err)
 		}
 		if err := a.Check(); err != nil {
 			t.Fatalf("after step %d %q: invariant broken: %v", i, line, err)
 		}
 	}
+	return nil
 }
 
 func atoi(t *testing.T, s string) int64 {

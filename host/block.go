@@ -11,6 +11,9 @@ type Block struct {
 	Tag       int32
 	Allocated bool
 	Mapped    bool // backed by memory; always true in classic segments
+	// Pending: the workload freed the block but it waits for work queued
+	// on other streams (FreeRequested); still Allocated, not reusable.
+	Pending bool
 
 	seg        *Segment
 	prev, next *Block
@@ -58,9 +61,13 @@ type Segment struct {
 	Mapped int64 // bytes backed by memory (classic: Size)
 	Pool   int32
 	Stream int32 // stream index
-	Page   int64 // page size of an expandable segment; 0 for classic
-	Event  int64 // trace event that created it (-1: before the first event)
+	// PrivatePool is the private pool the segment belongs to (as the
+	// workload names it); 0: the default pool.
+	PrivatePool int64
+	Page        int64 // page size of an expandable segment; 0 for classic
+	Event       int64 // trace event that created it (-1: before the first event)
 
+	ctx      int32 // free-list context: (stream, private pool)
 	head     *Block
 	unmapped *addrTree // expandable: unmapped blocks by address
 }

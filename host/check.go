@@ -15,6 +15,7 @@ import (
 func (a *Allocator) Check() error {
 	var want Stats
 	var freeBlocks int
+	privSegs, privBytes := map[int64]int{}, map[int64]int64{}
 	var prevEnd uint64
 	for i, seg := range a.Segments() {
 		if i > 0 && seg.Addr < prevEnd {
@@ -60,14 +61,26 @@ func (a *Allocator) Check() error {
 				if lb, ok := a.live[b.ID]; !ok || lb != b {
 					return fmt.Errorf("block %#x: allocated as id %d, but that id maps elsewhere", b.Addr, b.ID)
 				}
-				want.Allocated += b.Size
+				want.Active += b.Size
 				want.Requested += b.Requested
-				want.LiveBlocks++
+				if b.Pending {
+					want.PendingFrees++
+					want.PendingBytes += b.Size
+				} else {
+					want.Allocated += b.Size
+					want.LiveBlocks++
+				}
 				continue
+			}
+			if b.Pending {
+				return fmt.Errorf("block %#x: pending free but not allocated", b.Addr)
 			}
 			freeBlocks++
 			want.PoolFree[seg.Pool] += b.Size
-			fl := a.lists[seg.Pool][seg.Stream]
+			if seg.ctx < 0 || int(seg.ctx) >= len(a.ctxs) || a.ctxs[seg.ctx] != (context{stream: seg.Stream, pool: seg.PrivatePool}) {
+				return fmt.Errorf("segment %#x: free-list context %d does not match its stream %d and private pool %d", seg.Addr, seg.ctx, seg.Stream, seg.PrivatePool)
+			}
+			fl := a.lists[seg.Pool][seg.ctx]
 			if _, ok := fl.bySize.Get(b); !ok {
 				return fmt.Errorf("block %#x: free but missing from the size index of pool %d", b.Addr, seg.Pool)
 			}
@@ -89,6 +102,20 @@ func (a *Allocator) Check() error {
 		want.Reserved += mapped
 		want.PoolReserved[seg.Pool] += mapped
 		want.Segments++
+		if seg.PrivatePool != 0 {
+			p := a.private[seg.PrivatePool]
+			if p == nil {
+				return fmt.Errorf("segment %#x: belongs to private pool %d, which does not exist", seg.Addr, seg.PrivatePool)
+			}
+			want.PrivateReserved += mapped
+			privSegs[seg.PrivatePool]++
+			privBytes[seg.PrivatePool] += mapped
+		}
+	}
+	for id, p := range a.private {
+		if p.Segments != privSegs[id] || p.Reserved != privBytes[id] {
+			return fmt.Errorf("private pool %d: counts %d segments and %d bytes, a recount gives %d and %d", id, p.Segments, p.Reserved, privSegs[id], privBytes[id])
+		}
 	}
 	var indexed int
 	for p := range a.lists {
@@ -102,8 +129,8 @@ func (a *Allocator) Check() error {
 	if indexed != freeBlocks {
 		return fmt.Errorf("free indexes hold %d blocks, segments have %d free blocks", indexed, freeBlocks)
 	}
-	if int64(len(a.live)) != want.LiveBlocks {
-		return fmt.Errorf("%d live ids, %d allocated blocks", len(a.live), want.LiveBlocks)
+	if int64(len(a.live)) != want.LiveBlocks+want.PendingFrees {
+		return fmt.Errorf("%d live ids, %d allocated blocks and %d pending frees", len(a.live), want.LiveBlocks, want.PendingFrees)
 	}
 	s := &a.stats
 	type total struct {
@@ -113,7 +140,10 @@ func (a *Allocator) Check() error {
 	totals := []total{
 		{"reserved", s.Reserved, want.Reserved},
 		{"allocated", s.Allocated, want.Allocated},
-		{"active", s.Active, want.Allocated},
+		{"active", s.Active, want.Active},
+		{"pending free", s.PendingBytes, want.PendingBytes},
+		{"pending frees", s.PendingFrees, want.PendingFrees},
+		{"private pools reserved", s.PrivateReserved, want.PrivateReserved},
 		{"requested", s.Requested, want.Requested},
 		{"segments", s.Segments, want.Segments},
 		{"live blocks", s.LiveBlocks, want.LiveBlocks},
@@ -128,8 +158,8 @@ func (a *Allocator) Check() error {
 			return fmt.Errorf("%s: counter says %d bytes, a recount gives %d", t.name, t.got, t.want)
 		}
 	}
-	if s.Reserved != s.Allocated+sum(s.PoolFree[:]) {
-		return fmt.Errorf("reserved %d != allocated %d + free %d", s.Reserved, s.Allocated, sum(s.PoolFree[:]))
+	if s.Reserved != s.Active+sum(s.PoolFree[:]) {
+		return fmt.Errorf("reserved %d != active %d + free %d", s.Reserved, s.Active, sum(s.PoolFree[:]))
 	}
 	return nil
 }

@@ -24,32 +24,34 @@ func (a *Allocator) reserveSize(page int64) int64 {
 	return roundUp(c+c/8, page)
 }
 
-// newExpandable reserves an expandable segment for (pool, stream): one
-// unmapped block spanning the reserved range.
-func (a *Allocator) newExpandable(pool, stream int32, page, size int64) (*Segment, error) {
+// newExpandable reserves an expandable segment for pool and context c
+// (stream and private pool): one unmapped block spanning the reserved range.
+func (a *Allocator) newExpandable(pool, c int32, page, size int64) (*Segment, error) {
 	addr, err := a.dev.Reserve(size)
 	if err != nil {
 		return nil, fmt.Errorf("event %d: reserving %d bytes for an expandable segment: %w", a.event, size, err)
 	}
-	seg := &Segment{Addr: addr, Size: size, Pool: pool, Stream: stream, Page: page, Event: a.event,
-		unmapped: btree.NewG(btreeDegree, addrLess)}
+	seg := &Segment{Addr: addr, Size: size, Pool: pool, Stream: a.ctxs[c].stream, PrivatePool: a.ctxs[c].pool, Page: page, Event: a.event,
+		ctx: c, unmapped: btree.NewG(btreeDegree, addrLess)}
 	u := &Block{Addr: addr, Size: size, seg: seg}
 	seg.head = u
 	seg.unmapped.ReplaceOrInsert(u)
 	a.segs[addr] = seg
-	a.exp[pool][stream] = seg
+	a.exp[pool][c] = seg
 	a.stats.Segments++
+	a.segmentAdded(seg)
 	return seg, nil
 }
 
-// expand maps pages into the expandable segment of (pool, stream) until a
-// free block of at least rounded bytes exists, and returns that block (not
-// in the free index). It returns nil when the device has no room.
-func (a *Allocator) expand(rounded int64, pool, stream int32, page int64) (*Block, error) {
-	seg := a.exp[pool][stream]
+// expand maps pages into the expandable segment of pool and context c
+// until a free block of at least rounded bytes exists, and returns that
+// block (not in the free index). It returns nil when the device has no room.
+func (a *Allocator) expand(rounded int64, pool, c int32, page int64) (*Block, error) {
+	stream := a.ctxs[c].stream
+	seg := a.exp[pool][c]
 	if seg == nil {
 		var err error
-		if seg, err = a.newExpandable(pool, stream, page, a.reserveSize(page)); err != nil {
+		if seg, err = a.newExpandable(pool, c, page, a.reserveSize(page)); err != nil {
 			return nil, err
 		}
 	}
@@ -145,7 +147,7 @@ func (a *Allocator) mapAt(seg *Segment, u *Block, at uint64, size int64) (*Block
 		seg.unmapped.ReplaceOrInsert(u)
 	}
 	seg.Mapped += size
-	a.addReserved(seg.Pool, size)
+	a.addReserved(seg, size)
 	a.stats.SegmentMaps++
 	a.driverOp(ActionSegmentMap, at, size, seg)
 	a.index(nb)
@@ -196,7 +198,7 @@ func (a *Allocator) unmapBlock(b *Block) (int64, error) {
 	}
 	seg.unmapped.ReplaceOrInsert(b)
 	seg.Mapped -= us
-	a.addReserved(seg.Pool, -us)
+	a.addReserved(seg, -us)
 	a.stats.SegmentUnmaps++
 	a.driverOp(ActionSegmentUnmap, ua, us, seg)
 	if seg.Mapped == 0 {
@@ -204,8 +206,9 @@ func (a *Allocator) unmapBlock(b *Block) (int64, error) {
 			return us, fmt.Errorf("event %d: releasing the expandable segment at %#x: %w", a.event, seg.Addr, err)
 		}
 		delete(a.segs, seg.Addr)
-		a.exp[seg.Pool][seg.Stream] = nil
+		a.exp[seg.Pool][seg.ctx] = nil
 		a.stats.Segments--
+		a.segmentGone(seg)
 	}
 	return us, nil
 }

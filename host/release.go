@@ -18,24 +18,31 @@ func (a *Allocator) freeSegment(b *Block) error {
 	delete(a.segs, seg.Addr)
 	a.stats.Segments--
 	a.stats.SegmentFrees++
-	a.addReserved(seg.Pool, -seg.Size)
+	a.segmentGone(seg)
+	a.addReserved(seg, -seg.Size)
 	a.driverOp(ActionSegmentFree, seg.Addr, seg.Size, seg)
 	return nil
 }
 
-// perform carries out a release action. It reports whether a failed
-// growth should be tried again (ABI §3.3): always after release cached (as
-// PyTorch does); after release oversize, when it freed all it aimed at (ABI
-// 1.3; before, when it freed anything); after release aged, when it freed
-// anything.
-func (a *Allocator) perform(act int64, rounded int64, pool, stream int32) (retry bool, err error) {
+// perform carries out a release action for a request of context c. It
+// reports whether a failed growth should be tried again (ABI §3.3): always
+// after release cached (as PyTorch does); after release oversize, when it
+// freed all it aimed at (ABI 1.3; before, when it freed anything); after
+// release aged, when it freed anything. An allocation to a private pool
+// gets no release cached (PyTorch skips that last resort while a capture
+// or MemPool context is active: it would synchronise the device).
+func (a *Allocator) perform(act int64, rounded int64, pool, c int32) (retry bool, err error) {
 	arg := act >> abi.ActionBits
 	switch act & abi.ActionMask {
 	case abi.ActReleaseCached:
+		if a.ctxs[c].pool != 0 {
+			a.stats.SkippedReleases++
+			return false, nil
+		}
 		_, err = a.releaseCached()
 		return true, err
 	case abi.ActReleaseOver:
-		released, enough, err := a.releaseOversize(arg, rounded, pool, stream)
+		released, enough, err := a.releaseOversize(arg, rounded, pool, c)
 		if a.newest {
 			return enough, err
 		}
@@ -50,13 +57,23 @@ func (a *Allocator) perform(act int64, rounded int64, pool, stream int32) (retry
 // releaseOrder is the order pools are released in: large first, then small.
 var releaseOrder = [abi.MaxPools]int32{1, 0, 2, 3, 4, 5, 6, 7}
 
-// releaseCached releases every free block spanning a whole classic segment
-// and unmaps every whole free page of expandable segments.
+// releaseCached first completes every free waiting for other streams (it
+// synchronises the device), then releases every free block spanning a
+// whole classic segment and unmaps every whole free page of expandable
+// segments, in the default pool and in private pools already released
+// (PyTorch's release_cached_blocks). Private pools still in use keep their
+// memory; released ones left with no segment are forgotten.
 func (a *Allocator) releaseCached() (int64, error) {
+	if err := a.syncPending(); err != nil {
+		return 0, err
+	}
 	var released int64
 	var todo, unmap []*Block
 	for _, pool := range releaseOrder {
-		for _, fl := range a.lists[pool] {
+		for c, fl := range a.lists[pool] {
+			if !a.releasable(int32(c)) {
+				continue
+			}
 			fl.bySize.Ascend(func(b *Block) bool {
 				if b.seg.Page > 0 {
 					unmap = append(unmap, b)
@@ -81,15 +98,16 @@ func (a *Allocator) releaseCached() (int64, error) {
 		}
 		todo, unmap = todo[:0], unmap[:0]
 	}
+	a.forgetReleasedPools()
 	return released, nil
 }
 
-// releaseOversize frees oversize cached segments of one pool and stream
-// (PyTorch's release_available_cached_blocks). enough is that function's
-// answer: one block of at least the key was freed, or blocks adding up to
-// it.
-func (a *Allocator) releaseOversize(threshold, rounded int64, pool, stream int32) (released int64, enough bool, err error) {
-	fl := a.lists[pool][stream]
+// releaseOversize frees oversize cached segments of one pool and context
+// (PyTorch's release_available_cached_blocks, which works on the request's
+// own block pool, private or not). enough is that function's answer: one
+// block of at least the key was freed, or blocks adding up to it.
+func (a *Allocator) releaseOversize(threshold, rounded int64, pool, c int32) (released int64, enough bool, err error) {
+	fl := a.lists[pool][c]
 	key := max(rounded, threshold)
 	var pick *Block
 	a.pivot.Size, a.pivot.Addr = key, 0
@@ -123,15 +141,19 @@ func (a *Allocator) releaseOversize(threshold, rounded int64, pool, stream int32
 	return released, released >= key, nil
 }
 
-// releaseAged frees old cached classic segments of the large pools until
-// target bytes are released (PyTorch's garbage collection).
+// releaseAged frees old cached classic segments of the large pools of the
+// default pool until target bytes are released (PyTorch's garbage
+// collection, which looks at the device's own large blocks only).
 func (a *Allocator) releaseAged(target int64) (int64, error) {
 	var cands []*Block
 	for _, pool := range releaseOrder {
 		if pool == abi.PoolSmall {
 			continue
 		}
-		for _, fl := range a.lists[pool] {
+		for c, fl := range a.lists[pool] {
+			if a.ctxs[c].pool != 0 {
+				continue
+			}
 			fl.bySize.Ascend(func(b *Block) bool {
 				if b.wholeSegment() {
 					cands = append(cands, b)

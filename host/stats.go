@@ -11,7 +11,7 @@ type Stats struct {
 	Reserved  int64 // bytes held from the device (segments and mapped pages)
 	Allocated int64 // sizes of allocated blocks (after rounding)
 	Requested int64 // bytes the workload asked for, of live allocations
-	Active    int64 // bytes of active blocks (allocated; no pending frees on sim)
+	Active    int64 // bytes of active blocks: allocated, or freed and waiting for other streams
 
 	PeakReserved, PeakAllocated, PeakRequested int64
 
@@ -30,6 +30,18 @@ type Stats struct {
 	FreesOfFailed              int64 // frees of ids whose allocation failed
 
 	SegmentAllocs, SegmentFrees, SegmentMaps, SegmentUnmaps int64
+
+	// Frees that wait for other streams (record_stream): how many and how
+	// many bytes wait now, and how many a release's synchronisation
+	// completed before the workload's own completion.
+	PendingFrees, PendingBytes, SyncedFrees int64
+	// Private pools: how many were created, released (release_pool), the
+	// bytes they hold now and at most, and how many release-cached
+	// answers were not carried out because the request was in a private
+	// pool.
+	PrivatePools, PoolReleases           int64
+	PrivateReserved, PeakPrivateReserved int64
+	SkippedReleases                      int64
 
 	HookCalls  [abi.NumHooks]int64 // answers asked of the policy, per hook
 	HookDefers [abi.NumHooks]int64 // of which DEFER
@@ -115,6 +127,12 @@ func (a *Allocator) Stat(key, arg int32) int64 {
 		return a.mergeOffs[0]
 	case abi.StatMergeNeighbourOffset:
 		return a.mergeOffs[1]
+	case abi.StatRequestPrivatePool:
+		return a.reqPool
+	case abi.StatPrivateReserved:
+		return s.PrivateReserved
+	case abi.StatPendingFree:
+		return s.PendingBytes
 	}
 	return math.MinInt64
 }

@@ -48,7 +48,13 @@ func (d *driverLog) write(op host.DriverOp) {
 	b = strconv.AppendInt(b, op.Stream, 10)
 	b = append(b, `,"pool":"`...)
 	b = append(b, PoolName(op.Pool)...)
-	b = append(b, "\"}\n"...)
+	if op.PrivatePool != 0 {
+		b = append(b, `","private_pool":`...)
+		b = strconv.AppendInt(b, op.PrivatePool, 10)
+		b = append(b, "}\n"...)
+	} else {
+		b = append(b, "\"}\n"...)
+	}
 	d.buf = b
 	_, d.err = d.w.Write(b)
 }

@@ -9,8 +9,9 @@ import (
 // PyTorch would have recorded (alloc, free_requested, free_completed,
 // segment_*, oom) and, at the end, the segments with their blocks.
 type recorder struct {
-	entries []snapshot.TraceEntry
-	free    func() int64 // device bytes free, for oom entries
+	entries   []snapshot.TraceEntry
+	free      func() int64       // device bytes free, for oom entries
+	requested map[int64]struct{} // ids whose free_requested is recorded, awaiting free_completed
 }
 
 func (r *recorder) driverOp(op host.DriverOp) {
@@ -24,10 +25,20 @@ func (r *recorder) blockOp(op host.BlockOp) {
 	switch op.Action {
 	case host.ActionAlloc:
 		r.entries = append(r.entries, snapshot.TraceEntry{Action: snapshot.ActAlloc, Addr: op.Addr, Size: op.Requested, Stream: op.Stream})
+	case host.ActionFreeRequested:
+		if r.requested == nil {
+			r.requested = map[int64]struct{}{}
+		}
+		r.requested[op.ID] = struct{}{}
+		r.entries = append(r.entries, snapshot.TraceEntry{Action: snapshot.ActFreeRequested, Addr: op.Addr, Size: op.Requested, Stream: op.Stream})
 	case host.ActionFree:
 		e := snapshot.TraceEntry{Addr: op.Addr, Size: op.Requested, Stream: op.Stream}
-		e.Action = snapshot.ActFreeRequested
-		r.entries = append(r.entries, e)
+		if _, ok := r.requested[op.ID]; ok {
+			delete(r.requested, op.ID)
+		} else {
+			e.Action = snapshot.ActFreeRequested
+			r.entries = append(r.entries, e)
+		}
 		e.Action = snapshot.ActFreeCompleted
 		r.entries = append(r.entries, e)
 	case host.ActionOOM:
@@ -57,7 +68,11 @@ func (r *recorder) snapshotOf(a *host.Allocator) *snapshot.Snapshot {
 			cur.TotalSize += b.Size
 			if b.Allocated {
 				sb.State, sb.RequestedSize = snapshot.StateAllocated, b.Requested
-				cur.AllocatedSize += b.Size
+				if b.Pending {
+					sb.State = snapshot.StatePendingFree
+				} else {
+					cur.AllocatedSize += b.Size
+				}
 				cur.ActiveSize += b.Size
 				cur.RequestedSize += b.Requested
 			}

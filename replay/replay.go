@@ -256,11 +256,15 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 			var err error
 			switch e.Op {
 			case trace.OpAlloc:
-				err = a.Alloc(e.ID, e.Size, e.Stream, e.Tag)
+				err = a.AllocIn(e.ID, e.Size, e.Stream, e.Pool, e.Tag)
 			case trace.OpFree:
 				err = a.Free(e.ID)
+			case trace.OpFreeRequested:
+				err = a.FreeRequested(e.ID)
 			case trace.OpEmptyCache:
 				err = a.EmptyCache()
+			case trace.OpReleasePool:
+				err = a.ReleasePool(e.Pool)
 			default:
 				err = fmt.Errorf("event %d: unknown op %v", n, e.Op)
 			}

@@ -101,7 +101,12 @@ func (w *watchdog) report(e int64) {
 		ev := w.batch[i]
 		b = append(b, " ("...)
 		b = append(b, ev.Op.String()...)
-		if ev.Op != trace.OpEmptyCache {
+		switch ev.Op {
+		case trace.OpEmptyCache:
+		case trace.OpReleasePool:
+			b = append(b, " pool="...)
+			b = strconv.AppendInt(b, ev.Pool, 10)
+		default:
 			b = append(b, " id="...)
 			b = strconv.AppendInt(b, ev.ID, 10)
 		}
@@ -112,6 +117,10 @@ func (w *watchdog) report(e int64) {
 			b = strconv.AppendInt(b, ev.Stream, 10)
 			b = append(b, " tag="...)
 			b = strconv.AppendInt(b, int64(ev.Tag), 10)
+			if ev.Pool != 0 {
+				b = append(b, " pool="...)
+				b = strconv.AppendInt(b, ev.Pool, 10)
+			}
 		}
 		b = append(b, ')')
 	}

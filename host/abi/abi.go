@@ -10,7 +10,7 @@ import "encoding/binary"
 // was built for by exporting an empty function named MarkerPrefix+"<major>_<minor>".
 const (
 	Major        = 1
-	Minor        = 3
+	Minor        = 4
 	MarkerPrefix = "fraglab_abi_v"
 )
 
@@ -101,7 +101,15 @@ const (
 	// policy_merge.
 	StatMergeBlockOffset     = 15
 	StatMergeNeighbourOffset = 16
-	StatUnknown              = -1 << 63
+	// ABI 1.4: the private memory pool of the allocation being served (a
+	// CUDA graph's or a torch.cuda.MemPool's id, as the workload names it;
+	// 0: the default pool; -1 outside an allocation); bytes held by
+	// private pools; bytes freed by the workload that wait for other
+	// streams (record_stream) and are not reusable yet.
+	StatRequestPrivatePool = 17
+	StatPrivateReserved    = 18
+	StatPendingFree        = 19
+	StatUnknown            = -1 << 63
 )
 
 // Config keys of the config(key, value) import (callable from policy_init only).

@@ -1,0 +1,178 @@
+package host
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fraglab/fraglab/cudadriver"
+)
+
+// TestPrivatePoolsAndStreams checks PyTorch's rules for private pools
+// (CUDA graphs, torch.cuda.MemPool) and for streams, one rule a case.
+func TestPrivatePoolsAndStreams(t *testing.T) {
+	tests := []struct {
+		name     string
+		policy   Policy
+		capacity int64
+		steps    string
+		// after the steps
+		segmentAllocs, segmentFrees, ooms int64
+		reserved, privateReserved         int64
+	}{
+		{name: "a private pool does not reuse the default pool's free block",
+			steps:         "a 0 16MiB; f 0; a 1 16MiB 0 1",
+			segmentAllocs: 2, reserved: 32 * MiB, privateReserved: 16 * MiB},
+		{name: "the default pool does not reuse a private pool's free block",
+			steps:         "a 0 16MiB 0 1; f 0; a 1 16MiB",
+			segmentAllocs: 2, reserved: 32 * MiB, privateReserved: 16 * MiB},
+		{name: "two private pools do not share",
+			steps:         "a 0 16MiB 0 1; f 0; a 1 16MiB 0 2",
+			segmentAllocs: 2, reserved: 32 * MiB, privateReserved: 32 * MiB},
+		{name: "a private pool reuses its own free block",
+			steps:         "a 0 16MiB 0 1; f 0; a 1 16MiB 0 1",
+			segmentAllocs: 1, reserved: 16 * MiB, privateReserved: 16 * MiB},
+		{name: "empty_cache keeps a pool in use",
+			steps:         "a 0 16MiB 0 1; a 1 16MiB; f 0; f 1; e",
+			segmentAllocs: 2, segmentFrees: 1, reserved: 16 * MiB, privateReserved: 16 * MiB},
+		{name: "empty_cache releases a released pool's cached segments",
+			steps:         "a 0 16MiB 0 1; f 0; rp 1; e",
+			segmentAllocs: 1, segmentFrees: 1},
+		{name: "a released pool keeps its live blocks; their free returns them for the next release",
+			steps:         "a 0 16MiB 0 1; a 1 16MiB 0 1; f 0; rp 1; e; f 1; e",
+			segmentAllocs: 2, segmentFrees: 2},
+		{name: "a pool's memory is back once released: the id names a new pool",
+			steps:         "a 0 16MiB 0 1; f 0; rp 1; e; a 1 16MiB 0 1",
+			segmentAllocs: 2, segmentFrees: 1, reserved: 16 * MiB, privateReserved: 16 * MiB},
+		{name: "the OOM path releases the default pool's cached segments for the default pool",
+			capacity: 40 * MiB, steps: "a 0 16MiB; a 1 16MiB; f 0; a 2 20MiB",
+			segmentAllocs: 3, segmentFrees: 1, reserved: 36 * MiB},
+		{name: "the OOM path does not release a pool in use",
+			capacity: 40 * MiB, steps: "a 0 16MiB 0 1; a 1 16MiB; f 0; a 2 20MiB",
+			segmentAllocs: 2, ooms: 1, reserved: 32 * MiB, privateReserved: 16 * MiB},
+		{name: "the OOM path releases a released pool's cached segments",
+			capacity: 40 * MiB, steps: "a 0 16MiB 0 1; a 1 16MiB; f 0; rp 1; a 2 20MiB",
+			segmentAllocs: 3, segmentFrees: 1, reserved: 36 * MiB},
+		{name: "an allocation to a private pool gets no release of every cached segment",
+			capacity: 40 * MiB, steps: "a 0 16MiB; a 1 16MiB; f 0; a 2 20MiB 0 1",
+			segmentAllocs: 2, ooms: 1, reserved: 32 * MiB},
+		{name: "expandable: one segment per private pool",
+			policy: expandable{}, steps: "a 0 4MiB; a 1 4MiB 0 1; a 2 4MiB 0 2",
+			reserved: 60 * MiB, privateReserved: 40 * MiB},
+		{name: "a block waiting for other streams is not reused",
+			steps:         "a 0 16MiB; r 0; a 1 16MiB",
+			segmentAllocs: 2, reserved: 32 * MiB},
+		{name: "after its free completes it is",
+			steps:         "a 0 16MiB; r 0; f 0; a 1 16MiB",
+			segmentAllocs: 1, reserved: 16 * MiB},
+		{name: "a waiting block does not merge with its free neighbour",
+			steps:         "a 0 32MiB; f 0; a 1 16MiB; a 2 16MiB; f 2; r 1; a 3 32MiB",
+			segmentAllocs: 2, reserved: 64 * MiB},
+		{name: "empty_cache synchronises: the waiting block is freed and released",
+			steps:         "a 0 16MiB; r 0; e; f 0",
+			segmentAllocs: 1, segmentFrees: 1},
+		{name: "the OOM path synchronises before releasing",
+			capacity: 40 * MiB, steps: "a 0 16MiB; a 1 16MiB; r 0; a 2 20MiB; f 0",
+			segmentAllocs: 3, segmentFrees: 1, reserved: 36 * MiB},
+		{name: "blocks are cached per stream, also inside a private pool",
+			steps:         "a 0 16MiB 7 1; f 0; a 1 16MiB 9 1",
+			segmentAllocs: 2, reserved: 32 * MiB, privateReserved: 32 * MiB},
+		{name: "the OOM path releases every stream's cached segments",
+			capacity: 40 * MiB, steps: "a 0 16MiB 7; a 1 16MiB 9; f 0; a 2 20MiB 9",
+			segmentAllocs: 3, segmentFrees: 1, reserved: 36 * MiB},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := tc.policy
+			if pol == nil {
+				pol = NoHooks{}
+			}
+			a := New(cudadriver.NewSim(cudadriver.SimOptions{Capacity: tc.capacity}), pol, Options{})
+			script(t, a, tc.steps)
+			s := a.Stats()
+			got := []int64{s.SegmentAllocs, s.SegmentFrees, s.OOMs, s.Reserved, s.PrivateReserved}
+			want := []int64{tc.segmentAllocs, tc.segmentFrees, tc.ooms, tc.reserved, tc.privateReserved}
+			if _, ok := pol.(expandable); ok {
+				got[0], want[0] = 0, 0 // expandable segments map pages instead
+			}
+			for i, name := range []string{"segment allocs", "segment frees", "OOMs", "reserved", "private reserved"} {
+				if got[i] != want[i] {
+					t.Errorf("%s: %d, want %d", name, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestPrivatePoolAndStreamErrors(t *testing.T) {
+	tests := []struct {
+		steps, want string
+	}{
+		{"rp 1", "release_pool of private pool 1, which no allocation used"},
+		{"rp 0", "only private pools (1 and up) can be released"},
+		{"a 0 1MiB 0 1; rp 1; rp 1", "already released at event 1"},
+		{"a 0 1MiB 0 1; rp 1; a 1 1MiB 0 1", "allocation to private pool 1, which was released at event 1 and still holds 1 segments"},
+		{"a 0 1MiB 0 -2", "pool ids are 0 (the default pool) or positive"},
+		{"a 0 1MiB; r 0; r 0", "free_requested of id 0, whose free was already requested"},
+		{"r 3", "free_requested of id 3, which is not live"},
+		{"a 0 1MiB; r 0; a 0 1MiB", "alloc of id 0, whose free was requested but has not completed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.steps, func(t *testing.T) {
+			a := newDefault(0)
+			err := runScript(t, a, tc.steps)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPendingFreeAccounting: a free that waits for other streams stops
+// counting as allocated at once, but its bytes stay active and requested
+// until it completes, as PyTorch's allocated_bytes and active_bytes do.
+func TestPendingFreeAccounting(t *testing.T) {
+	a := newDefault(0)
+	script(t, a, "a 0 16MiB; a 1 4MiB; r 0")
+	s := a.Stats()
+	if s.Allocated != 4*MiB || s.Active != 20*MiB || s.Requested != 20*MiB || s.PendingBytes != 16*MiB || s.PendingFrees != 1 {
+		t.Errorf("allocated %d active %d requested %d pending %d (%d frees); want 4, 20, 20, 16 MiB (1)",
+			s.Allocated/MiB, s.Active/MiB, s.Requested/MiB, s.PendingBytes/MiB, s.PendingFrees)
+	}
+	script(t, a, "f 0")
+	s = a.Stats()
+	if s.Allocated != 4*MiB || s.Active != 4*MiB || s.Requested != 4*MiB || s.PendingBytes != 0 || s.Frees != 1 {
+		t.Errorf("after the free completes: allocated %d active %d requested %d pending %d, frees %d; want 4, 4, 4, 0 MiB, 1",
+			s.Allocated/MiB, s.Active/MiB, s.Requested/MiB, s.PendingBytes/MiB, s.Frees)
+	}
+	b := newDefault(0)
+	script(t, b, "a 0 16MiB; r 0; e")
+	if s := b.Stats(); s.SyncedFrees != 1 || s.Reserved != 0 {
+		t.Errorf("empty_cache: %d synced frees, reserved %d; want 1 and 0", s.SyncedFrees, s.Reserved)
+	}
+	if err := runScript(t, b, "f 0; f 0"); err == nil || !strings.Contains(err.Error(), "step 1") {
+		t.Errorf("the free after a synchronised completion is a no-op once, then an error; got %v", err)
+	}
+}
+
+// TestOOMReportPrivatePools: cached bytes of a private pool in use are
+// unreachable for a request to the default pool and held, not releasable.
+func TestOOMReportPrivatePools(t *testing.T) {
+	a := New(cudadriver.NewSim(cudadriver.SimOptions{Capacity: 40 * MiB}), NoHooks{}, Options{ExplainOOMs: 1})
+	script(t, a, "a 0 16MiB 0 3; a 1 16MiB; r 1; f 0; a 2 26MiB")
+	rs := a.OOMReports()
+	if len(rs) != 1 {
+		t.Fatalf("%d OOM reports, want 1", len(rs))
+	}
+	r := rs[0]
+	if r.CachedOtherPrivatePool != 16*MiB || r.HeldByPools != 16*MiB || r.Releasable != 0 || r.PendingFree != 0 {
+		t.Errorf("other private pool %d, held %d, releasable %d, pending %d; want 16, 16, 0, 0 MiB (the sync freed the pending block and released its segment)",
+			r.CachedOtherPrivatePool/MiB, r.HeldByPools/MiB, r.Releasable/MiB, r.PendingFree/MiB)
+	}
+	if len(r.PrivatePools) != 1 || r.PrivatePools[0].ID != 3 || r.PrivatePools[0].Cached != 16*MiB || r.PrivatePools[0].Released {
+		t.Errorf("private pools %+v, want pool 3 in use with 16 MiB cached", r.PrivatePools)
+	}
+	if r.Cached != r.CachedOtherPrivatePool+r.CachedOtherPool+r.CachedOtherStream+r.CachedTooSmall+r.CachedNotPicked ||
+		r.Cached != r.Releasable+r.Stranded+r.HeldByPools {
+		t.Errorf("the splits do not add up to cached %d: %+v", r.Cached, r)
+	}
+}
