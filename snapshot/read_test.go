@@ -105,7 +105,7 @@ func TestReadErrors(t *testing.T) {
 		{"persistent id", []byte("\x80\x02X\x01\x00\x00\x00xQ."),
 			"x.pickle: refusing pickle opcode BINPERSID at byte 8 (a persistent id): snapshots contain only plain data"},
 		{"empty file", nil, "x.pickle: empty file, expected a pickle"},
-		{"truncated", fixture("bad-truncated.pickle"), "x.pickle: truncated pickle: SHORT_BINUNICODE at byte 650 needs 5 bytes of data, 0 left"},
+		{"truncated", fixture("bad-truncated.pickle"), "x.pickle: truncated pickle: SHORT_BINUNICODE at byte 669 needs 14 bytes of data, 6 left"},
 		{"no STOP", []byte("\x80\x04}"), "x.pickle: truncated pickle: ends after 3 bytes without STOP"},
 		{"unknown opcode", []byte("\x80\x04\xff"), "x.pickle: corrupt pickle: unknown opcode 0xff at byte 2"},
 		{"1 TiB frame", []byte("\x80\x04\x95" + le64(1<<40) + "}."),
@@ -159,12 +159,6 @@ func TestReadErrors(t *testing.T) {
 		{"oom without device_free", pickled(t, map[string]any{"segments": []any{}, "device_traces": []any{[]any{
 			map[string]any{"action": "oom", "size": int64(1)}}}}),
 			"x.pickle: device_traces[0][0].device_free: missing, expected an int"},
-		{"frames not a list", pickled(t, map[string]any{"segments": []any{}, "device_traces": []any{[]any{
-			map[string]any{"action": "snapshot", "frames": "none"}}}}),
-			"x.pickle: device_traces[0][0].frames: expected a list, got str"},
-		{"frame line a float", pickled(t, map[string]any{"segments": []any{}, "device_traces": []any{[]any{
-			map[string]any{"action": "snapshot", "frames": []any{map[string]any{"line": 1.5}}}}}}),
-			"x.pickle: device_traces[0][0].frames[0].line: expected an int, got float"},
 		{"settings not a dict", pickled(t, map[string]any{"segments": []any{}, "device_traces": []any{}, "allocator_settings": []any{}}),
 			"x.pickle: allocator_settings: expected a dict, got list"},
 		{"bad roundup key", pickled(t, map[string]any{"segments": []any{}, "device_traces": []any{},
