@@ -241,23 +241,6 @@ func TestReadSharedListsStaySmall(t *testing.T) {
 	}
 }
 
-// FuzzRead checks that no input makes Read panic or hang.
-func FuzzRead(f *testing.F) {
-	for _, data := range fixtures() {
-		f.Add(data)
-	}
-	f.Add([]byte("\x80\x04\x95" + le64(1<<40) + "}."))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := Read(bytes.NewReader(data), "fuzz")
-		if err == nil {
-			if _, err := s.Workload(-1); err == nil {
-				var b bytes.Buffer
-				_ = Write(&b, s)
-			}
-		}
-	})
-}
-
 // TestReadProtocols reads {'segments': [], 'device_traces': [[{'action':
 // 'snapshot', 'addr': 0, 'size': 5, 'stream': 0}]]} as Python 3 pickles it
 // at protocols 0, 1 and 5.
