@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,11 +14,13 @@ var update = flag.Bool("update", false, "rewrite the files in testdata/")
 
 // syntheticSnapshot exercises every field Write writes: two devices (one
 // without entries), a shared frame list, an oom, an expandable run, a private
-// pool id, an address above 2**63, negative ints and non-default settings.
+// pool id of 2**64-1, an address above 2**63, an unknown frame line, negative
+// ints and non-default settings.
 func syntheticSnapshot() *Snapshot {
 	frames := []Frame{
 		{Filename: "/x/torch/nn/modules/module.py", Line: 1520, Name: "_call_impl"},
 		{Filename: "model.py", Line: 42, Name: "forward"},
+		{Filename: "<frozen runpy>", Line: LineUnknown, Name: "_run_code"},
 	}
 	return &Snapshot{
 		Segments: []Segment{
@@ -26,7 +29,7 @@ func syntheticSnapshot() *Snapshot {
 					{Address: 0x7f0000000000, Size: 4 * mib, RequestedSize: 4*mib - 100, State: StateAllocated},
 					{Address: 0x7f0000400000, Size: 16 * mib, State: StateInactive},
 				}},
-			{Device: 0, Address: 0x8000000000000000, TotalSize: 2 * mib, Pool: PoolSmall, PoolID: [2]int64{-3, 7}, Expandable: true,
+			{Device: 0, Address: 0x8000000000000000, TotalSize: 2 * mib, Pool: PoolSmall, PoolID: [2]uint64{math.MaxUint64, 7}, Expandable: true,
 				Blocks: []Block{{Address: 0x8000000000000000, Size: 2 * mib, State: StateInactive}}},
 		},
 		Traces: [][]TraceEntry{

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -193,6 +195,27 @@ const (
 	maxProtocol    = 5
 )
 
+// The integers a snapshot holds: PyTorch writes them from 64-bit C++ fields,
+// signed (int64_t) or unsigned (size_t, pointers, unsigned long long).
+const intRange = "-2**63 … 2**64-1"
+
+var (
+	minInt  = big.NewInt(math.MinInt64)
+	maxUint = new(big.Int).SetUint64(math.MaxUint64)
+)
+
+// longFits reports whether a LONG1/LONG4 argument (little-endian two's
+// complement, at most maxIntBytes bytes) lies in intRange. Up to 8 bytes
+// always do; a ninth byte must be 0 (an unsigned value of 64 bits) or extend
+// the sign of a negative int64.
+func longFits(b []byte) bool {
+	if len(b) < maxIntBytes {
+		return true
+	}
+	top := b[maxIntBytes-1]
+	return top == 0x00 || (top == 0xff && b[maxIntBytes-2]&0x80 != 0)
+}
+
 // pickleError is a problem with the pickle stream itself (as opposed to its
 // content). Its text is complete: "truncated pickle: …", "refusing …".
 type pickleError struct{ msg string }
@@ -205,7 +228,7 @@ func pickleErrorf(format string, args ...any) error {
 
 // scanPickle checks the opcode stream of data before anything is decoded:
 // every opcode is known, every inline argument and length lies inside data,
-// memo references name stored entries, integers fit 64 bits, the stream ends
+// memo references name stored entries, integers lie in intRange, the stream ends
 // in STOP, and no opcode builds anything but None, bool, int, float, str,
 // list, tuple or dict. It returns the offset just past STOP. visit, when not
 // nil, sees every opcode that passes.
@@ -297,6 +320,9 @@ func scanPickle(data []byte, visit func(op byte)) (int, error) {
 			}
 			arg = data[pos : pos+int(n)]
 			pos += int(n)
+			if (op == opLong1 || op == opLong4) && !longFits(arg) {
+				return 0, pickleErrorf("corrupt pickle: %s at byte %d holds an integer outside %s; a memory snapshot has none wider than 64 bits", info.name, start, intRange)
+			}
 		}
 
 		if info.forbidden != "" {
@@ -329,16 +355,27 @@ func scanPickle(data []byte, visit func(op byte)) (int, error) {
 				return 0, pickleErrorf("corrupt pickle: STRING at byte %d is not quoted", start)
 			}
 			pushedString, isString = []byte(lines[0][1:len(lines[0])-1]), true
-		case opInt, opLong, opFloat:
-			s := strings.TrimSuffix(lines[0], "L")
+		case opInt, opFloat:
 			var err error
 			if op == opFloat {
-				_, err = strconv.ParseFloat(s, 64)
+				_, err = strconv.ParseFloat(lines[0], 64)
 			} else {
-				_, err = strconv.ParseInt(s, 10, 64)
+				// The decoder reads INT as a Go int: at most 64 bits, signed.
+				// Python writes larger ints as LONG.
+				_, err = strconv.ParseInt(lines[0], 10, 64)
 			}
 			if err != nil {
 				return 0, pickleErrorf("corrupt pickle: %s at byte %d: bad number %q", info.name, start, lines[0])
+			}
+		case opLong:
+			// Protocols 0 and 1 write every int outside the 32-bit range
+			// as LONG text: "L18446744073709551615L".
+			n, ok := new(big.Int).SetString(strings.TrimSuffix(lines[0], "L"), 10)
+			if !ok {
+				return 0, pickleErrorf("corrupt pickle: LONG at byte %d: bad number %q", start, lines[0])
+			}
+			if n.Cmp(minInt) < 0 || n.Cmp(maxUint) > 0 {
+				return 0, pickleErrorf("corrupt pickle: LONG at byte %d holds %s, outside %s; a memory snapshot has none wider than 64 bits", start, n, intRange)
 			}
 		case opMemoize:
 			memo[nmemo] = true

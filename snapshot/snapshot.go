@@ -3,6 +3,7 @@ package snapshot
 import (
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"os"
 	"strconv"
@@ -27,9 +28,9 @@ type Segment struct {
 	AllocatedSize int64
 	ActiveSize    int64
 	RequestedSize int64
-	Stream        int64    // the raw cudaStream_t value; 0 is the default stream
-	Pool          string   // segment_type: "large" or "small"
-	PoolID        [2]int64 // segment_pool_id; (0, 0) is the default pool
+	Stream        int64     // the raw cudaStream_t value (its 64 bits); 0 is the default stream
+	Pool          string    // segment_type: "large" or "small"
+	PoolID        [2]uint64 // segment_pool_id (a MempoolId_t); (0, 0) is the default pool
 	Expandable    bool
 	Blocks        []Block // address order
 }
@@ -57,12 +58,14 @@ type TraceEntry struct {
 	Action         string // alloc, free_requested, free_completed, segment_alloc, segment_free, segment_map, segment_unmap, snapshot, oom, …
 	Addr           uint64
 	Size           int64
-	Stream         int64
+	Stream         int64 // the raw cudaStream_t value (its 64 bits), as Segment.Stream
 	DeviceFree     int64 // oom only: cudaMemGetInfo's free bytes
-	TimeUS         int64 // 0 when the file has no time_us
+	TimeUS         int64 // 0 when the file has no time_us or one that is not an int64
 	Frames         []Frame
-	CompileContext string // "" when absent
-	UserMetadata   string // "" when absent
+	CompileContext string    // "" when absent or not a str
+	UserMetadata   string    // "" when absent or not a str
+	PoolID         [2]uint64 // pool_id (a MempoolId_t, newer PyTorch); zero when absent
+	HasPoolID      bool      // the entry has a pool_id
 }
 
 // Trace actions.
@@ -79,11 +82,23 @@ const (
 )
 
 // Frame is one stack frame of a trace entry (innermost first).
+//
+// Line is LineUnknown (-1) when the file gives no usable line. PyTorch
+// writes the line from a size_t and stores 2**64-1 when Python reports none
+// (CPython's -1, e.g. for an instruction without a line number); a negative
+// line (the same -1 through an int64_t cast), one above the largest int, one
+// that is not an int and a missing one are unknown too. Filename and Name
+// are "" when absent or not a str, and a frame that is not a dict with str
+// keys is {"", LineUnknown, ""}: frames only name tags, so no frame is ever
+// a reason to refuse a snapshot.
 type Frame struct {
 	Filename string
 	Line     int
 	Name     string
 }
+
+// LineUnknown is Frame.Line when the snapshot records no usable line.
+const LineUnknown = -1
 
 // Error is a problem with a snapshot file: its pickle encoding, its shape, or
 // one field's value.
@@ -287,7 +302,46 @@ func (f fields) int(key string, required bool, def int64) (int64, error) {
 	return n, nil
 }
 
-func (f fields) uint(key string, required bool) (uint64, bool, error) {
+// unsignedInt returns the value of an int that PyTorch writes from an
+// unsigned 64-bit C++ type (size_t, a pointer, unsigned long long): 0 to
+// 2**64-1. ok is false for any other value. Every field of such a type is
+// read through it.
+func unsignedInt(v any) (n uint64, ok bool) {
+	switch x := v.(type) {
+	case int:
+		if x >= 0 {
+			return uint64(x), true
+		}
+	case *big.Int:
+		if x.IsUint64() {
+			return x.Uint64(), true
+		}
+	}
+	return 0, false
+}
+
+// What the unsigned fields must hold, for their errors.
+const (
+	wantAddress = "an address (an int from 0 to 2**64-1)"
+	wantSize    = "a size in bytes (an int from 0 to 2**63-1; larger size_t values are not real sizes)"
+	wantStream  = "a stream handle (an int from -2**63 to 2**64-1)"
+	wantPoolID  = "a pool id (an int from 0 to 2**64-1)"
+)
+
+// intErr is the error for a value at path that is not want: an int outside
+// its range, or not an int at all.
+func intErr(path string, v any, want string) error {
+	switch v.(type) {
+	case int, *big.Int:
+		return fieldErr(path, "expected %s, got %v", want, v)
+	}
+	return fieldErr(path, "expected an int, got %s", pyType(v))
+}
+
+// uint reads key, a field of an unsigned C++ type that the replay needs,
+// through unsignedInt; want says what it must hold. has reports whether the
+// key is present.
+func (f fields) uint(key string, required bool, want string) (n uint64, has bool, err error) {
 	v, ok := f.get(key)
 	if !ok {
 		if required {
@@ -295,19 +349,90 @@ func (f fields) uint(key string, required bool) (uint64, bool, error) {
 		}
 		return 0, false, nil
 	}
-	switch n := v.(type) {
-	case int:
-		if n >= 0 {
-			return uint64(n), true, nil
-		}
-	case *big.Int:
-		if n.Sign() >= 0 && n.IsUint64() {
-			return n.Uint64(), true, nil
-		}
-	default:
-		return 0, false, fieldErr("."+key, "expected an int, got %s", pyType(v))
+	if n, ok = unsignedInt(v); !ok {
+		return 0, true, intErr("."+key, v, want)
 	}
-	return 0, false, fieldErr("."+key, "expected an address (an int from 0 to 2**64-1), got %v", v)
+	return n, true, nil
+}
+
+// size reads key, a size_t size the replay needs: 0 to 2**63-1, def when
+// absent.
+func (f fields) size(key string, required bool, def int64) (int64, error) {
+	n, has, err := f.uint(key, required, wantSize)
+	if err != nil || !has {
+		return def, err
+	}
+	if n > math.MaxInt64 {
+		return 0, fieldErr("."+key, "expected %s, got %d", wantSize, n)
+	}
+	return int64(n), nil
+}
+
+// sizeOr reads key, a size_t size the replay does not need: its value when
+// it is one (0 to 2**63-1), def when absent or not one. Never an error.
+func (f fields) sizeOr(key string, def int64) int64 {
+	v, _ := f.get(key)
+	if n, ok := unsignedInt(v); ok && n <= math.MaxInt64 {
+		return int64(n)
+	}
+	return def
+}
+
+// stream reads key, a cudaStream_t: PyTorch writes the pointer as an
+// unsigned int (2**64-1 included) or as its int64_t cast, so both ranges are
+// accepted and the 64 bits kept.
+func (f fields) stream(key string) (int64, error) {
+	v, ok := f.get(key)
+	if !ok {
+		return 0, nil
+	}
+	if n, ok := unsignedInt(v); ok {
+		return int64(n), nil
+	}
+	if n, ok := toInt64(v); ok {
+		return n, nil
+	}
+	return 0, intErr("."+key, v, wantStream)
+}
+
+// poolID reads key, a MempoolId_t (a pair of unsigned long long), written
+// as a tuple (or a list) of two ints.
+func (f fields) poolID(key string) (id [2]uint64, has bool, err error) {
+	v, ok := f.get(key)
+	if !ok {
+		return id, false, nil
+	}
+	var items []any
+	switch t := v.(type) {
+	case *types.Tuple:
+		items = *t
+	case *types.List:
+		items = *t
+	default:
+		return id, true, fieldErr("."+key, "expected a tuple of two ints, got %s", pyType(v))
+	}
+	if len(items) != 2 {
+		return id, true, fieldErr("."+key, "expected a tuple of two ints, got %d items", len(items))
+	}
+	for k, it := range items {
+		n, ok := unsignedInt(it)
+		if !ok {
+			return id, true, intErr("."+key+index(k), it, wantPoolID)
+		}
+		id[k] = n
+	}
+	return id, true, nil
+}
+
+// strOr reads key, a str the replay does not need: def when absent or not
+// a str. Never an error.
+func (f fields) strOr(key, def string) string {
+	if s, ok := f.get(key); ok {
+		if s, ok := s.(string); ok {
+			return s
+		}
+	}
+	return def
 }
 
 func (f fields) str(key string, required bool, def string) (string, error) {
@@ -427,13 +552,13 @@ func (c *converter) segment(v any) (Segment, error) {
 		return s, fieldErr(".device", "expected a device ordinal, got %d", dev)
 	}
 	s.Device = int(dev)
-	if s.Address, _, err = f.uint("address", true); err != nil {
+	if s.Address, _, err = f.uint("address", true, wantAddress); err != nil {
 		return s, err
 	}
-	if s.TotalSize, err = f.int("total_size", true, 0); err != nil {
+	if s.TotalSize, err = f.size("total_size", true, 0); err != nil {
 		return s, err
 	}
-	if s.Stream, err = f.int("stream", false, 0); err != nil {
+	if s.Stream, err = f.stream("stream"); err != nil {
 		return s, err
 	}
 	if s.Expandable, err = f.bool("is_expandable", false); err != nil {
@@ -449,26 +574,8 @@ func (c *converter) segment(v any) (Segment, error) {
 	default:
 		return s, fieldErr(".segment_type", "expected \"large\" or \"small\", got %q", s.Pool)
 	}
-	if pv, ok := f.get("segment_pool_id"); ok {
-		var items []any
-		switch t := pv.(type) {
-		case *types.Tuple:
-			items = *t
-		case *types.List:
-			items = *t
-		default:
-			return s, fieldErr(".segment_pool_id", "expected a tuple of two ints, got %s", pyType(pv))
-		}
-		if len(items) != 2 {
-			return s, fieldErr(".segment_pool_id", "expected a tuple of two ints, got %d items", len(items))
-		}
-		for k, it := range items {
-			n, ok := toInt64(it)
-			if !ok {
-				return s, fieldErr(".segment_pool_id"+index(k), "expected an int, got %s", pyType(it))
-			}
-			s.PoolID[k] = n
-		}
+	if s.PoolID, _, err = f.poolID("segment_pool_id"); err != nil {
+		return s, err
 	}
 	bv, ok := f.get("blocks")
 	if !ok {
@@ -487,15 +594,11 @@ func (c *converter) segment(v any) (Segment, error) {
 			req += b.RequestedSize
 		}
 	}
-	if s.AllocatedSize, err = f.int("allocated_size", false, alloc); err != nil {
-		return s, err
-	}
-	if s.ActiveSize, err = f.int("active_size", false, active); err != nil {
-		return s, err
-	}
-	if s.RequestedSize, err = f.int("requested_size", false, req); err != nil {
-		return s, err
-	}
+	// The replay does not read these: a value that is not a size is
+	// unknown, and the sum of the blocks takes its place.
+	s.AllocatedSize = f.sizeOr("allocated_size", alloc)
+	s.ActiveSize = f.sizeOr("active_size", active)
+	s.RequestedSize = f.sizeOr("requested_size", req)
 	return s, nil
 }
 
@@ -516,16 +619,16 @@ func (c *converter) blockList(v any, base uint64) ([]Block, error) {
 		}
 		var b Block
 		var has bool
-		if b.Address, has, err = f.uint("address", false); err != nil {
+		if b.Address, has, err = f.uint("address", false, wantAddress); err != nil {
 			return nil, under(err, index(i))
 		}
 		if !has {
 			b.Address = addr
 		}
-		if b.Size, err = f.int("size", true, 0); err != nil {
+		if b.Size, err = f.size("size", true, 0); err != nil {
 			return nil, under(err, index(i))
 		}
-		if b.RequestedSize, err = f.int("requested_size", false, 0); err != nil {
+		if b.RequestedSize, err = f.size("requested_size", false, 0); err != nil {
 			return nil, under(err, index(i))
 		}
 		if b.State, err = f.str("state", true, ""); err != nil {
@@ -583,31 +686,30 @@ func (c *converter) entry(v any) (TraceEntry, error) {
 		return e, err
 	}
 	addrNeeded := needsAddr(e.Action)
-	if e.Addr, _, err = f.uint("addr", addrNeeded); err != nil {
+	if e.Addr, _, err = f.uint("addr", addrNeeded, wantAddress); err != nil {
 		return e, err
 	}
-	if e.Size, err = f.int("size", addrNeeded || e.Action == ActOOM, 0); err != nil {
+	if e.Size, err = f.size("size", addrNeeded || e.Action == ActOOM, 0); err != nil {
 		return e, err
 	}
-	if e.Stream, err = f.int("stream", false, 0); err != nil {
+	if e.Stream, err = f.stream("stream"); err != nil {
 		return e, err
 	}
-	if e.DeviceFree, err = f.int("device_free", e.Action == ActOOM, 0); err != nil {
+	if e.DeviceFree, err = f.size("device_free", e.Action == ActOOM, 0); err != nil {
 		return e, err
 	}
-	if e.TimeUS, err = f.int("time_us", false, 0); err != nil {
+	if e.PoolID, e.HasPoolID, err = f.poolID("pool_id"); err != nil {
 		return e, err
 	}
-	if e.CompileContext, err = f.str("compile_context", false, ""); err != nil {
-		return e, err
+	// What the replay does not read is kept when it is what PyTorch
+	// writes and unknown otherwise, never an error.
+	if tv, ok := f.get("time_us"); ok {
+		e.TimeUS, _ = toInt64(tv) // a time_t; 0 (unknown) when not an int64
 	}
-	if e.UserMetadata, err = f.str("user_metadata", false, ""); err != nil {
-		return e, err
-	}
+	e.CompileContext = f.strOr("compile_context", "")
+	e.UserMetadata = f.strOr("user_metadata", "")
 	if fv, ok := f.get("frames"); ok {
-		if e.Frames, err = c.frameList(fv); err != nil {
-			return e, under(err, ".frames")
-		}
+		e.Frames = c.frameList(fv)
 	}
 	if isDict {
 		c.entries[d] = e
@@ -615,16 +717,16 @@ func (c *converter) entry(v any) (TraceEntry, error) {
 	return e, nil
 }
 
-func (c *converter) frameList(v any) ([]Frame, error) {
+// frameList converts a frames list. Frames only name tags, so nothing in
+// them is an error: a frames value that is not a list is no frames, and
+// values that are not what PyTorch writes are unknown (see Frame).
+func (c *converter) frameList(v any) []Frame {
 	l, ok := v.(*types.List)
-	if !ok {
-		return nil, fieldErr("", "expected a list, got %s", pyType(v))
-	}
-	if len(*l) == 0 {
-		return nil, nil
+	if !ok || len(*l) == 0 {
+		return nil
 	}
 	if fl, ok := c.frameLists[l]; ok {
-		return fl, nil
+		return fl
 	}
 	out := make([]Frame, len(*l))
 	for i, fv := range *l {
@@ -635,33 +737,35 @@ func (c *converter) frameList(v any) ([]Frame, error) {
 				continue
 			}
 		}
-		f, err := asFields(fv)
-		if err != nil {
-			return nil, under(err, index(i))
+		fr := Frame{Line: LineUnknown}
+		if f, err := asFields(fv); err == nil {
+			fr.Filename = f.strOr("filename", "")
+			fr.Name = f.strOr("name", "")
+			if lv, ok := f.get("line"); ok {
+				fr.Line = lineOf(lv)
+			}
 		}
-		var fr Frame
-		if fr.Filename, err = f.str("filename", false, ""); err != nil {
-			return nil, under(err, index(i))
-		}
-		if fr.Name, err = f.str("name", false, ""); err != nil {
-			return nil, under(err, index(i))
-		}
-		line, err := f.int("line", false, 0)
-		if err != nil {
-			return nil, under(err, index(i))
-		}
-		fr.Line = int(line)
 		out[i] = fr
 		if isDict {
 			c.frames[d] = fr
 		}
 	}
 	c.frameLists[l] = out
-	return out, nil
+	return out
 }
 
-// plain converts a decoded value into nil, bool, int64, float64, string,
-// []any or map[string]any, for settings this package does not model.
+// lineOf is a frame's line, a size_t: LineUnknown unless it is an int from
+// 0 to the largest int (2**64-1 is PyTorch's "none").
+func lineOf(v any) int {
+	if n, ok := unsignedInt(v); ok && n <= math.MaxInt {
+		return int(n)
+	}
+	return LineUnknown
+}
+
+// plain converts a decoded value into nil, bool, int64, uint64 (an int
+// above 2**63-1), float64, string, []any or map[string]any, for settings
+// this package does not model. An int that fits neither is nil (unknown).
 func plain(v any, depth int) (any, error) {
 	if depth > 32 {
 		return nil, fieldErr("", "nested too deeply")
@@ -670,11 +774,14 @@ func plain(v any, depth int) (any, error) {
 	case nil, bool, float64, string:
 		return x, nil
 	case int, *big.Int:
-		n, ok := toInt64(x)
-		if !ok {
-			return nil, fieldErr("", "int %v does not fit 64 bits", x)
+		// Settings PyTorch writes from a size_t may exceed int64.
+		if n, ok := toInt64(x); ok {
+			return n, nil
 		}
-		return n, nil
+		if n, ok := unsignedInt(x); ok {
+			return n, nil
+		}
+		return nil, nil // unknown: no C++ setting is wider than 64 bits
 	case *types.List:
 		return plainSeq(*x, depth)
 	case *types.Tuple:

@@ -232,7 +232,7 @@ func (e *encoder) segment(sg *Segment) {
 		{"requested_size", func() { e.int(sg.RequestedSize) }},
 		{"stream", func() { e.int(sg.Stream) }},
 		{"segment_type", func() { e.str(sg.Pool) }},
-		{"segment_pool_id", func() { e.int(sg.PoolID[0]); e.int(sg.PoolID[1]); e.raw(opTuple2) }},
+		{"segment_pool_id", func() { e.uint(sg.PoolID[0]); e.uint(sg.PoolID[1]); e.raw(opTuple2) }},
 		{"is_expandable", func() { e.bool(sg.Expandable) }},
 		{"frames", e.emptyList},
 		{"blocks", func() {
