@@ -61,6 +61,7 @@ func (r *recorder) snapshotOf(a *host.Allocator) *snapshot.Snapshot {
 			if cur == nil {
 				s.Segments = append(s.Segments, snapshot.Segment{
 					Address: b.Addr, Stream: a.StreamValue(seg.Stream), Pool: poolType(seg.Pool), Expandable: seg.Expandable(),
+					PoolID: [2]uint64{uint64(seg.PrivatePool), 0}, // a private pool P as (P, 0); (0, 0) is the default pool
 				})
 				cur = &s.Segments[len(s.Segments)-1]
 			}
