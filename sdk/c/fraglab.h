@@ -1,5 +1,5 @@
 /*
- * fraglab.h: the C SDK for fraglab policy modules, policy ABI v1.2.
+ * fraglab.h: the C SDK for fraglab policy modules, policy ABI v1.4.
  *
  * sdk/ABI.md is the normative contract; this header restates it in C and
  * mirrors the constants of host/abi/abi.go. It is freestanding: no libc, no
@@ -83,7 +83,7 @@ FRAGLAB_STATIC_ASSERT(sizeof(void *) == 4, "fraglab.h needs 32-bit pointers");
 /* The ABI this header describes. A module declares the version it needs
  * with its marker, below. */
 #define FRAGLAB_ABI_MAJOR 1
-#define FRAGLAB_ABI_MINOR 3
+#define FRAGLAB_ABI_MINOR 4
 
 /* The version markers. The host never calls them; it only checks the name.
  * A module defines exactly one. */
@@ -91,6 +91,7 @@ FRAGLAB_EXPORT(fraglab_abi_v1_0) void fraglab_abi_v1_0(void);
 FRAGLAB_EXPORT(fraglab_abi_v1_1) void fraglab_abi_v1_1(void);
 FRAGLAB_EXPORT(fraglab_abi_v1_2) void fraglab_abi_v1_2(void);
 FRAGLAB_EXPORT(fraglab_abi_v1_3) void fraglab_abi_v1_3(void);
+FRAGLAB_EXPORT(fraglab_abi_v1_4) void fraglab_abi_v1_4(void);
 
 /* FRAGLAB_ABI_V1(): defines the ABI 1.0 marker, for a module that uses
  * nothing added after 1.0; it runs on every 1.x host. Write it once, at
@@ -119,6 +120,15 @@ FRAGLAB_EXPORT(fraglab_abi_v1_3) void fraglab_abi_v1_3(void);
 #define FRAGLAB_ABI_V1_3()          \
     void fraglab_abi_v1_3(void) {}  \
     extern void fraglab_abi_v1_3(void)
+
+/* FRAGLAB_ABI_V1_4(): defines the ABI 1.4 marker instead, for a module that
+ * relies on FRAGLAB_STAT_REQUEST_PRIVATE_POOL, FRAGLAB_STAT_PRIVATE_RESERVED
+ * or FRAGLAB_STAT_PENDING_FREE: it needs a 1.4 host, so an older one, which
+ * answers those keys FRAGLAB_STAT_UNKNOWN, refuses it. (A 1.4 host answers
+ * them to every module; the marker changes nothing else.) */
+#define FRAGLAB_ABI_V1_4()          \
+    void fraglab_abi_v1_4(void) {}  \
+    extern void fraglab_abi_v1_4(void)
 
 /* ------------------------------------------------------------------------
  * Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -207,6 +217,10 @@ static inline fraglab_i64 fraglab_align_up(fraglab_i64 v, fraglab_i64 a) {
 /* ABI 1.2, during policy_merge (-1 elsewhere): offsets in their segment */
 #define FRAGLAB_STAT_MERGE_BLOCK_OFFSET     15 /* of the freed block */
 #define FRAGLAB_STAT_MERGE_NEIGHBOUR_OFFSET 16 /* of the free neighbour */
+/* ABI 1.4 (ABI §3.6): memory pools and frees that wait for other streams */
+#define FRAGLAB_STAT_REQUEST_PRIVATE_POOL 17 /* request's private pool: 0 default, -1 outside an allocation */
+#define FRAGLAB_STAT_PRIVATE_RESERVED     18 /* bytes reserved by private pools */
+#define FRAGLAB_STAT_PENDING_FREE         19 /* bytes in frees waiting for other streams */
 #define FRAGLAB_STAT_UNKNOWN       (-0x7fffffffffffffffLL - 1) /* INT64_MIN */
 
 /* Config keys of fraglab_config, callable in policy_init only (ABI §5.5). */
@@ -474,6 +488,14 @@ static inline fraglab_i32 fraglab_strlen(const char *s) {
 /* fraglab_stat(key, arg): see fraglab_host_stat. */
 static inline fraglab_i64 fraglab_stat(fraglab_i32 key, fraglab_i32 arg) {
     return fraglab_host_stat(key, arg);
+}
+
+/* fraglab_request_private_pool(): the private memory pool of the allocation
+ * being served (ABI 1.4, §3.6): 0 for the default pool, the pool's id (>= 1)
+ * for a private one, -1 outside an allocation; FRAGLAB_STAT_UNKNOWN on a
+ * host older than 1.4 and during policy_init. */
+static inline fraglab_i64 fraglab_request_private_pool(void) {
+    return fraglab_host_stat(FRAGLAB_STAT_REQUEST_PRIVATE_POOL, 0);
 }
 
 /* fraglab_tag_name(tag, buf, limit): see fraglab_host_tag_name. */
