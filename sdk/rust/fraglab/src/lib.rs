@@ -1,4 +1,4 @@
-//! The Rust SDK for fraglab policy modules, policy ABI v1.3.
+//! The Rust SDK for fraglab policy modules, policy ABI v1.4.
 //!
 //! `sdk/ABI.md` is the normative contract; this crate restates it in Rust
 //! and mirrors the constants of `host/abi/abi.go` and `sdk/c/fraglab.h`. It
@@ -11,11 +11,13 @@
 //! exports and takes the list of hooks the type really implements, which
 //! becomes the hook mask (ABI §5.5, config key 2): the host calls only
 //! those and applies its defaults to the others at no cost. The module
-//! declares ABI 1.3, so it needs a 1.3 host; of 1.2's additions,
+//! declares ABI 1.4, so it needs a 1.4 host; of 1.2's additions,
 //! [`Policy::merge_repeat`] makes merges cascade (config key 3) and
 //! [`merge_offsets`] gives the offsets a buddy allocator needs; of 1.3's,
 //! [`Policy::reserve_limit`] caps the bytes reserved from the device
-//! (config key 4).
+//! (config key 4); of 1.4's, [`request_private_pool`] and the stat keys
+//! [`STAT_PRIVATE_RESERVED`] and [`STAT_PENDING_FREE`] show the host's
+//! private memory pools and frees that wait for other streams.
 //!
 //! ```ignore
 //! #![no_std]
@@ -45,12 +47,12 @@
 use core::fmt;
 
 // ---------------------------------------------------------------------------
-// Version (ABI §1, §8). export_policy! exports the marker fraglab_abi_v1_3.
+// Version (ABI §1, §8). export_policy! exports the marker fraglab_abi_v1_4.
 
 /// ABI major version this crate builds modules for.
 pub const ABI_MAJOR: i32 = 1;
 /// ABI minor version this crate builds modules for.
-pub const ABI_MINOR: i32 = 3;
+pub const ABI_MINOR: i32 = 4;
 
 // ---------------------------------------------------------------------------
 // Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -188,6 +190,16 @@ pub const STAT_LIVE_BLOCKS: i32 = 14;
 pub const STAT_MERGE_BLOCK_OFFSET: i32 = 15;
 /// ABI 1.2, during `merge`: the free neighbour's offset in its segment.
 pub const STAT_MERGE_NEIGHBOUR_OFFSET: i32 = 16;
+/// ABI 1.4: the private memory pool of the allocation being served (ABI
+/// §3.6): 0 the default pool, its id (≥ 1) for a private one, -1 outside an
+/// allocation. [`request_private_pool`] reads it.
+pub const STAT_REQUEST_PRIVATE_POOL: i32 = 17;
+/// ABI 1.4: bytes reserved by private memory pools (their share of
+/// [`STAT_RESERVED`]).
+pub const STAT_PRIVATE_RESERVED: i32 = 18;
+/// ABI 1.4: bytes in blocks freed with `free_requested` that wait for other
+/// streams and are not reusable yet.
+pub const STAT_PENDING_FREE: i32 = 19;
 /// The answer for an unknown stat key.
 pub const STAT_UNKNOWN: i64 = i64::MIN;
 
@@ -426,6 +438,19 @@ pub fn merge_offsets() -> Option<(i64, i64)> {
     }
 }
 
+/// While the host serves an allocation (every hook it asks then): the
+/// private memory pool it is made to (ABI 1.4, [`STAT_REQUEST_PRIVATE_POOL`]),
+/// `Some(0)` for the default pool, `Some(id)` for a private one; `None`
+/// outside an allocation (a free, `empty_cache`) and in [`Policy::init`].
+pub fn request_private_pool() -> Option<i64> {
+    let pool = stat(STAT_REQUEST_PRIVATE_POOL, 0);
+    if pool < 0 {
+        None
+    } else {
+        Some(pool)
+    }
+}
+
 /// Writes `msg` as one line of the run's log at level `LOG_*` (the host
 /// keeps the first 1000 lines of a run). See [`logf!`] to format one.
 pub fn log(level: i32, msg: &str) {
@@ -657,7 +682,7 @@ pub trait Policy: Sized + 'static {
 }
 
 /// Emits the module's exports for policy type `$ty`: the version marker
-/// `fraglab_abi_v1_3`, `policy_init`, `policy_scratch` and every
+/// `fraglab_abi_v1_4`, `policy_init`, `policy_scratch` and every
 /// `policy_*` hook, forwarding to the one instance that `Policy::init`
 /// builds. The `hooks` list names the hooks `$ty` really implements
 /// (`round_size`, `choose_pool`, `search_order`, `pick_block`, `split`,
@@ -689,7 +714,7 @@ macro_rules! export_policy {
             }
 
             #[no_mangle]
-            pub extern "C" fn fraglab_abi_v1_3() {}
+            pub extern "C" fn fraglab_abi_v1_4() {}
 
             #[no_mangle]
             pub extern "C" fn policy_init() -> i64 {
