@@ -1,6 +1,6 @@
 // Package fraglab is the Go SDK for fraglab policy modules: WebAssembly
 // modules that make the allocator decisions of fraglab's host (policy ABI
-// v1.3, sdk/ABI.md).
+// v1.4, sdk/ABI.md).
 //
 // A policy is a value that implements some of the hook interfaces
 // (RoundSizer, PoolChooser, SearchOrderer, BlockPicker, Splitter, Merger,
@@ -28,7 +28,7 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o policy.wasm .
 //
-// The SDK owns the module's exports: the version marker fraglab_abi_v1_3,
+// The SDK owns the module's exports: the version marker fraglab_abi_v1_4,
 // policy_init, policy_scratch and every policy_* hook. Each hook forwards to
 // the registered policy, or answers Defer when the policy lacks it. In
 // policy_init the SDK runs Init, then declares the candidate window
@@ -37,7 +37,9 @@
 // computed from the interfaces the policy implements, so the host calls
 // only those hooks and applies its defaults to the others at no cost.
 // During Merge, MergeOffsets gives the offsets of the two
-// blocks in their segment, which a buddy allocator needs.
+// blocks in their segment, which a buddy allocator needs; while an
+// allocation is served, RequestPrivatePool gives the private memory pool
+// it is made to (ABI 1.4).
 //
 // # Rules for hooks
 //

@@ -8,11 +8,11 @@ import "unsafe"
 // hook mask that policyInit declares tells the host which ones the policy
 // really implements, and the host never calls the others.
 
-// fraglabABIv13 is the version marker (ABIMajor.ABIMinor); the host never
+// fraglabABIv14 is the version marker (ABIMajor.ABIMinor); the host never
 // calls it.
 //
-//go:wasmexport fraglab_abi_v1_3
-func fraglabABIv13() {}
+//go:wasmexport fraglab_abi_v1_4
+func fraglabABIv14() {}
 
 //go:wasmexport policy_init
 func exportInit() int64 { return policyInit() }

@@ -13,7 +13,7 @@ import (
 	"github.com/fraglab/fraglab/host/abi"
 )
 
-// FakeHost stands in for an ABI 1.3 fraglab host when a policy is built for the
+// FakeHost stands in for an ABI 1.4 fraglab host when a policy is built for the
 // machine running go test rather than for WebAssembly: it answers the host
 // imports (parameters, stats, tag names, config, log, error_set) and calls
 // the SDK's hook glue the way the host calls the module's exports. A test
@@ -111,6 +111,9 @@ func NewFakeHost(p Policy) *FakeHost {
 	h.SetStat(StatEventIndex, 0, -1)
 	h.SetStat(StatMergeBlockOffset, 0, -1)
 	h.SetStat(StatMergeNeighbourOffset, 0, -1)
+	h.SetStat(StatRequestPrivatePool, 0, -1)
+	h.SetStat(StatPrivateReserved, 0, 0)
+	h.SetStat(StatPendingFree, 0, 0)
 	h.SetStat(StatCapacity, 0, -1)
 	h.SetStat(StatDeviceFree, 0, -1)
 	h.SetStat(StatGranularity, 0, 2*MiB)

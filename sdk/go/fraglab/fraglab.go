@@ -7,11 +7,11 @@ import (
 )
 
 // ABI version this SDK builds modules for: the module exports the marker
-// fraglab_abi_v1_3 (sdk/ABI.md §1), so it runs on hosts that implement 1.3
+// fraglab_abi_v1_4 (sdk/ABI.md §1), so it runs on hosts that implement 1.4
 // or a later 1.x.
 const (
 	ABIMajor = 1
-	ABIMinor = 3
+	ABIMinor = 4
 )
 
 // Hook answers (sdk/ABI.md §2): a non-negative answer is the decision, a
@@ -110,6 +110,14 @@ const (
 	// the freed block and of the neighbour. MergeOffsets reads both.
 	StatMergeBlockOffset     = abi.StatMergeBlockOffset
 	StatMergeNeighbourOffset = abi.StatMergeNeighbourOffset
+
+	// ABI 1.4 (sdk/ABI.md §3.6): the private memory pool of the
+	// allocation being served (0 the default pool, -1 outside an
+	// allocation; RequestPrivatePool reads it), the bytes reserved by
+	// private pools, and the bytes in frees that wait for other streams.
+	StatRequestPrivatePool = abi.StatRequestPrivatePool
+	StatPrivateReserved    = abi.StatPrivateReserved
+	StatPendingFree        = abi.StatPendingFree
 )
 
 // Config keys of Config, callable in Init only (sdk/ABI.md §5.5). The SDK

@@ -184,7 +184,7 @@ func TestInitErrors(t *testing.T) {
 
 func TestABIVersion(t *testing.T) {
 	// The SDK exports the marker of the newest minor the host implements
-	// (exports_wasip1.go), so every 1.3 key works from Go.
+	// (exports_wasip1.go), so every key of the newest minor works from Go.
 	if ABIMajor != abi.Major || ABIMinor != abi.Minor {
 		t.Errorf("SDK declares ABI %d.%d, the host implements %d.%d", ABIMajor, ABIMinor, abi.Major, abi.Minor)
 	}
@@ -340,6 +340,32 @@ func TestMergeOffsets(t *testing.T) {
 	}
 }
 
+// TestRequestPrivatePool: the ABI 1.4 keys have the host's values, and
+// RequestPrivatePool reads key 17 as the fake host (an empty allocator,
+// outside an allocation) and a test set it.
+func TestRequestPrivatePool(t *testing.T) {
+	if StatRequestPrivatePool != 17 || StatPrivateReserved != 18 || StatPendingFree != 19 {
+		t.Errorf("ABI 1.4 stat keys %d, %d, %d; want 17, 18, 19", StatRequestPrivatePool, StatPrivateReserved, StatPendingFree)
+	}
+	h := NewFakeHost(nil)
+	if pool, ok := RequestPrivatePool(); ok || pool != -1 {
+		t.Errorf("outside an allocation: RequestPrivatePool() = %d, %v; want -1, false", pool, ok)
+	}
+	if r, p := Stat(StatPrivateReserved, 0), Stat(StatPendingFree, 0); r != 0 || p != 0 {
+		t.Errorf("an empty allocator's private reserved and pending free bytes: %d, %d; want 0, 0", r, p)
+	}
+	for _, want := range []int64{0, 3} {
+		h.SetStat(StatRequestPrivatePool, 0, want)
+		if pool, ok := RequestPrivatePool(); !ok || pool != want {
+			t.Errorf("in an allocation to pool %d: RequestPrivatePool() = %d, %v", want, pool, ok)
+		}
+	}
+	h.StatFunc = func(key, arg int32) int64 { return StatUnknown } // a host older than 1.4
+	if pool, ok := RequestPrivatePool(); ok || pool != -1 {
+		t.Errorf("on a 1.3 host: RequestPrivatePool() = %d, %v; want -1, false", pool, ok)
+	}
+}
+
 func TestRegister(t *testing.T) {
 	saved := registered
 	defer func() { registered = saved }()
@@ -490,6 +516,7 @@ func TestHooksDoNotAllocate(t *testing.T) {
 		policyObserve(0, 1, 512, 0)
 		Stat(StatReserved, 0)
 		MergeOffsets()
+		RequestPrivatePool()
 		Log(LogDebug, "constant")
 		Fail("constant")
 	})

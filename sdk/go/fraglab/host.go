@@ -77,6 +77,19 @@ func MergeOffsets() (block, neighbour int64, ok bool) {
 	return block, neighbour, true
 }
 
+// RequestPrivatePool returns, while the host serves an allocation (in every
+// hook it asks then), the private memory pool the allocation is made to:
+// 0 for the default pool, the pool's id (>= 1) for a private one (ABI 1.4,
+// StatRequestPrivatePool, sdk/ABI.md §3.6). ok is false outside an
+// allocation (a free, empty_cache) and in Init. It does not allocate.
+func RequestPrivatePool() (pool int64, ok bool) {
+	pool = hostStat(StatRequestPrivatePool, 0)
+	if pool < 0 {
+		return -1, false
+	}
+	return pool, true
+}
+
 // Log writes msg as one line of the run's log at level Log* (the host keeps
 // the first 1000 lines of a run). It does not allocate by itself, so a
 // constant message is fine in a hook.
