@@ -1,5 +1,5 @@
 // fraglab.ts: the AssemblyScript SDK for fraglab policy modules, policy ABI
-// v1.3.
+// v1.4.
 //
 // sdk/ABI.md is the normative contract; this module restates it in
 // AssemblyScript and mirrors the constants of host/abi/abi.go (the names are
@@ -41,11 +41,12 @@
 //   export { fraglab_abi_v1_1 } from "./fraglab";   // needs config(CONFIG_HOOKS, …)
 //   export { fraglab_abi_v1_2 } from "./fraglab";   // needs config(CONFIG_MERGE_REPEAT, …)
 //   export { fraglab_abi_v1_3 } from "./fraglab";   // needs config(CONFIG_RESERVE_LIMIT, …)
+//   export { fraglab_abi_v1_4 } from "./fraglab";   // relies on STAT_REQUEST_PRIVATE_POOL, … (keys 17-19)
 // Each needs a host that implements its version; re-export the oldest
 // whose keys the policy calls (the example re-exports fraglab_abi_v1_0).
 
 export const ABI_MAJOR: i32 = 1;
-export const ABI_MINOR: i32 = 3;
+export const ABI_MINOR: i32 = 4;
 
 /** The ABI 1.0 marker: the module uses nothing added after 1.0. */
 export function fraglab_abi_v1_0(): void {}
@@ -58,6 +59,10 @@ export function fraglab_abi_v1_2(): void {}
 
 /** The ABI 1.3 marker: the module calls config(CONFIG_RESERVE_LIMIT, bytes). */
 export function fraglab_abi_v1_3(): void {}
+
+/** The ABI 1.4 marker: the module relies on stat keys 17 to 19 (private
+ * memory pools, pending frees), which an older host answers STAT_UNKNOWN. */
+export function fraglab_abi_v1_4(): void {}
 
 // ---------------------------------------------------------------------------
 // Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -140,6 +145,10 @@ export const STAT_LIVE_BLOCKS: i32 = 14; // allocated blocks
 // ABI 1.2, during policy_merge (-1 elsewhere, STAT_UNKNOWN on older hosts):
 export const STAT_MERGE_BLOCK_OFFSET: i32 = 15; // the freed block's offset in its segment
 export const STAT_MERGE_NEIGHBOUR_OFFSET: i32 = 16; // the neighbour's offset in its segment
+// ABI 1.4 (ABI §3.6; answered to every module, STAT_UNKNOWN on older hosts and in policy_init):
+export const STAT_REQUEST_PRIVATE_POOL: i32 = 17; // the request's private pool: 0 default, -1 outside an allocation
+export const STAT_PRIVATE_RESERVED: i32 = 18; // bytes reserved by private pools
+export const STAT_PENDING_FREE: i32 = 19; // bytes in frees waiting for other streams
 export const STAT_UNKNOWN: i64 = i64.MIN_VALUE; // the answer for an unknown key
 
 // Config keys of config(key, value), callable in policy_init only (ABI §5.5).
@@ -436,6 +445,16 @@ export function tagName(tag: i32): string | null {
 @inline
 export function stat(key: i32, arg: i32 = 0): i64 {
   return hostStat(key, arg);
+}
+
+/** While an allocation is served (ABI 1.4, STAT_REQUEST_PRIVATE_POOL): the
+ * private memory pool it is made to, 0 the default pool; -1 outside an
+ * allocation, in policy_init and on a host older than 1.4. */
+// @ts-ignore: decorator
+@inline
+export function requestPrivatePool(): i64 {
+  const pool = hostStat(STAT_REQUEST_PRIVATE_POOL, 0);
+  return pool < 0 ? -1 : pool;
 }
 
 /** Sets CONFIG_* `key` in policy_init: the value in force, or ERROR. */
