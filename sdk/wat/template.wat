@@ -1,5 +1,5 @@
 ;; template.wat: a starting point for a fraglab policy in WebAssembly text,
-;; policy ABI v1.1 (sdk/ABI.md is the normative contract; host/abi/abi.go
+;; policy ABI v1.4 (sdk/ABI.md is the normative contract; host/abi/abi.go
 ;; holds the same constants in Go).
 ;;
 ;; As it stands the module is a valid policy that implements no hook, so
@@ -66,7 +66,14 @@
   ;; 3 requested, 4 active, 5 capacity (-1 unlimited), 6 device free,
   ;; 7 segments, 8 free bytes of pool arg, 9 largest free block of pool arg,
   ;; 10 reserved bytes of pool arg, 11 OOMs, 12 device granularity,
-  ;; 13 peak reserved, 14 allocated blocks.
+  ;; 13 peak reserved, 14 allocated blocks; (ABI 1.2) during policy_merge,
+  ;; -1 at other times: 15 the freed block's offset in its segment, 16 the
+  ;; neighbour's; (ABI 1.4, §3.6) 17 the private memory pool of the
+  ;; allocation being served (0 the default pool, -1 outside an
+  ;; allocation), 18 bytes reserved by private pools, 19 bytes in frees
+  ;; that wait for other streams. Keys need no marker: a host answers every
+  ;; key it knows to every module (an older one INT64_MIN); keys 17 to 19
+  ;; answer INT64_MIN in policy_init.
   (import "fraglab" "stat" (func $stat (param i32 i32) (result i64)))
 
   ;; tag_name(tag, buf, limit) -> -1 for an unknown tag id, else the name's
@@ -81,7 +88,11 @@
   ;;     host never calls an exported hook whose bit is clear. h: init 0,
   ;;     scratch 1, round_size 2, choose_pool 3, search_order 4,
   ;;     pick_block 5, split 6, merge 7, segment_mode 8, segment_size 9,
-  ;;     expand_size 10, release 11, observe 12. Needs the 1.1 marker.
+  ;;     expand_size 10, release 11, observe 12. Needs the 1.1 marker;
+  ;;   3 (ABI 1.2) repeated merges: 1 ask policy_merge again about a merged
+  ;;     block's new neighbours, 0 once per side. Needs the 1.2 marker;
+  ;;   4 (ABI 1.3) reserve limit: the most bytes held from the device,
+  ;;     0..2^48, 0 none. Needs the 1.3 marker.
   (import "fraglab" "config" (func $config (param i32 i64) (result i64)))
 
   ;; -----------------------------------------------------------------------
@@ -99,6 +110,10 @@
   ;; it reads the name. Export exactly one:
   ;;   fraglab_abi_v1_0  uses nothing added after 1.0; runs on any 1.x host
   ;;   fraglab_abi_v1_1  calls config(2, mask) (the hook mask)
+  ;;   fraglab_abi_v1_2  calls config(3, 1) (repeated merges)
+  ;;   fraglab_abi_v1_3  calls config(4, limit) (a reserve limit)
+  ;;   fraglab_abi_v1_4  relies on stat keys 17 to 19 (a 1.3 host refuses it)
+  ;; Each needs a host that implements its version.
   (func (export "fraglab_abi_v1_0"))
 
   ;; -----------------------------------------------------------------------
