@@ -4,7 +4,8 @@
 // the same host, on the same workloads and parameters. The Go and Rust
 // SDKs, which own the version marker, must also declare the newest ABI,
 // reproduce the built-in buddy policy with its 1.2 features and set 1.3's
-// reserve limit.
+// reserve limit; the C, Go, Rust and AssemblyScript SDKs must read 1.4's
+// stat key 17 through the host.
 package conformance
 
 import (
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -25,6 +27,7 @@ import (
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/sdk/go/fraglab"
 	"github.com/fraglab/fraglab/trace"
 )
 
@@ -62,22 +65,33 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) {
 }
 
 var sdks = []sdkBuild{
-	{"c", need("clang", "wasm-ld"), func(t *testing.T, out string) {
-		run(t, root, nil, "clang", "--target=wasm32", "-std=c11", "-O2", "-ffreestanding", "-nostdlib",
-			"-Wl,--no-entry", "-Wl,--strip-all", "-I", "sdk/c", "-o", out, "sdk/c/example/sizeclass.c")
-	}},
+	{"c", need("clang", "wasm-ld"), func(t *testing.T, out string) { buildC(t, "sdk/c/example/sizeclass.c", out) }},
 	{"go", need("go"), func(t *testing.T, out string) { buildGo(t, "./sdk/go/example", out) }},
 	{"rust", need(rustc), func(t *testing.T, out string) { buildRust(t, "sdk/rust/example/sizeclass.rs", out) }},
-	{"assemblyscript", need("npm", "npx"), func(t *testing.T, out string) {
-		dir := filepath.Join(root, "sdk", "assemblyscript")
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", "assemblyscript")); err != nil {
-			run(t, dir, nil, "npm", "ci", "--no-audit", "--no-fund")
-		}
-		run(t, dir, nil, "npx", "asc", "assembly/sizeclass.ts", "-O3", "--runtime", "stub", "--noAssert", "--use", "abort=", "-o", out)
-	}},
+	{"assemblyscript", need("npm", "npx"), func(t *testing.T, out string) { buildAS(t, "assembly/sizeclass.ts", out) }},
 	{"wat", need("wat2wasm"), func(t *testing.T, out string) {
 		run(t, root, nil, "wat2wasm", "sdk/wat/sizeclass.wat", "-o", out)
 	}},
+}
+
+// buildC builds the C policy src (a path from the repository root) into
+// the module out, as sdk/c/README.md documents.
+func buildC(t *testing.T, src, out string) {
+	t.Helper()
+	run(t, root, nil, "clang", "--target=wasm32", "-std=c11", "-O2", "-ffreestanding", "-nostdlib",
+		"-Wl,--no-entry", "-Wl,--strip-all", "-I", "sdk/c", "-o", out, src)
+}
+
+// buildAS builds the AssemblyScript policy entry (a path from
+// sdk/assemblyscript) into the module out, as sdk/assemblyscript/README.md
+// documents, installing the compiler first when it is missing.
+func buildAS(t *testing.T, entry, out string) {
+	t.Helper()
+	dir := filepath.Join(root, "sdk", "assemblyscript")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "assemblyscript")); err != nil {
+		run(t, dir, nil, "npm", "ci", "--no-audit", "--no-fund")
+	}
+	run(t, dir, nil, "npx", "asc", entry, "-O3", "--runtime", "stub", "--noAssert", "--use", "abort=", "-o", out)
 }
 
 // buildGo builds Go package pkg (a path from the repository root) into the
@@ -488,5 +502,125 @@ func TestSDKReserveLimit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSDKsReadRequestPrivatePool: ABI 1.4's stat key 17 (the private memory
+// pool of the allocation being served) through the real host, with each
+// SDK's constant and helper. testdata/privatepool holds one policy written
+// with the C, Go, Rust and AssemblyScript SDKs: policy_choose_pool puts an
+// allocation to private memory pool p into pool 1 + p and defers for the
+// default memory pool, and fails the run if key 17 answers no pool. Each
+// declares 1.4 with its SDK's marker. (The sizeclass examples read no stat,
+// and WAT has no SDK: TestSDKsNameABI14StatKeys checks what it documents.)
+func TestSDKsReadRequestPrivatePool(t *testing.T) {
+	events := []trace.Event{
+		{Op: trace.OpAlloc, ID: 1, Size: 1000},
+		{Op: trace.OpAlloc, ID: 2, Size: 4 << 20, Pool: 1},
+		{Op: trace.OpAlloc, ID: 3, Size: 1000, Pool: 3},
+		{Op: trace.OpAlloc, ID: 4, Size: 4 << 20},
+		{Op: trace.OpFree, ID: 2},
+		{Op: trace.OpAlloc, ID: 5, Size: 1 << 20, Stream: 7, Pool: 6},
+		{Op: trace.OpFree, ID: 3},
+		{Op: trace.OpReleasePool, Pool: 3},
+		{Op: trace.OpEmptyCache},
+		{Op: trace.OpAlloc, ID: 6, Size: 8 << 20, Pool: 1},
+	}
+	// The (pool, private pool) of each allocation: the host's pool for the
+	// default memory pool (small below 1 MiB), 1 + p for private pool p.
+	want := map[int64][2]int64{1: {0, 0}, 2: {2, 1}, 3: {4, 3}, 4: {1, 0}, 5: {7, 6}, 6: {2, 1}}
+	dir := "sdk/conformance/testdata/privatepool"
+	builds := append([]sdkBuild{
+		{"c", need("clang", "wasm-ld"), func(t *testing.T, out string) { buildC(t, dir+"/c/privatepool.c", out) }},
+		{"assemblyscript", need("npm", "npx"), func(t *testing.T, out string) {
+			buildAS(t, "../conformance/testdata/privatepool/assemblyscript/privatepool.ts", out)
+		}},
+	}, sdkBuilds("privatepool")...)
+	for _, b := range builds {
+		t.Run(b.lang, func(t *testing.T) {
+			if why := b.missing(); why != "" {
+				if os.Getenv("CI") != "" {
+					t.Fatalf("%s SDK: %s", b.lang, why)
+				}
+				t.Skipf("%s SDK: %s", b.lang, why)
+			}
+			path := filepath.Join(t.TempDir(), "privatepool.wasm")
+			b.build(t, path)
+			m := compileFile(t, b.lang+" privatepool", path)
+			if m.Major != abi.Major || m.Minor != abi.Minor || abi.Minor < 4 {
+				t.Errorf("declares ABI %d.%d, want %d.%d (stat key 17 needs at least 1.4)", m.Major, m.Minor, abi.Major, abi.Minor)
+			}
+			got := map[int64][2]int64{}
+			opts := replay.Options{CheckInvariants: true, OnBlockOp: func(op host.BlockOp) {
+				if op.Action == host.ActionAlloc {
+					got[op.ID] = [2]int64{int64(op.Pool), op.PrivatePool}
+				}
+			}}
+			res, err := replay.Run(context.Background(), synth.NewReader(events), m, cudadriver.NewSim(cudadriver.SimOptions{}), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Errorf("%d allocations served, want %d", len(got), len(want))
+			}
+			for id, w := range want {
+				if got[id] != w {
+					t.Errorf("allocation %d: pool %d in memory pool %d, want pool %d in memory pool %d", id, got[id][0], got[id][1], w[0], w[1])
+				}
+			}
+			if n := res.Stats.HookCalls[abi.HookChoosePool]; n != int64(len(want)) {
+				t.Errorf("policy_choose_pool asked %d times, want %d", n, len(want))
+			}
+		})
+	}
+}
+
+// TestSDKsNameABI14StatKeys: every SDK names ABI 1.4's stat keys with the
+// host's values (the Go SDK takes them from host/abi), and the WAT notes
+// list them.
+func TestSDKsNameABI14StatKeys(t *testing.T) {
+	keys := []struct {
+		name  string // as Rust and AssemblyScript name it; C adds FRAGLAB_
+		value int
+	}{
+		{"STAT_REQUEST_PRIVATE_POOL", abi.StatRequestPrivatePool},
+		{"STAT_PRIVATE_RESERVED", abi.StatPrivateReserved},
+		{"STAT_PENDING_FREE", abi.StatPendingFree},
+	}
+	if fraglab.StatRequestPrivatePool != abi.StatRequestPrivatePool || fraglab.StatPrivateReserved != abi.StatPrivateReserved ||
+		fraglab.StatPendingFree != abi.StatPendingFree {
+		t.Error("the Go SDK's ABI 1.4 stat keys are not host/abi's")
+	}
+	for _, f := range []struct {
+		file   string
+		define func(name string, value int) string // a regular expression
+	}{
+		{"sdk/c/fraglab.h", func(n string, v int) string { return `#define FRAGLAB_` + n + `\s+` + fmt.Sprint(v) + `\b` }},
+		{"sdk/rust/fraglab/src/lib.rs", func(n string, v int) string { return `pub const ` + n + `: i32 = ` + fmt.Sprint(v) + `;` }},
+		{"sdk/assemblyscript/assembly/fraglab.ts", func(n string, v int) string {
+			return `export const ` + n + `: i32 = ` + fmt.Sprint(v) + `;`
+		}},
+	} {
+		src, err := os.ReadFile(filepath.Join(root, f.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if re := regexp.MustCompile(f.define(k.name, k.value)); !re.Match(src) {
+				t.Errorf("%s does not define %s as %d (%s)", f.file, k.name, k.value, re)
+			}
+		}
+	}
+	for _, file := range []string{"sdk/wat/template.wat", "sdk/wat/README.md"} {
+		src, err := os.ReadFile(filepath.Join(root, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(strings.ReplaceAll(string(src), ";;", "")), " ")
+		for _, k := range []string{"17 the private memory pool", "18 bytes reserved by private pools", "19 bytes in frees that wait for other streams"} {
+			if !strings.Contains(text, k) {
+				t.Errorf("%s does not document stat key %q", file, k)
+			}
+		}
 	}
 }
