@@ -401,6 +401,13 @@ func TestBuildShowsToolOutput(t *testing.T) {
 	}
 }
 
+// hostABI and newestMarker are the host's ABI version and its marker, as
+// the host's messages name them.
+var (
+	hostABI      = fmt.Sprintf("%d.%d", abi.Major, abi.Minor)
+	newestMarker = fmt.Sprintf("%s%d_%d", abi.MarkerPrefix, abi.Major, abi.Minor)
+)
+
 // hostile are small modules the host refuses or that fail their smoke
 // replay, with the texts check must print (the host's own).
 var hostile = []struct {
@@ -428,9 +435,9 @@ var hostile = []struct {
 	{"unknown-major", `(module
   (memory (export "memory") 1)
   (func (export "fraglab_abi_v2_0")))`,
-		[]string{"ABI      2.0 (fraglab_abi_v2_0; this host implements 1.3)", "unsupported ABI version 2.0: this host implements 1.3"}},
+		[]string{"ABI      2.0 (fraglab_abi_v2_0; this host implements " + hostABI + ")", "unsupported ABI version 2.0: this host implements " + hostABI}},
 	{"no-marker", `(module (memory (export "memory") 1))`,
-		[]string{"ABI      none (no version marker)", "no ABI version marker: export an empty function fraglab_abi_v1_3"}},
+		[]string{"ABI      none (no version marker)", "no ABI version marker: export an empty function " + newestMarker}},
 	{"no-memory", `(module (func (export "fraglab_abi_v1_0")))`,
 		[]string{`NOT exported as "memory"`, `the module must export its linear memory as "memory"`}},
 	{"unknown-hook", `(module
