@@ -20,14 +20,14 @@ func TestCompileRefuses(t *testing.T) {
 		fixture string
 		want    []string
 	}{
-		{"load_no_marker", []string{"no ABI version marker: export an empty function fraglab_abi_v1_3"}},
-		{"load_abi_v2_0", []string{"unsupported ABI version 2.0: this host implements 1.3"}},
-		{"load_abi_v1_9", []string{"unsupported ABI version 1.9: this host implements 1.3"}},
+		{"load_no_marker", []string{"no ABI version marker: export an empty function fraglab_abi_v1_4"}},
+		{"load_abi_v2_0", []string{"unsupported ABI version 2.0: this host implements 1.4"}},
+		{"load_abi_v1_9", []string{"unsupported ABI version 1.9: this host implements 1.4"}},
 		{"load_abi_malformed", []string{"malformed ABI version marker fraglab_abi_v1 (expected fraglab_abi_v<major>_<minor>)"}},
 		{"load_two_markers", []string{"more than one ABI version marker: fraglab_abi_v1_0, fraglab_abi_v1_1"}},
 		{"load_marker_params", []string{"version marker fraglab_abi_v1_0 must have type () -> (), has (i32) -> ()"}},
 		{"load_hook_signature", []string{"hook policy_round_size has signature (i32) -> (i64), expected (i64, i32, i32) -> (i64)"}},
-		{"load_unknown_hook", []string{"unknown hook export policy_round (hooks of ABI 1.3: " + hooks + ")"}},
+		{"load_unknown_hook", []string{"unknown hook export policy_round (hooks of ABI 1.4: " + hooks + ")"}},
 		{"load_import_env_clock", []string{"imports env.clock () -> (i64): only env.abort (i32, i32, i32, i32) -> () is allowed from env"}},
 		{"load_import_env_abort_signature", []string{"imports env.abort (i32, i32) -> (): only env.abort (i32, i32, i32, i32) -> () is allowed from env"}},
 		{"load_import_wasi_unstable", []string{`imports wasi_unstable.fd_write: imports are allowed only from "fraglab", wasi_snapshot_preview1 and env.abort`}},
