@@ -152,7 +152,10 @@ func TestStat(t *testing.T) {
 		{abi.StatLiveBlocks, 0, 2},
 		{abi.StatMergeBlockOffset, 0, -1}, // outside policy_merge
 		{abi.StatMergeNeighbourOffset, 0, -1},
-		{17, 0, math.MinInt64},
+		{abi.StatRequestPrivatePool, 0, -1}, // outside an allocation (ABI 1.4)
+		{abi.StatPrivateReserved, 0, 0},
+		{abi.StatPendingFree, 0, 0},
+		{20, 0, math.MinInt64},
 		{-1, 0, math.MinInt64},
 		{1 << 30, 0, math.MinInt64},
 	} {
