@@ -174,7 +174,7 @@ func sdkHooks() []string {
 // markerMinor is the ABI minor each built-in declares: 0 (it needs nothing
 // past ABI 1.0) unless listed.
 var markerMinor = map[string]int{
-	"tlsf":    3, // the Rust SDK declares the newest ABI (it sets the hook mask, 1.1's key)
+	"tlsf":    4, // the Rust SDK declares the newest ABI (it sets the hook mask, 1.1's key)
 	"buddy":   2, // repeated merges, config key 3 of ABI 1.2
 	"pytorch": 3, // per_process_memory_fraction's limit, config key 4 of ABI 1.3
 }
