@@ -16,8 +16,10 @@ const (
 	// BinaryMagic starts every binary trace; the byte after it is the
 	// format version.
 	BinaryMagic = "FLTRACE"
-	// BinaryVersion is the version this package reads and writes.
-	BinaryVersion = 1
+	// BinaryVersion is the version this package writes. It reads it and
+	// every earlier one: version 1 has no private pools and no pending
+	// frees (no pool flag, free_requested or release_pool records).
+	BinaryVersion = 2
 	// MaxTagNameBytes is the longest tag name a binary trace may define.
 	MaxTagNameBytes = 1024
 )
@@ -25,17 +27,23 @@ const (
 // Record kinds: the low two bits of a record's first byte, or the whole
 // byte for the end record.
 const (
-	recAlloc  = 0x00
-	recFree   = 0x01
-	recEmpty  = 0x02 // the whole byte
-	recTagDef = 0x03 // the whole byte
-	recEnd    = 0xff // the whole byte
+	recAlloc       = 0x00
+	recFree        = 0x01
+	recEmpty       = 0x02 // the whole byte
+	recTagDef      = 0x03 // the whole byte
+	recReleasePool = 0x06 // the whole byte; version 2
+	recEnd         = 0xff // the whole byte
 
-	flagStream  = 0x04 // alloc: a stream field follows (else the previous alloc's stream)
-	flagTag     = 0x08 // alloc: a tag field follows (else the previous alloc's tag)
-	flagNextID  = 0x10 // alloc: id = previous alloc id + 1; free: id = previous free id + 1
-	flagSize512 = 0x20 // alloc: the size field holds size/512
-	allocFlags  = flagStream | flagTag | flagNextID | flagSize512
+	flagStream    = 0x04 // alloc: a stream field follows (else the previous alloc's stream)
+	flagTag       = 0x08 // alloc: a tag field follows (else the previous alloc's tag)
+	flagNextID    = 0x10 // alloc: id = previous alloc id + 1; free: id = previous free id + 1
+	flagSize512   = 0x20 // alloc: the size field holds size/512
+	flagPool      = 0x40 // alloc, version 2: a pool field follows (else the previous alloc's pool)
+	flagRequested = 0x20 // free, version 2: the record is a free_requested
+	allocFlags1   = flagStream | flagTag | flagNextID | flagSize512
+	allocFlags    = allocFlags1 | flagPool
+	freeFlags1    = flagNextID
+	freeFlags     = freeFlags1 | flagRequested
 )
 
 // ByteError is a problem at a byte offset of a binary file.
@@ -54,9 +62,10 @@ func (e *ByteError) Error() string {
 	return name + ": byte " + strconv.FormatInt(e.Offset, 10) + ": " + e.Msg
 }
 
-// BinaryReader reads a trace in the compact binary format. It validates
-// every record as the JSONL reader validates lines (live ids, positive
-// sizes) and reports problems with their byte offset.
+// BinaryReader reads a trace in the compact binary format, of version 1 or
+// 2. It validates every record as the JSONL reader validates lines (live
+// ids, pending frees, positive sizes, pool ids) and reports problems with
+// their byte offset.
 type BinaryReader struct {
 	in     io.Reader
 	buf    []byte
@@ -70,10 +79,12 @@ type BinaryReader struct {
 	fileID map[uint64]int32 // custom tag id in the file -> id in tags
 	live   liveIDs          // live id -> offset of its alloc record
 	events int64
+	v1     bool // a version 1 file: no pool flag, free_requested or release_pool
 
 	prevAlloc, prevFree int64
 	stream              int64
 	tag                 int32
+	pool                int64
 	err                 error
 }
 
@@ -97,9 +108,10 @@ func NewBinaryReader(r io.Reader, file string) (*BinaryReader, error) {
 		}
 		return nil, &ByteError{File: file, Offset: 0, Msg: fmt.Sprintf("not a fraglab binary trace: expected the header %q and a version byte, got %q", BinaryMagic, head[:n])}
 	}
-	if v := head[len(BinaryMagic)]; v != BinaryVersion {
-		return nil, &ByteError{File: file, Offset: int64(len(BinaryMagic)), Msg: fmt.Sprintf("binary trace version %d: this fraglab reads version %d", v, BinaryVersion)}
+	if v := head[len(BinaryMagic)]; v < 1 || v > BinaryVersion {
+		return nil, &ByteError{File: file, Offset: int64(len(BinaryMagic)), Msg: fmt.Sprintf("binary trace version %d: this fraglab reads versions 1 and 2", v)}
 	}
+	br.v1 = head[len(BinaryMagic)] == 1
 	return br, nil
 }
 
@@ -178,12 +190,22 @@ func (r *BinaryReader) next() (Event, error) {
 			if err := r.tagDef(at); err != nil {
 				return Event{}, err
 			}
+		case r.v1:
+			switch {
+			case b&0x03 == recAlloc && b&^allocFlags1 == 0:
+				return r.alloc(at, b)
+			case b&0x03 == recFree && b&^(freeFlags1|0x03) == 0:
+				return r.free(at, b)
+			}
+			return Event{}, r.fail(at, "unknown record type 0x%02x: expected alloc, free, empty_cache, tag or end (version 1 has no pools or free_requested)", b)
 		case b&0x03 == recAlloc && b&^allocFlags == 0:
 			return r.alloc(at, b)
-		case b&0x03 == recFree && b&^(flagNextID|0x03) == 0:
+		case b&0x03 == recFree && b&^(freeFlags|0x03) == 0:
 			return r.free(at, b)
+		case b == recReleasePool:
+			return r.releasePool(at)
 		default:
-			return Event{}, r.fail(at, "unknown record type 0x%02x: expected alloc, free, empty_cache, tag or end", b)
+			return Event{}, r.fail(at, "unknown record type 0x%02x: expected alloc, free, free_requested, empty_cache, release_pool, tag or end", b)
 		}
 	}
 }
@@ -342,14 +364,28 @@ func (r *BinaryReader) alloc(at int64, b byte) (Event, error) {
 			r.tag = mapped
 		}
 	}
-	if prev, dup := r.live.add(id, at); dup {
+	if b&flagPool != 0 {
+		p, err := r.uvarint("a pool")
+		if err != nil {
+			return Event{}, err
+		}
+		if p > 1<<63-1 {
+			return Event{}, r.fail(at, "alloc of id %d: pool %d overflows int64", id, p)
+		}
+		r.pool = int64(p)
+	}
+	if prev, pending, dup := r.live.add(id, at); dup {
+		if pending {
+			return Event{}, r.fail(at, "alloc of id %d, whose free was requested at byte %d but has not completed: the id is live until its free", id, prev)
+		}
 		return Event{}, r.fail(at, "alloc of id %d, which is still live (allocated at byte %d)", id, prev)
 	}
 	r.prevAlloc = id
 	r.events++
-	return Event{Op: OpAlloc, ID: id, Size: int64(size), Stream: r.stream, Tag: r.tag}, nil
+	return Event{Op: OpAlloc, ID: id, Size: int64(size), Stream: r.stream, Tag: r.tag, Pool: r.pool}, nil
 }
 
+// free reads a free or (flagRequested) free_requested record.
 func (r *BinaryReader) free(at int64, b byte) (Event, error) {
 	id := r.prevFree + 1
 	if b&flagNextID == 0 {
@@ -359,12 +395,34 @@ func (r *BinaryReader) free(at int64, b byte) (Event, error) {
 		}
 		id = r.prevAlloc + d
 	}
-	if !r.live.remove(id) {
+	op := OpFree
+	if b&flagRequested != 0 {
+		op = OpFreeRequested
+		prev, live, pending := r.live.request(id, at)
+		switch {
+		case !live:
+			return Event{}, r.fail(at, "free_requested of unknown id %d: no live allocation has this id", id)
+		case pending:
+			return Event{}, r.fail(at, "free_requested of id %d, whose free was already requested at byte %d", id, prev)
+		}
+	} else if !r.live.remove(id) {
 		return Event{}, r.fail(at, "free of unknown id %d: no live allocation has this id", id)
 	}
 	r.prevFree = id
 	r.events++
-	return Event{Op: OpFree, ID: id}, nil
+	return Event{Op: op, ID: id}, nil
+}
+
+func (r *BinaryReader) releasePool(at int64) (Event, error) {
+	p, err := r.uvarint("a release_pool pool")
+	if err != nil {
+		return Event{}, err
+	}
+	if p < 1 || p > 1<<63-1 {
+		return Event{}, r.fail(at, "release_pool of pool %d: expected %s", p, releasePoolRule)
+	}
+	r.events++
+	return Event{Op: OpReleasePool, Pool: int64(p)}, nil
 }
 
 func init() {

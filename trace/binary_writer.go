@@ -9,9 +9,9 @@ import (
 	"github.com/fraglab/fraglab/host/abi"
 )
 
-// BinaryWriter writes events in the compact binary format. Call Close to
-// write the end record and flush; Close does not close the underlying
-// writer.
+// BinaryWriter writes events in the compact binary format, version
+// BinaryVersion. Call Close to write the end record and flush; Close does
+// not close the underlying writer.
 type BinaryWriter struct {
 	w       *bufio.Writer
 	buf     []byte
@@ -22,6 +22,7 @@ type BinaryWriter struct {
 	prevAlloc, prevFree int64
 	stream              int64
 	tag                 int32
+	pool                int64
 }
 
 // NewBinaryWriter writes the header to w and returns a writer of events.
@@ -50,7 +51,7 @@ func (w *BinaryWriter) Write(e Event, tags *Tags) error {
 	b := w.buf[:0]
 	switch e.Op {
 	case OpAlloc:
-		if e.Size <= 0 {
+		if e.Size <= 0 || e.Pool < 0 {
 			return unwritable(e)
 		}
 		if e.Tag != w.tag && e.Tag >= abi.FirstCustomTag && !w.defined[e.Tag] {
@@ -93,18 +94,32 @@ func (w *BinaryWriter) Write(e Event, tags *Tags) error {
 			flags |= flagTag
 			b = binary.AppendUvarint(b, uint64(e.Tag))
 		}
+		if e.Pool != w.pool {
+			flags |= flagPool
+			b = binary.AppendUvarint(b, uint64(e.Pool))
+		}
 		b[head] = flags
-		w.prevAlloc, w.stream, w.tag = e.ID, e.Stream, e.Tag
-	case OpFree:
+		w.prevAlloc, w.stream, w.tag, w.pool = e.ID, e.Stream, e.Tag, e.Pool
+	case OpFree, OpFreeRequested:
+		rec := byte(recFree)
+		if e.Op == OpFreeRequested {
+			rec |= flagRequested
+		}
 		if e.ID == w.prevFree+1 {
-			b = append(b, recFree|flagNextID)
+			b = append(b, rec|flagNextID)
 		} else {
-			b = append(b, recFree)
+			b = append(b, rec)
 			b = binary.AppendVarint(b, e.ID-w.prevAlloc)
 		}
 		w.prevFree = e.ID
 	case OpEmptyCache:
 		b = append(b, recEmpty)
+	case OpReleasePool:
+		if e.Pool < 1 {
+			return unwritable(e)
+		}
+		b = append(b, recReleasePool)
+		b = binary.AppendUvarint(b, uint64(e.Pool))
 	default:
 		return fmt.Errorf("trace: cannot write event with unknown %s", e.Op)
 	}

@@ -14,14 +14,19 @@ const MaxLineBytes = 1 << 20
 
 // Keys allowed for each op, in the order error messages list them.
 var (
-	allocKeys      = []string{"op", "id", "size", "stream", "tag"}
-	freeKeys       = []string{"op", "id"}
-	emptyCacheKeys = []string{"op"}
+	allocKeys         = []string{"op", "id", "size", "stream", "tag", "pool"}
+	freeKeys          = []string{"op", "id"}
+	freeRequestedKeys = []string{"op", "id"}
+	emptyCacheKeys    = []string{"op"}
+	releasePoolKeys   = []string{"op", "pool"}
 )
 
 const (
-	opNames  = `"alloc", "free" or "empty_cache"`
+	opNames  = `"alloc", "free", "free_requested", "empty_cache" or "release_pool"`
 	sizeRule = "size must be a positive integer of bytes"
+	// allocPoolRule and releasePoolRule say what a "pool" must be.
+	allocPoolRule   = "a non-negative integer (0 is the default pool, private pools are 1 and up)"
+	releasePoolRule = "a private pool id, an integer of 1 or more (0 is the default pool, which is never released)"
 )
 
 // JSONLReader reads a trace in the JSON Lines format. It validates every
@@ -92,6 +97,10 @@ func (r *JSONLReader) parse(b []byte) (Event, error) {
 		return r.alloc(o)
 	case "free":
 		return r.free(o)
+	case "free_requested":
+		return r.freeRequested(o)
+	case "release_pool":
+		return r.releasePool(o)
 	case "empty_cache":
 		if err := r.checkKeys(o, 1, "empty_cache", emptyCacheKeys); err != nil {
 			return Event{}, err
@@ -102,8 +111,8 @@ func (r *JSONLReader) parse(b []byte) (Event, error) {
 }
 
 func (r *JSONLReader) alloc(o *fastjson.Object) (Event, error) {
-	idv, sizev, streamv, tagv := o.Get("id"), o.Get("size"), o.Get("stream"), o.Get("tag")
-	if err := r.checkKeys(o, count(idv, sizev, streamv, tagv)+1, "alloc", allocKeys); err != nil {
+	idv, sizev, streamv, tagv, poolv := o.Get("id"), o.Get("size"), o.Get("stream"), o.Get("tag"), o.Get("pool")
+	if err := r.checkKeys(o, count(idv, sizev, streamv, tagv, poolv)+1, "alloc", allocKeys); err != nil {
 		return Event{}, err
 	}
 	id, err := r.id(idv, "alloc")
@@ -129,10 +138,19 @@ func (r *JSONLReader) alloc(o *fastjson.Object) (Event, error) {
 			return Event{}, r.fail(`"tag" must be a string such as "activation", got %s`, show(tagv))
 		}
 	}
-	if at, dup := r.live.add(id, int64(r.line)); dup {
+	var pool int64
+	if poolv != nil {
+		if pool, ok = r.integer(poolv); !ok || pool < 0 {
+			return Event{}, r.fail(`"pool" must be %s, got %s`, allocPoolRule, show(poolv))
+		}
+	}
+	if at, pending, dup := r.live.add(id, int64(r.line)); dup {
+		if pending {
+			return Event{}, r.fail("alloc of id %d, whose free was requested at line %d but has not completed: the id is live until its free", id, at)
+		}
 		return Event{}, r.fail("alloc of id %d, which is still live (allocated at line %d)", id, at)
 	}
-	return Event{Op: OpAlloc, ID: id, Size: size, Stream: stream, Tag: r.tags.idBytes(tag)}, nil
+	return Event{Op: OpAlloc, ID: id, Size: size, Stream: stream, Tag: r.tags.idBytes(tag), Pool: pool}, nil
 }
 
 func (r *JSONLReader) free(o *fastjson.Object) (Event, error) {
@@ -148,6 +166,40 @@ func (r *JSONLReader) free(o *fastjson.Object) (Event, error) {
 		return Event{}, r.fail("free of unknown id %d: no live allocation has this id", id)
 	}
 	return Event{Op: OpFree, ID: id}, nil
+}
+
+func (r *JSONLReader) freeRequested(o *fastjson.Object) (Event, error) {
+	idv := o.Get("id")
+	if err := r.checkKeys(o, count(idv)+1, "free_requested", freeRequestedKeys); err != nil {
+		return Event{}, err
+	}
+	id, err := r.id(idv, "free_requested")
+	if err != nil {
+		return Event{}, err
+	}
+	at, live, pending := r.live.request(id, int64(r.line))
+	switch {
+	case !live:
+		return Event{}, r.fail("free_requested of unknown id %d: no live allocation has this id", id)
+	case pending:
+		return Event{}, r.fail("free_requested of id %d, whose free was already requested at line %d", id, at)
+	}
+	return Event{Op: OpFreeRequested, ID: id}, nil
+}
+
+func (r *JSONLReader) releasePool(o *fastjson.Object) (Event, error) {
+	poolv := o.Get("pool")
+	if err := r.checkKeys(o, count(poolv)+1, "release_pool", releasePoolKeys); err != nil {
+		return Event{}, err
+	}
+	if poolv == nil {
+		return Event{}, r.fail(`release_pool is missing "pool": expected %s`, releasePoolRule)
+	}
+	pool, ok := r.integer(poolv)
+	if !ok || pool < 1 {
+		return Event{}, r.fail(`"pool" of release_pool must be %s, got %s`, releasePoolRule, show(poolv))
+	}
+	return Event{Op: OpReleasePool, Pool: pool}, nil
 }
 
 func (r *JSONLReader) id(v *fastjson.Value, op string) (int64, error) {

@@ -91,6 +91,53 @@ func TestJSONLReaderValid(t *testing.T) {
 	}
 }
 
+// poolEvents are the events of testdata/pools.jsonl.
+var poolEvents = []Event{
+	{Op: OpAlloc, ID: 0, Size: 1048576, Tag: abi.TagActivation, Pool: 1},
+	{Op: OpAlloc, ID: 1, Size: 4096, Stream: 3},
+	{Op: OpFreeRequested, ID: 1},
+	{Op: OpAlloc, ID: 2, Size: 2048},
+	{Op: OpFree, ID: 1},
+	{Op: OpAlloc, ID: 1, Size: 512, Stream: 3, Pool: 2},
+	{Op: OpFreeRequested, ID: 0},
+	{Op: OpAlloc, ID: 3, Size: 1024, Tag: abi.TagWorkspace, Pool: 1},
+	{Op: OpFree, ID: 0},
+	{Op: OpReleasePool, Pool: 1},
+	{Op: OpReleasePool, Pool: 2},
+	{Op: OpFree, ID: 2},
+	{Op: OpEmptyCache},
+}
+
+// TestJSONLReaderPools reads private pools and frees that wait for other
+// streams: a free_requested keeps its id live (pending) until the free
+// that completes it.
+func TestJSONLReaderPools(t *testing.T) {
+	f, err := os.Open("testdata/pools.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := NewJSONLReader(f, "pools.jsonl")
+	var got []Event
+	var lines, live []int
+	eachEvent(t, r, func(e Event) {
+		got = append(got, e)
+		lines = append(lines, r.Line())
+		live = append(live, r.Live())
+	})
+	if !reflect.DeepEqual(got, poolEvents) {
+		t.Errorf("events:\n got %v\nwant %v", got, poolEvents)
+	}
+	if want := []int{1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}; !reflect.DeepEqual(lines, want) {
+		t.Errorf("lines = %v, want %v", lines, want)
+	}
+	// A pending id counts as live: ids 0 and 1 stay live after their
+	// free_requested, until their free.
+	if want := []int{1, 2, 2, 3, 2, 3, 3, 4, 3, 3, 3, 2, 2}; !reflect.DeepEqual(live, want) {
+		t.Errorf("Live() after each event = %v, want %v", live, want)
+	}
+}
+
 func TestJSONLReaderErrors(t *testing.T) {
 	tests := []struct {
 		file string
@@ -99,10 +146,10 @@ func TestJSONLReaderErrors(t *testing.T) {
 	}{
 		{"malformed", 3, "malformed JSON (expected one object per line): "},
 		{"not_object", 2, `expected a JSON object such as {"op":"free","id":0}, got [1,2]`},
-		{"missing_op", 1, `missing "op": expected "alloc", "free" or "empty_cache"`},
-		{"op_not_string", 3, `"op" must be a string: "alloc", "free" or "empty_cache", got 3`},
-		{"unknown_op", 2, `unknown op "realloc": expected "alloc", "free" or "empty_cache"`},
-		{"unknown_key", 3, `unknown key "sz" for op "alloc": allowed keys are "op", "id", "size", "stream", "tag"`},
+		{"missing_op", 1, `missing "op": expected "alloc", "free", "free_requested", "empty_cache" or "release_pool"`},
+		{"op_not_string", 3, `"op" must be a string: "alloc", "free", "free_requested", "empty_cache" or "release_pool", got 3`},
+		{"unknown_op", 2, `unknown op "realloc": expected "alloc", "free", "free_requested", "empty_cache" or "release_pool"`},
+		{"unknown_key", 3, `unknown key "sz" for op "alloc": allowed keys are "op", "id", "size", "stream", "tag", "pool"`},
 		{"duplicate_key", 1, `duplicate key "id"`},
 		{"id_missing", 2, `free is missing "id": expected a non-negative integer`},
 		{"id_negative", 1, `"id" must be a non-negative integer, got -1`},
@@ -121,6 +168,22 @@ func TestJSONLReaderErrors(t *testing.T) {
 		{"alloc_live", 4, "alloc of id 7, which is still live (allocated at line 2)"},
 		{"free_extra_key", 2, `unknown key "size" for op "free": allowed keys are "op", "id"`},
 		{"empty_cache_extra_key", 1, `unknown key "id" for op "empty_cache": allowed keys are "op"`},
+		// Private pools and frees that wait for other streams.
+		{"pool_negative", 2, `"pool" must be a non-negative integer (0 is the default pool, private pools are 1 and up), got -1`},
+		{"pool_string", 1, `"pool" must be a non-negative integer (0 is the default pool, private pools are 1 and up), got "1"`},
+		{"free_requested_unknown", 4, "free_requested of unknown id 4: no live allocation has this id"},
+		{"free_requested_after_free", 3, "free_requested of unknown id 1: no live allocation has this id"},
+		{"free_requested_twice", 4, "free_requested of id 1, whose free was already requested at line 2"},
+		{"free_after_completed", 4, "free of unknown id 1: no live allocation has this id"},
+		{"alloc_pending", 4, "alloc of id 1, whose free was requested at line 3 but has not completed: the id is live until its free"},
+		{"free_requested_missing_id", 2, `free_requested is missing "id": expected a non-negative integer`},
+		{"free_requested_extra_key", 2, `unknown key "size" for op "free_requested": allowed keys are "op", "id"`},
+		{"release_pool_missing", 2, `release_pool is missing "pool": expected a private pool id, an integer of 1 or more (0 is the default pool, which is never released)`},
+		{"release_pool_zero", 1, `"pool" of release_pool must be a private pool id, an integer of 1 or more (0 is the default pool, which is never released), got 0`},
+		{"release_pool_string", 2, `"pool" of release_pool must be a private pool id, an integer of 1 or more (0 is the default pool, which is never released), got "1"`},
+		{"release_pool_fraction", 1, `"pool" of release_pool must be a private pool id, an integer of 1 or more (0 is the default pool, which is never released), got 1.5`},
+		{"release_pool_extra_key", 1, `unknown key "id" for op "release_pool": allowed keys are "op", "pool"`},
+		{"release_pool_duplicate_key", 2, `duplicate key "pool"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -231,6 +294,10 @@ func TestJSONLWriterFormat(t *testing.T) {
 		{Event{Op: OpAlloc, ID: 0, Size: 1, Tag: custom}, `{"op":"alloc","id":0,"size":1,"tag":"a\"b\\c\u000a"}`},
 		{Event{Op: OpFree, ID: 9}, `{"op":"free","id":9}`},
 		{Event{Op: OpEmptyCache}, `{"op":"empty_cache"}`},
+		{Event{Op: OpAlloc, ID: 4, Size: 512, Stream: 2, Tag: abi.TagWeight, Pool: 3}, `{"op":"alloc","id":4,"size":512,"stream":2,"tag":"weight","pool":3}`},
+		{Event{Op: OpAlloc, ID: 4, Size: 512, Pool: 0}, `{"op":"alloc","id":4,"size":512}`},
+		{Event{Op: OpFreeRequested, ID: 4}, `{"op":"free_requested","id":4}`},
+		{Event{Op: OpReleasePool, Pool: 3}, `{"op":"release_pool","pool":3}`},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
@@ -258,6 +325,19 @@ func TestJSONLWriterRefuses(t *testing.T) {
 	for _, e := range bad {
 		if err := w.Write(e, nil); err == nil {
 			t.Errorf("Write(%v) succeeded, want an error", e)
+		}
+	}
+	for _, tc := range []struct {
+		e    Event
+		want string
+	}{
+		{Event{Op: OpAlloc, ID: 1, Size: 512, Pool: -1}, "trace: cannot write alloc of id 1: pool -1: a pool must be a non-negative integer (0 is the default pool, private pools are 1 and up)"},
+		{Event{Op: OpReleasePool}, "trace: cannot write release_pool of pool 0: expected a private pool id, an integer of 1 or more (0 is the default pool, which is never released)"},
+		{Event{Op: OpReleasePool, Pool: -2}, "trace: cannot write release_pool of pool -2: expected a private pool id, an integer of 1 or more (0 is the default pool, which is never released)"},
+		{Event{Op: OpFreeRequested, ID: -1}, "trace: cannot write free_requested of id -1: ids must be non-negative"},
+	} {
+		if err := w.Write(tc.e, nil); err == nil || err.Error() != tc.want {
+			t.Errorf("Write(%v): error %v, want %q", tc.e, err, tc.want)
 		}
 	}
 	if err := w.Write(Event{Op: OpAlloc, ID: 1, Size: 512, Tag: abi.TagWeight}, nil); err != nil {
@@ -369,6 +449,22 @@ func TestJSONLReaderShrinksLiveMap(t *testing.T) {
 	readAll(t, r)
 	if r.Live() != 10 || r.live.peak > n/8 {
 		t.Errorf("Live() = %d, peak = %d: the live map was not rebuilt", r.Live(), r.live.peak)
+	}
+
+	// Pending ids stay in the map until their free, then it shrinks too.
+	buf.Reset()
+	for i := range int64(n) {
+		w.Write(Event{Op: OpAlloc, ID: i, Size: 512}, nil)
+		w.Write(Event{Op: OpFreeRequested, ID: i}, nil)
+	}
+	for i := range int64(n - 10) {
+		w.Write(Event{Op: OpFree, ID: i}, nil)
+	}
+	w.Flush()
+	r = NewJSONLReader(&buf, "")
+	readAll(t, r)
+	if r.Live() != 10 || r.live.peak > n/8 {
+		t.Errorf("pending: Live() = %d, peak = %d: the live map was not rebuilt", r.Live(), r.live.peak)
 	}
 }
 

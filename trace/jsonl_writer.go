@@ -13,11 +13,17 @@ import (
 var wellKnown = NewTags()
 
 // unwritable is the error of the writers for an event no reader accepts:
-// one with a negative id, or an alloc whose size is not positive. (The
-// writers test for those inline: a call per event costs.)
+// one with a negative id, an alloc whose size is not positive or whose
+// pool is negative, or a release_pool of a pool below 1. (The writers test
+// for those inline: a call per event costs.)
 func unwritable(e Event) error {
-	if e.ID < 0 {
+	switch {
+	case e.Op == OpReleasePool && e.Pool < 1:
+		return fmt.Errorf("trace: cannot write release_pool of pool %d: expected %s", e.Pool, releasePoolRule)
+	case e.ID < 0:
 		return fmt.Errorf("trace: cannot write %s of id %d: ids must be non-negative", e.Op, e.ID)
+	case e.Op == OpAlloc && e.Pool < 0:
+		return fmt.Errorf("trace: cannot write alloc of id %d: pool %d: a pool must be %s", e.ID, e.Pool, allocPoolRule)
 	}
 	return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
 }
@@ -53,9 +59,10 @@ func NewJSONLWriter(w io.Writer) *JSONLWriter {
 }
 
 // Write writes e as one line. tags names e.Tag; nil means the well-known
-// tags only. Stream is omitted when 0 and the tag when it is abi.TagUnknown.
-// Events a reader would reject (negative id, size ≤ 0, unknown op or tag)
-// are refused.
+// tags only. Stream and an alloc's pool are omitted when 0, the tag when it
+// is abi.TagUnknown. Events a reader would reject (negative id, size ≤ 0,
+// a negative alloc pool, a release_pool of a pool below 1, unknown op or
+// tag) are refused; the writer does not check live ids.
 func (w *JSONLWriter) Write(e Event, tags *Tags) error {
 	if e.ID < 0 {
 		return unwritable(e)
@@ -63,7 +70,7 @@ func (w *JSONLWriter) Write(e Event, tags *Tags) error {
 	b := w.buf[:0]
 	switch e.Op {
 	case OpAlloc:
-		if e.Size <= 0 {
+		if e.Size <= 0 || e.Pool < 0 {
 			return unwritable(e)
 		}
 		b = append(b, `{"op":"alloc","id":`...)
@@ -82,11 +89,24 @@ func (w *JSONLWriter) Write(e Event, tags *Tags) error {
 			b = append(b, `,"tag":`...)
 			b = appendString(b, name)
 		}
+		if e.Pool != 0 {
+			b = append(b, `,"pool":`...)
+			b = strconv.AppendInt(b, e.Pool, 10)
+		}
 	case OpFree:
 		b = append(b, `{"op":"free","id":`...)
 		b = strconv.AppendInt(b, e.ID, 10)
+	case OpFreeRequested:
+		b = append(b, `{"op":"free_requested","id":`...)
+		b = strconv.AppendInt(b, e.ID, 10)
 	case OpEmptyCache:
 		b = append(b, `{"op":"empty_cache"`...)
+	case OpReleasePool:
+		if e.Pool < 1 {
+			return unwritable(e)
+		}
+		b = append(b, `{"op":"release_pool","pool":`...)
+		b = strconv.AppendInt(b, e.Pool, 10)
 	default:
 		return fmt.Errorf("trace: cannot write event with unknown %s", e.Op)
 	}

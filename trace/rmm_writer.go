@@ -24,9 +24,13 @@ const RMMBase = 0x7f0000000000
 // from RMMBase on, each after the previous allocation rounded up to 256
 // bytes (never reused), thread 0, and the event's index as microseconds.
 // RMM logs cannot hold empty_cache events or tags: Dropped counts them.
+// Nor can they hold private pools or frees that wait for other streams: an
+// alloc to a private pool, a free_requested or a release_pool is refused
+// with a *FormatError, never dropped silently.
 type RMMWriter struct {
 	w      *bufio.Writer
 	buf    []byte
+	index  int64            // events given to Write and WriteRecord so far
 	live   map[int64]rmmOut // id -> pointer, size, stream
 	next   uint64           // next made-up pointer
 	lines  int64            // lines written after the header
@@ -58,8 +62,13 @@ func (w *RMMWriter) Write(e Event, tags *Tags) error {
 // Time or Pointer is made up as by Write. A free uses the pointer, size and
 // stream of its allocation.
 func (w *RMMWriter) WriteRecord(e Event, rec RMMRecord) error {
+	i := w.index
+	w.index++
 	switch e.Op {
 	case OpAlloc:
+		if e.Pool != 0 {
+			return &FormatError{Index: i, Event: e, Format: "an RMM log", Why: "RMM logs have no private pools"}
+		}
 		if e.Size <= 0 {
 			return fmt.Errorf("trace: cannot write alloc of id %d: %s, got %d", e.ID, sizeRule, e.Size)
 		}
@@ -86,8 +95,43 @@ func (w *RMMWriter) WriteRecord(e Event, rec RMMRecord) error {
 	case OpEmptyCache:
 		w.empty++
 		return nil
+	case OpFreeRequested:
+		return &FormatError{Index: i, Event: e, Format: "an RMM log", Why: "RMM logs have no frees that wait for other streams (record_stream)"}
+	case OpReleasePool:
+		return &FormatError{Index: i, Event: e, Format: "an RMM log", Why: "RMM logs have no private pools"}
 	}
 	return fmt.Errorf("trace: cannot write event with unknown %s", e.Op)
+}
+
+// FormatError is a writer's refusal of an event that its format cannot
+// hold (an RMM log's of private pools and pending frees).
+type FormatError struct {
+	Index  int64  // the event's index among those given to the writer, from 0
+	Event  Event  // the event refused
+	Format string // the format, as a message names it: "an RMM log"
+	Why    string // what the format lacks
+}
+
+// Error returns "trace: cannot write event INDEX (EVENT) to FORMAT: WHY".
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("trace: cannot write event %d (%s) to %s: %s", e.Index, describe(e.Event), e.Format, e.Why)
+}
+
+// describe names e for a message: "alloc of id 3 in private pool 1",
+// "free_requested of id 3", "release_pool of pool 1", "empty_cache".
+func describe(e Event) string {
+	switch e.Op {
+	case OpAlloc:
+		if e.Pool != 0 {
+			return fmt.Sprintf("alloc of id %d in private pool %d", e.ID, e.Pool)
+		}
+		return fmt.Sprintf("alloc of id %d", e.ID)
+	case OpFree, OpFreeRequested:
+		return fmt.Sprintf("%s of id %d", e.Op, e.ID)
+	case OpReleasePool:
+		return fmt.Sprintf("release_pool of pool %d", e.Pool)
+	}
+	return e.Op.String()
 }
 
 // WriteFailure writes an "allocate failure" line (null pointer).

@@ -2,7 +2,10 @@ package trace_test
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -161,4 +164,192 @@ func BenchmarkReadFormats(b *testing.B) {
 			b.ReportMetric(float64(len(d))/float64(events), "bytes/event")
 		})
 	}
+}
+
+// poolCases are workloads with private pools and frees that wait for other
+// streams, for TestPoolsRoundTrip. rmm is the error the RMM writer gives
+// (none: the workload has nothing an RMM log lacks).
+var poolCases = []struct {
+	name   string
+	events []trace.Event
+	rmm    string
+}{
+	{"no pools", []trace.Event{
+		{Op: trace.OpAlloc, ID: 0, Size: 4096},
+		{Op: trace.OpAlloc, ID: 1, Size: 1 << 20, Stream: 7, Pool: 0},
+		{Op: trace.OpFree, ID: 0},
+		{Op: trace.OpFree, ID: 1},
+	}, ""},
+	{"a graph capture into pool 1, then its release", []trace.Event{
+		{Op: trace.OpAlloc, ID: 0, Size: 512},
+		{Op: trace.OpAlloc, ID: 1, Size: 2 << 20, Stream: 5, Pool: 1},
+		{Op: trace.OpAlloc, ID: 2, Size: 1000, Stream: 5, Pool: 1},
+		{Op: trace.OpAlloc, ID: 3, Size: 1000, Stream: 5},
+		{Op: trace.OpFree, ID: 1},
+		{Op: trace.OpFree, ID: 2},
+		{Op: trace.OpReleasePool, Pool: 1},
+		{Op: trace.OpEmptyCache},
+	}, "trace: cannot write event 1 (alloc of id 1 in private pool 1) to an RMM log: RMM logs have no private pools"},
+	{"a pending free completed by its free", []trace.Event{
+		{Op: trace.OpAlloc, ID: 0, Size: 512},
+		{Op: trace.OpAlloc, ID: 1, Size: 512},
+		{Op: trace.OpFreeRequested, ID: 1},
+		{Op: trace.OpFreeRequested, ID: 0},
+		{Op: trace.OpFree, ID: 0},
+		{Op: trace.OpAlloc, ID: 0, Size: 1024},
+		{Op: trace.OpFree, ID: 1},
+	}, "trace: cannot write event 2 (free_requested of id 1) to an RMM log: RMM logs have no frees that wait for other streams (record_stream)"},
+	{"a release_pool first", []trace.Event{
+		{Op: trace.OpReleasePool, Pool: 1 << 40},
+		{Op: trace.OpAlloc, ID: 9, Size: 512, Pool: 1<<63 - 1},
+		{Op: trace.OpFreeRequested, ID: 9},
+		{Op: trace.OpFree, ID: 9},
+	}, "trace: cannot write event 0 (release_pool of pool 1099511627776) to an RMM log: RMM logs have no private pools"},
+}
+
+// TestPoolsRoundTrip writes each of poolCases in every format and reads it
+// back: JSONL and binary give the same events, an RMM log refuses what it
+// cannot hold with a *trace.FormatError naming the event.
+func TestPoolsRoundTrip(t *testing.T) {
+	type format struct {
+		write func([]trace.Event) ([]byte, error)
+		read  func([]byte) (trace.Reader, error)
+	}
+	formats := map[string]format{
+		"jsonl": {
+			write: func(events []trace.Event) ([]byte, error) {
+				var buf bytes.Buffer
+				w := trace.NewJSONLWriter(&buf)
+				for _, e := range events {
+					if err := w.Write(e, nil); err != nil {
+						return nil, err
+					}
+				}
+				err := w.Flush()
+				return buf.Bytes(), err
+			},
+			read: func(b []byte) (trace.Reader, error) { return trace.NewJSONLReader(bytes.NewReader(b), "rt.jsonl"), nil },
+		},
+		"fltr": {
+			write: func(events []trace.Event) ([]byte, error) {
+				var buf bytes.Buffer
+				w, err := trace.NewBinaryWriter(&buf)
+				if err != nil {
+					return nil, err
+				}
+				for _, e := range events {
+					if err := w.Write(e, nil); err != nil {
+						return nil, err
+					}
+				}
+				err = w.Close()
+				return buf.Bytes(), err
+			},
+			read: func(b []byte) (trace.Reader, error) { return trace.NewBinaryReader(bytes.NewReader(b), "rt.fltr") },
+		},
+		"csv": {
+			write: func(events []trace.Event) ([]byte, error) {
+				var buf bytes.Buffer
+				w, err := trace.NewRMMWriter(&buf)
+				if err != nil {
+					return nil, err
+				}
+				for _, e := range events {
+					if err := w.Write(e, nil); err != nil {
+						return nil, err
+					}
+				}
+				err = w.Flush()
+				return buf.Bytes(), err
+			},
+			read: func(b []byte) (trace.Reader, error) { return trace.NewRMMReader(bytes.NewReader(b), "rt.csv") },
+		},
+	}
+	for _, tc := range poolCases {
+		for _, name := range []string{"jsonl", "fltr", "csv"} {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				f := formats[name]
+				data, err := f.write(tc.events)
+				if name == "csv" && tc.rmm != "" {
+					var fe *trace.FormatError
+					if !errors.As(err, &fe) || err.Error() != tc.rmm {
+						t.Fatalf("error %v (%T), want the *trace.FormatError %q", err, err, tc.rmm)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := f.read(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []trace.Event
+				for {
+					e, err := r.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatalf("reading back: %v\n%s", err, data)
+					}
+					got = append(got, e)
+				}
+				if !reflect.DeepEqual(got, tc.events) {
+					t.Errorf("read back\n%v\nwant\n%v", got, tc.events)
+				}
+			})
+		}
+	}
+}
+
+// TestGeneratedPoolsRoundTrip: a generated trace with some allocations
+// moved to private pools, some frees waiting for other streams and pool
+// releases converts JSONL -> binary -> JSONL to the same bytes.
+func TestGeneratedPoolsRoundTrip(t *testing.T) {
+	base, tags := generated(t, 100_000)
+	var events []trace.Event
+	pool := map[int64]int64{} // id -> pool of its alloc
+	var releases int
+	for i, e := range base {
+		switch e.Op {
+		case trace.OpAlloc:
+			if i%7 < 3 {
+				e.Pool = int64(i%3) + 1
+			}
+			pool[e.ID] = e.Pool
+		case trace.OpFree:
+			if e.ID%5 == 0 {
+				events = append(events, trace.Event{Op: trace.OpFreeRequested, ID: e.ID})
+			}
+			if p := pool[e.ID]; p != 0 && e.ID%11 == 0 {
+				events = append(events, e, trace.Event{Op: trace.OpReleasePool, Pool: p})
+				releases++
+				continue
+			}
+		}
+		events = append(events, e)
+	}
+	if releases == 0 {
+		t.Fatal("no release_pool generated")
+	}
+	jsonl := writeJSONL(t, events, tags)
+	bin := writeBinary(t, trace.NewJSONLReader(bytes.NewReader(jsonl), "gen.jsonl"))
+	r, err := trace.NewBinaryReader(bytes.NewReader(bin), "gen.fltr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := trace.NewJSONLWriter(&buf)
+	if n := trace.CopyEvents(t, r, w.Write); n != len(events) {
+		t.Fatalf("binary holds %d events, want %d", n, len(events))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), jsonl) {
+		t.Fatalf("JSONL -> binary -> JSONL of %d events with pools differs", len(events))
+	}
+	t.Logf("%d events: JSONL %.1f B/event, binary %.1f B/event", len(events),
+		float64(len(jsonl))/float64(len(events)), float64(len(bin))/float64(len(events)))
 }

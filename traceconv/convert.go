@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -142,6 +143,10 @@ func convert(ctx context.Context, src *Source, f io.Writer, to Format, gz bool, 
 		}
 		rep.Events++
 		if err := snk.write(e, src.Reader.Tags()); err != nil {
+			var fe *trace.FormatError
+			if errors.As(err, &fe) && len(src.Initial) == 0 {
+				return nil, err // it names the event already, by the same index
+			}
 			return nil, fmt.Errorf("event %d: %w", rep.Events-1, err)
 		}
 		rep.Written++
@@ -304,15 +309,23 @@ func (s *rmmSink) notes() []string {
 // addresses and segments come from the replay.
 type snapshotSink struct {
 	noNotes
-	out    io.Writer
-	events []trace.Event
-	tags   *trace.Tags
-	tagged int64
+	out      io.Writer
+	events   []trace.Event
+	tags     *trace.Tags
+	tagged   int64
+	pooled   int64 // allocations to private pools
+	releases int64 // release_pool events
 }
 
 func (s *snapshotSink) write(e trace.Event, tags *trace.Tags) error {
 	if e.Op == trace.OpAlloc && e.Tag != abi.TagUnknown {
 		s.tagged++
+	}
+	if e.Op == trace.OpAlloc && e.Pool != 0 {
+		s.pooled++
+	}
+	if e.Op == trace.OpReleasePool {
+		s.releases++
 	}
 	s.tags = tags
 	s.events = append(s.events, e)
@@ -341,6 +354,9 @@ func (s *snapshotSink) dropped() []string {
 	d := []string{"allocation ids (a snapshot names blocks by address)"}
 	if s.tagged > 0 {
 		d = append(d, fmt.Sprintf("the tags of %d allocations (a snapshot has stack frames, not tags)", s.tagged))
+	}
+	if s.pooled > 0 || s.releases > 0 {
+		d = append(d, fmt.Sprintf("the private pools of %d allocations and %d release_pool events (a snapshot names the pool only of the segments held at its end, and reads back into the default pool)", s.pooled, s.releases))
 	}
 	return d
 }

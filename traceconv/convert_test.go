@@ -314,3 +314,70 @@ func TestFromTo(t *testing.T) {
 		t.Error("JSONL -> .bin (--to fltr) -> JSONL changed the trace")
 	}
 }
+
+// TestPools converts examples/traces/graph-pools.jsonl (a private pool,
+// free_requested, release_pool): JSONL and binary keep everything, byte
+// for byte; an RMM log cannot hold them and the conversion fails naming the
+// first such event, leaving no file; a snapshot says what it drops.
+func TestPools(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join("..", "examples", "traces", "graph-pools.jsonl")
+	orig, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := in
+	for i, ext := range []string{".fltr", ".fltr.gz", ".jsonl.gz", ".jsonl"} {
+		next := filepath.Join(dir, "step"+string(rune('a'+i))+ext)
+		if rep := doConvert(t, cur, next, Options{}); len(rep.Dropped) > 0 || rep.Events != 18 {
+			t.Errorf("%s -> %s: %d events, dropped %q; want 18 and nothing", cur, next, rep.Events, rep.Dropped)
+		}
+		cur = next
+	}
+	if got, _ := os.ReadFile(cur); !bytes.Equal(got, orig) {
+		t.Errorf("JSONL -> binary -> ... -> JSONL changed the trace:\n%s", got)
+	}
+	var pools, pending, releases int
+	for _, e := range readEvents(t, filepath.Join(dir, "stepa.fltr")) {
+		switch {
+		case e.Op == trace.OpAlloc && e.Pool == 1:
+			pools++
+		case e.Op == trace.OpFreeRequested:
+			pending++
+		case e.Op == trace.OpReleasePool && e.Pool == 1:
+			releases++
+		}
+	}
+	if pools != 3 || pending != 1 || releases != 1 {
+		t.Errorf("binary holds %d allocs to pool 1, %d free_requested, %d release_pool; want 3, 1, 1", pools, pending, releases)
+	}
+
+	csv := filepath.Join(dir, "o.csv")
+	_, err = Convert(context.Background(), in, csv, Options{})
+	want := "trace: cannot write event 1 (alloc of id 1 in private pool 1) to an RMM log: RMM logs have no private pools"
+	if err == nil || err.Error() != want {
+		t.Errorf("to RMM: error %v, want %q", err, want)
+	}
+	if _, err := os.Stat(csv); !os.IsNotExist(err) {
+		t.Errorf("the failed RMM conversion left %s (%v)", csv, err)
+	}
+
+	pk := filepath.Join(dir, "o.pickle")
+	rep := doConvert(t, in, pk, Options{})
+	if d := strings.Join(rep.Dropped, "\n"); !strings.Contains(d, "the private pools of 3 allocations and 1 release_pool events") {
+		t.Errorf("to a snapshot: dropped %q lacks the private pools", d)
+	}
+	snap, err := snapshot.ReadFile(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := map[string]int{}
+	for _, e := range snap.Traces[0] {
+		acts[e.Action]++
+	}
+	// Every free is recorded as PyTorch does: free_requested, then
+	// free_completed; id 4's completes two events after its request.
+	if acts[snapshot.ActAlloc] != 7 || acts[snapshot.ActFreeRequested] != 7 || acts[snapshot.ActFreeCompleted] != 7 {
+		t.Errorf("snapshot trace actions %v, want 7 alloc, free_requested and free_completed", acts)
+	}
+}

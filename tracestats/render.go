@@ -15,7 +15,12 @@ func WriteText(w io.Writer, s *Stats, name string) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("trace        %s\n", name)
-	p("events       %s (alloc %s, free %s, empty_cache %s)\n", count(s.Events), count(s.Allocs), count(s.Frees), count(s.EmptyCache))
+	if s.FreeRequested > 0 || s.ReleasePool > 0 {
+		p("events       %s (alloc %s, free %s, empty_cache %s, free_requested %s, release_pool %s)\n", count(s.Events),
+			count(s.Allocs), count(s.Frees), count(s.EmptyCache), count(s.FreeRequested), count(s.ReleasePool))
+	} else {
+		p("events       %s (alloc %s, free %s, empty_cache %s)\n", count(s.Events), count(s.Allocs), count(s.Frees), count(s.EmptyCache))
+	}
 	if s.InitialLive > 0 {
 		p("initial      %s allocations live before the first event, %s\n", count(s.InitialLive), units.Format(s.InitialBytes))
 	}
@@ -26,6 +31,10 @@ func WriteText(w io.Writer, s *Stats, name string) error {
 	}
 	p("peak live    %s (%d bytes, %s allocations) %s\n", units.Format(s.PeakLiveBytes), s.PeakLiveBytes, count(s.PeakLiveCount), at)
 	p("live at end  %s allocations, %s\n", count(s.LiveAtEnd), units.Format(s.LiveBytesAtEnd))
+	if s.PrivatePools > 0 {
+		p("pools        %s private pools; peak live in them %s (%d bytes) at event %s\n", count(s.PrivatePools),
+			units.Format(s.PeakPrivateBytes), s.PeakPrivateBytes, count(s.PeakPrivateEvent))
+	}
 	if s.Failures > 0 {
 		p("failures     %s failed allocations recorded by the trace (RMM allocate failure, snapshot oom):\n", count(s.Failures))
 		for _, f := range s.FailureList {
@@ -73,6 +82,13 @@ func WriteText(w io.Writer, s *Stats, name string) error {
 	for _, st := range s.Streams {
 		p("  %-20s %10s allocs  %s\n", streamName(st.Stream), count(st.Allocs), units.Format(st.Bytes))
 	}
+	if len(s.Pools) > 0 {
+		p("\nprivate pools\n")
+		for _, pl := range s.Pools {
+			p("  %-20s %10s allocs  %10s  peak live %10s  released %s\n", "pool "+count(pl.Pool), count(pl.Allocs),
+				units.Format(pl.Bytes), units.Format(pl.PeakLive), times(pl.Releases))
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -89,6 +105,17 @@ func writeGroup(b *strings.Builder, name string, g Group) {
 	}
 	fmt.Fprintf(b, "  %-14s %10s %11s %10s %10s %10s %10s %10s %12s\n", name, count(g.Allocs), units.Format(g.Bytes),
 		count(l.Freed), count(l.P50), count(l.P90), count(l.P99), count(l.Max), count(l.NeverFreed))
+}
+
+// times says how many times: "never", "once", "2 times".
+func times(n int64) string {
+	switch n {
+	case 0:
+		return "never"
+	case 1:
+		return "once"
+	}
+	return count(n) + " times"
 }
 
 func streamName(s int64) string {

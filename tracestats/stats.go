@@ -1,7 +1,8 @@
 // Package tracestats summarises a workload trace: event counts, the curve of
 // live requested bytes (with its peak), a log-spaced size histogram with
 // PyTorch's pool and segment boundaries, lifetimes (in events) per size
-// class and per tag, the share of bytes in 1–10 MiB requests, and streams.
+// class and per tag, the share of bytes in 1–10 MiB requests, streams, and
+// private pools (CUDA graphs, torch.cuda.MemPool) with their peak.
 // It renders the summary as text and as a small SVG. docs/trace-stats.md
 // describes every number.
 package tracestats
@@ -74,6 +75,11 @@ type Stats struct {
 	Allocs     int64 `json:"allocs"`
 	Frees      int64 `json:"frees"`
 	EmptyCache int64 `json:"empty_cache"`
+	// FreeRequested counts frees that wait for other streams
+	// (free_requested; the free that completes each is counted in Frees),
+	// ReleasePool the release_pool events.
+	FreeRequested int64 `json:"free_requested"`
+	ReleasePool   int64 `json:"release_pool"`
 	// InitialLive and InitialBytes are the allocations live before the
 	// first event (a snapshot that starts mid-run).
 	InitialLive  int64 `json:"initial_live"`
@@ -108,6 +114,14 @@ type Stats struct {
 	Tags    []Group `json:"tags"`
 	// Streams are the allocations per stream, by stream value.
 	Streams []Stream `json:"streams"`
+	// PrivatePools is the number of distinct private pool ids allocations
+	// were made to; PeakPrivateBytes the most requested bytes live at once
+	// in all of them together, first reached at event PeakPrivateEvent (-1:
+	// never); Pools the allocations per private pool, by id.
+	PrivatePools     int64  `json:"private_pools"`
+	PeakPrivateBytes int64  `json:"peak_private_pool_bytes"`
+	PeakPrivateEvent int64  `json:"peak_private_pool_event"`
+	Pools            []Pool `json:"pools"`
 	// Failures are the failed allocations the trace recorded itself (RMM
 	// "allocate failure"); FailureList holds the first ten.
 	Failures    int64     `json:"failures"`
@@ -157,6 +171,15 @@ type Stream struct {
 	Bytes  int64 `json:"bytes"`
 }
 
+// Pool is the allocations to one private pool.
+type Pool struct {
+	Pool     int64 `json:"pool"`
+	Allocs   int64 `json:"allocs"`
+	Bytes    int64 `json:"bytes"`
+	PeakLive int64 `json:"peak_live_bytes"` // most requested bytes live in it at once
+	Releases int64 `json:"releases"`        // release_pool events naming it
+}
+
 // Failure is a failed allocation recorded by the trace: before event Event.
 type Failure struct {
 	Event  int64 `json:"event"`
@@ -169,21 +192,32 @@ type Failure struct {
 // live allocations and the number of frees (for exact percentiles), not
 // with the events.
 type Collector struct {
-	s      Stats
-	live   map[int64]liveAlloc
-	liveB  int64
-	sizes  []SizeBin // one per edge of binEdges
-	class  [classCount]groupAcc
-	tags   map[int32]*groupAcc
-	tagReg *trace.Tags
-	stream map[int64]*Stream
-	curve  curve
+	s       Stats
+	live    map[int64]*liveAlloc
+	pending map[int64]struct{} // ids whose free was requested, not completed nor synchronised
+	liveB   int64
+	privB   int64           // live bytes in private pools
+	pools   map[int64]*pool // private pool id -> its allocations
+	sizes   []SizeBin       // one per edge of binEdges
+	class   [classCount]groupAcc
+	tags    map[int32]*groupAcc
+	tagReg  *trace.Tags
+	stream  map[int64]*Stream
+	curve   curve
 }
 
 type liveAlloc struct {
-	at   int64 // event index of the alloc; -1: live before the first event
-	size int64
-	tag  int32
+	at      int64 // event index of the alloc; -1: live before the first event
+	size    int64
+	tag     int32
+	pool    int64
+	pending bool // free_requested, not completed yet
+	synced  bool // an empty_cache completed its pending free: its bytes are gone, its free is a no-op
+}
+
+type pool struct {
+	Pool
+	live int64
 }
 
 type groupAcc struct {
@@ -194,8 +228,9 @@ type groupAcc struct {
 
 // NewCollector returns an empty Collector.
 func NewCollector() *Collector {
-	c := &Collector{live: map[int64]liveAlloc{}, tags: map[int32]*groupAcc{}, stream: map[int64]*Stream{},
-		curve: curve{width: 1}, s: Stats{PeakEvent: -1}, sizes: make([]SizeBin, len(binEdges))}
+	c := &Collector{live: map[int64]*liveAlloc{}, pending: map[int64]struct{}{}, pools: map[int64]*pool{},
+		tags: map[int32]*groupAcc{}, stream: map[int64]*Stream{},
+		curve: curve{width: 1}, s: Stats{PeakEvent: -1, PeakPrivateEvent: -1}, sizes: make([]SizeBin, len(binEdges))}
 	for k, lo := range binEdges {
 		c.sizes[k].Lo, c.sizes[k].Hi = lo, 1<<63-1
 		if k+1 < len(binEdges) {
@@ -229,7 +264,7 @@ func binOf(n int64) int {
 // AddInitial records an allocation live before the first event (its free
 // has no lifetime). Call it before Add.
 func (c *Collector) AddInitial(id, size int64) {
-	c.live[id] = liveAlloc{at: -1, size: size}
+	c.live[id] = &liveAlloc{at: -1, size: size}
 	c.liveB += size
 	c.s.InitialLive++
 	c.s.InitialBytes += size
@@ -247,8 +282,14 @@ func (c *Collector) AddFailure(f Failure) {
 	}
 }
 
-// Add records the next event; tags names its tag. It fails on a free of an
-// id that is not live (readers have checked that already).
+// Add records the next event; tags names its tag. It fails on a free or
+// free_requested of an id that is not live, and a second free_requested
+// (readers have checked that already).
+//
+// An allocation counts as live from its alloc until its memory is free:
+// its free, or, after a free_requested, the free that completes it or an
+// earlier empty_cache, which synchronises the device and completes every
+// pending free (as the replay does); its lifetime ends there too.
 func (c *Collector) Add(e trace.Event, tags *trace.Tags) error {
 	i := c.s.Events
 	c.s.Events++
@@ -257,8 +298,23 @@ func (c *Collector) Add(e trace.Event, tags *trace.Tags) error {
 	case trace.OpAlloc:
 		c.s.Allocs++
 		c.s.AllocatedBytes += e.Size
-		c.live[e.ID] = liveAlloc{at: i, size: e.Size, tag: e.Tag}
+		c.live[e.ID] = &liveAlloc{at: i, size: e.Size, tag: e.Tag, pool: e.Pool}
 		c.liveB += e.Size
+		if e.Pool != 0 {
+			p := c.pools[e.Pool]
+			if p == nil {
+				p = &pool{Pool: Pool{Pool: e.Pool}}
+				c.pools[e.Pool] = p
+			}
+			p.Allocs++
+			p.Bytes += e.Size
+			p.live += e.Size
+			p.PeakLive = max(p.PeakLive, p.live)
+			c.privB += e.Size
+			if c.privB > c.s.PeakPrivateBytes {
+				c.s.PeakPrivateBytes, c.s.PeakPrivateEvent = c.privB, i
+			}
+		}
 		k := binOf(e.Size)
 		c.sizes[k].Count++
 		c.sizes[k].Bytes += e.Size
@@ -289,20 +345,55 @@ func (c *Collector) Add(e trace.Event, tags *trace.Tags) error {
 			return fmt.Errorf("event %d: free of id %d, which is not live", i, e.ID)
 		}
 		delete(c.live, e.ID)
-		c.liveB -= a.size
-		if a.at >= 0 {
-			life := i - a.at
-			g := &c.class[classOf(a.size)]
-			g.lifetimes = append(g.lifetimes, life)
-			c.tags[a.tag].lifetimes = append(c.tags[a.tag].lifetimes, life)
+		delete(c.pending, e.ID)
+		if !a.synced {
+			c.end(i, a)
 		}
+	case trace.OpFreeRequested:
+		c.s.FreeRequested++
+		a, ok := c.live[e.ID]
+		switch {
+		case !ok:
+			return fmt.Errorf("event %d: free_requested of id %d, which is not live", i, e.ID)
+		case a.pending || a.synced:
+			return fmt.Errorf("event %d: free_requested of id %d, whose free was already requested", i, e.ID)
+		}
+		a.pending = true
+		c.pending[e.ID] = struct{}{}
 	case trace.OpEmptyCache:
 		c.s.EmptyCache++
+		for id := range c.pending {
+			a := c.live[id]
+			a.pending, a.synced = false, true
+			c.end(i, a)
+		}
+		clear(c.pending)
+	case trace.OpReleasePool:
+		c.s.ReleasePool++
+		if p := c.pools[e.Pool]; p != nil {
+			p.Releases++
+		}
 	default:
 		return fmt.Errorf("event %d: unknown %s", i, e.Op)
 	}
 	c.curve.add(i, c.liveB)
 	return nil
+}
+
+// end records that the memory of allocation a stopped being live at event
+// i: its bytes and its lifetime.
+func (c *Collector) end(i int64, a *liveAlloc) {
+	c.liveB -= a.size
+	if a.pool != 0 {
+		c.pools[a.pool].live -= a.size
+		c.privB -= a.size
+	}
+	if a.at >= 0 {
+		life := i - a.at
+		g := &c.class[classOf(a.size)]
+		g.lifetimes = append(g.lifetimes, life)
+		c.tags[a.tag].lifetimes = append(c.tags[a.tag].lifetimes, life)
+	}
 }
 
 // Stats returns the summary of the events added so far.
@@ -312,6 +403,9 @@ func (c *Collector) Stats() *Stats {
 	never := map[int32]int64{}
 	var neverClass [classCount]int64
 	for _, a := range c.live {
+		if a.synced {
+			continue // its memory was freed; only its free is missing
+		}
 		s.LiveAtEnd++
 		s.LiveBytesAtEnd += a.size
 		if a.at >= 0 {
@@ -358,6 +452,12 @@ func (c *Collector) Stats() *Stats {
 		s.Streams = append(s.Streams, *st)
 	}
 	sort.Slice(s.Streams, func(i, j int) bool { return s.Streams[i].Stream < s.Streams[j].Stream })
+	s.PrivatePools = int64(len(c.pools))
+	s.Pools = nil
+	for _, p := range c.pools {
+		s.Pools = append(s.Pools, p.Pool)
+	}
+	sort.Slice(s.Pools, func(i, j int) bool { return s.Pools[i].Pool < s.Pools[j].Pool })
 	s.FailureList = slices.Clone(c.s.FailureList)
 	return &s
 }

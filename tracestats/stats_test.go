@@ -122,7 +122,7 @@ func TestCurveBounded(t *testing.T) {
 }
 
 func TestSVGWellFormed(t *testing.T) {
-	for _, path := range []string{"testdata/small.jsonl", "../trace/testdata/rmm/valid.csv", "../examples/traces/devlog-small-then-large.jsonl"} {
+	for _, path := range []string{"testdata/small.jsonl", "../trace/testdata/rmm/valid.csv", "../examples/traces/devlog-small-then-large.jsonl", "../examples/traces/graph-pools.jsonl"} {
 		var b bytes.Buffer
 		if err := WriteSVG(&b, statsOf(t, path), "a <title> & more"); err != nil {
 			t.Fatal(err)

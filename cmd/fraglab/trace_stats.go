@@ -21,11 +21,12 @@ func traceStatsCmd() *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "stats FILE",
-		Short: "Summarise a workload: events, live bytes, sizes, lifetimes, tags, streams, failures",
+		Short: "Summarise a workload: events, live bytes, sizes, lifetimes, tags, streams, pools, failures",
 		Long: `Prints event counts, the live requested bytes over events (peak and where), a histogram of
 request sizes with PyTorch's boundaries marked (512 B rounding, 1 MiB small/large pool, 10 MiB,
 20 MiB segments), the share of bytes in 1-10 MiB requests, lifetimes in events per size class and
-per tag, streams, and the failed allocations the trace recorded (RMM allocate failures, snapshot
+per tag, streams, private pools (free_requested and release_pool counts, the peak bytes live in
+private pools), and the failed allocations the trace recorded (RMM allocate failures, snapshot
 oom entries). FILE is any format trace convert reads. docs/trace-stats.md defines each number.`,
 		Example: `  fraglab trace stats run.jsonl
   fraglab trace stats snap.pickle --json
