@@ -158,7 +158,7 @@ type Run struct {
 func KnownMetrics() []string { return slices.Clone(knownMetrics) }
 
 var knownMetrics = []string{
-	"peak_reserved", "peak_allocated", "peak_requested", "frag_ratio", "waste",
+	"peak_reserved", "peak_allocated", "peak_requested", "peak_private_reserved", "frag_ratio", "waste",
 	"ext_frag", "ooms", "first_oom", "segment_allocs", "segment_frees",
 	"segment_maps", "segment_unmaps", "events", "ns_per_event", "min_capacity",
 }

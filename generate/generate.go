@@ -124,11 +124,20 @@ type builder struct {
 
 func newBuilder() *builder { return &builder{tags: trace.NewTags()} }
 
-func (b *builder) alloc(size int64, tag string) int64 {
+func (b *builder) alloc(size int64, tag string) int64 { return b.allocIn(size, tag, 0) }
+
+// allocIn allocates from memory pool pool: 0 the default pool, 1 and up a
+// private pool (a CUDA graph's).
+func (b *builder) allocIn(size int64, tag string, pool int64) int64 {
 	id := b.next
 	b.next++
-	b.events = append(b.events, trace.Event{Op: trace.OpAlloc, ID: id, Size: size, Tag: b.tags.ID(tag)})
+	b.events = append(b.events, trace.Event{Op: trace.OpAlloc, ID: id, Size: size, Tag: b.tags.ID(tag), Pool: pool})
 	return id
+}
+
+// releasePool lets go of private pool pool (a CUDA graph destroyed).
+func (b *builder) releasePool(pool int64) {
+	b.events = append(b.events, trace.Event{Op: trace.OpReleasePool, Pool: pool})
 }
 
 func (b *builder) free(id int64) {

@@ -25,9 +25,13 @@ func init() {
 			"page_tokens tokens when the last is full (vLLM's PagedAttention); a finished request frees " +
 			"its cache. Every step allocates activations scaled by its token count at its start and " +
 			"frees them at its end. Weights (one block per layer plus embeddings) are allocated first. " +
-			"With graph_batches, start-up captures one CUDA graph per batch size and keeps its " +
-			"activation workspace; a decode-only step whose batch fits a captured size replays it and " +
-			"allocates no activations. Weights and graph workspaces are freed only at the very end. " +
+			"With graph_batches, start-up captures one CUDA graph per batch size: the capture allocates " +
+			"that batch's decode activations (tag workspace) from a private memory pool and frees them " +
+			"into it, so the pool's segments hold the graph's memory and serve nothing else; " +
+			"graph_pool=shared (vLLM) captures every batch size into one pool, per-graph gives each its " +
+			"own, none keeps each workspace as a live block of the default pool instead. A decode-only " +
+			"step whose batch fits a captured size replays a graph and allocates nothing. At the end the " +
+			"graphs are destroyed (release_pool of each pool) and the weights freed. " +
 			"Tags: weight, kv_cache, activation, workspace.",
 		Params: []Param{
 			{Name: "model", Default: "7b", Doc: "dimension preset: 7b (32 layers, hidden 4096, 32 KV heads of 128, FFN 11008, fp16), 13b (40, 5120, 40 KV heads of 128, FFN 13824, fp16) or 70b-tp8 (80, 8192, GQA 8 KV heads of 128, FFN 28672, fp16, split over tp=8 GPUs); vocabulary 32000"},
@@ -50,6 +54,7 @@ func init() {
 			{Name: "kv_block", Default: "16", Doc: "growth chunk in tokens of a contiguous KV tensor (kv=contiguous), 1 .. 65536"},
 			{Name: "graph_batches", Default: "none", Doc: "batch sizes to capture as CUDA graphs, a comma list such as 1,2,4,8,16,32 (each 1 .. 65536), or none"},
 			{Name: "graph_order", Default: "increasing", Doc: "order of the captures at start-up: increasing or decreasing (vLLM captures decreasing)"},
+			{Name: "graph_pool", Default: "shared", Doc: "memory pool of the captures: shared (one private pool for every captured batch size, as vLLM's graph_memory_pool), per-graph (a private pool per batch size, pool ids in capture order) or none (no private pool: each graph keeps its workspace as one live block of the default pool; trace files, which do not hold pools, need it)"},
 		},
 		gen: genLLMServing,
 	})
@@ -155,7 +160,8 @@ type llmConfig struct {
 	maxBatch               int64
 	kv                     string
 	pageTokens, kvBlock    int64
-	graphs                 []int64
+	graphs                 []int64 // captured batch sizes, in capture order
+	graphPool              string  // shared, per-graph or none
 }
 
 func parseLLM(p *params) (*llmConfig, error) {
@@ -211,6 +217,9 @@ func parseLLM(p *params) (*llmConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.graphPool, err = p.choice("graph_pool", "shared", "per-graph", "none"); err != nil {
+		return nil, err
+	}
 	if g := strings.TrimSpace(p.values["graph_batches"]); g != "none" {
 		for _, f := range strings.Split(g, ",") {
 			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
@@ -256,22 +265,14 @@ func genLLMServing(p *params, r *rand.Rand) ([]trace.Event, *trace.Tags, error) 
 	kvTok := c.m.kvBytesPerToken()
 	b := newBuilder()
 
-	var persistent []int64 // weights and graph workspaces, freed at the very end
+	var persistent []int64 // weights (and graph_pool=none workspaces), freed at the very end
 	emb := max(1, c.m.vocab*c.m.hidden*c.m.dtype/c.m.tp)
 	persistent = append(persistent, b.alloc(emb, "weight"))
 	for range c.m.layers {
 		persistent = append(persistent, b.alloc(c.m.layerWeightBytes(), "weight"))
 	}
 	persistent = append(persistent, b.alloc(emb, "weight")) // LM head
-	var maxGraph int64
-	for _, g := range c.graphs {
-		var ws int64
-		for _, s := range c.m.activationSizes(g, g) {
-			ws += s
-		}
-		persistent = append(persistent, b.alloc(ws, "workspace"))
-		maxGraph = max(maxGraph, g)
-	}
+	maxGraph, pools := c.capture(b, &persistent)
 
 	type running struct {
 		llmRequest
@@ -351,8 +352,59 @@ func genLLMServing(p *params, r *rand.Rand) ([]trace.Event, *trace.Tags, error) 
 			return true
 		})
 	}
+	// Teardown: the graphs are destroyed, last captured first, which lets
+	// go of their pools; then the weights (and workspaces) are freed.
+	for i := len(pools) - 1; i >= 0; i-- {
+		b.releasePool(pools[i])
+	}
 	for i := len(persistent) - 1; i >= 0; i-- {
 		b.free(persistent[i])
 	}
 	return b.events, b.tags, nil
+}
+
+// capture captures one CUDA graph per batch size of c.graphs, in order,
+// and returns the largest captured batch size and the private pools used,
+// in order of first use.
+//
+// With a private pool (graph_pool shared or per-graph), a capture runs
+// the decode step of its batch size once inside the pool: its activations
+// are allocated from the pool, tagged workspace, and freed into it at the
+// end of the capture, as in vLLM's CUDAGraphRunner.capture under
+// torch.cuda.graph(pool=...), where the outputs are kept only as weak
+// references. The pool keeps those blocks cached for the graph's replays
+// (they run at the same addresses) and for later captures into the same
+// pool; nothing outside the pool can use them. vLLM passes one
+// graph_memory_pool to every capture (shared): captured largest first,
+// the smaller graphs fit in the memory of the largest. With graph_pool
+// none, each graph's workspace is one live block of the default pool,
+// freed at the end with the weights (appended to persistent).
+func (c *llmConfig) capture(b *builder, persistent *[]int64) (maxGraph int64, pools []int64) {
+	for i, g := range c.graphs {
+		maxGraph = max(maxGraph, g)
+		sizes := c.m.activationSizes(g, g)
+		if c.graphPool == "none" {
+			var ws int64
+			for _, s := range sizes {
+				ws += s
+			}
+			*persistent = append(*persistent, b.alloc(ws, "workspace"))
+			continue
+		}
+		pool := int64(1)
+		if c.graphPool == "per-graph" {
+			pool = int64(i + 1)
+		}
+		if len(pools) == 0 || pools[len(pools)-1] != pool {
+			pools = append(pools, pool)
+		}
+		ids := make([]int64, len(sizes))
+		for j, s := range sizes {
+			ids[j] = b.allocIn(s, "workspace", pool)
+		}
+		for j := len(ids) - 1; j >= 0; j-- {
+			b.free(ids[j])
+		}
+	}
+	return maxGraph, pools
 }

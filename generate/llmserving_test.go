@@ -1,12 +1,18 @@
 package generate
 
 import (
+	"context"
 	"math"
 	"math/rand"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/internal/synth"
+	"github.com/fraglab/fraglab/policies"
+	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/trace"
 )
 
@@ -153,9 +159,10 @@ func TestLLMServingPromptMean(t *testing.T) {
 }
 
 // TestLLMServingBatchingAndGraphs checks continuous batching bounds, the
-// CUDA-graph workspaces and that weights come first and go last.
+// CUDA-graph workspaces of graph_pool=none (live blocks of the default
+// pool) and that weights come first and go last.
 func TestLLMServingBatchingAndGraphs(t *testing.T) {
-	ps := map[string]string{"requests": "100", "max_batch": "8", "graph_batches": "8,1,4,2", "graph_order": "decreasing"}
+	ps := map[string]string{"requests": "100", "max_batch": "8", "graph_batches": "8,1,4,2", "graph_order": "decreasing", "graph_pool": "none"}
 	evs, tags := genOK(t, "llm-serving", ps, 2)
 	// 34 weights (embedding, 32 layers, LM head), then 4 workspaces, decreasing.
 	m := llmPresets["7b"]
@@ -227,11 +234,229 @@ func TestLLMServingErrors(t *testing.T) {
 		{map[string]string{"arrival_rate": "0"}, "[0.001, 1000]"},
 		{map[string]string{"graph_batches": "1,x"}, "comma list"},
 		{map[string]string{"kv": "ring"}, "paged, contiguous"},
+		{map[string]string{"graph_pool": "private"}, "shared, per-graph, none"},
 		{map[string]string{"tp": "64", "model": "70b-tp8", "layers": "1", "head_dim": "1", "kv_heads": "1", "dtype_bytes": "1"}, "under one byte"},
 	} {
 		_, _, err := Generate("llm-serving", c.params, 1)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one naming %q", c.params, err, c.want)
 		}
+	}
+}
+
+// capture is one CUDA-graph capture as a trace shows it: the private pool
+// its workspace blocks were allocated from and the batch size they are
+// sized for.
+type capture struct {
+	pool, batch int64
+}
+
+// TestLLMServingGraphPools checks the private pools of the CUDA-graph
+// captures: which pool each capture allocates from, that a capture frees
+// its blocks into its pool before the next starts, that no other
+// allocation uses a private pool, that serving steps replaying graphs
+// allocate nothing, and that the teardown releases every pool once, last
+// captured first, before the weights are freed. A replay under pytorch
+// then accepts the trace and counts the pools' bytes.
+func TestLLMServingGraphPools(t *testing.T) {
+	m := llmPresets["7b"]
+	// workspace is the bytes a capture of batch size g allocates.
+	workspace := func(g int64) int64 {
+		var n int64
+		for _, s := range m.activationSizes(g, g) {
+			n += s
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name     string
+		params   map[string]string
+		captures []capture // in order
+		releases []int64   // release_pool events, in order
+	}{
+		{"shared by default, vLLM order", map[string]string{"graph_batches": "1,2,4,8", "graph_order": "decreasing"},
+			[]capture{{1, 8}, {1, 4}, {1, 2}, {1, 1}}, []int64{1}},
+		{"shared, increasing", map[string]string{"graph_batches": "4,1,2", "graph_pool": "shared"},
+			[]capture{{1, 1}, {1, 2}, {1, 4}}, []int64{1}},
+		{"per-graph, increasing", map[string]string{"graph_batches": "8,1,4,2", "graph_pool": "per-graph"},
+			[]capture{{1, 1}, {2, 2}, {3, 4}, {4, 8}}, []int64{4, 3, 2, 1}},
+		{"per-graph, decreasing", map[string]string{"graph_batches": "8,1,4,2", "graph_pool": "per-graph", "graph_order": "decreasing"},
+			[]capture{{1, 8}, {2, 4}, {3, 2}, {4, 1}}, []int64{4, 3, 2, 1}},
+		{"one graph", map[string]string{"graph_batches": "8", "graph_pool": "per-graph"},
+			[]capture{{1, 8}}, []int64{1}},
+		{"none: live workspaces, no pool", map[string]string{"graph_batches": "1,2", "graph_pool": "none"}, nil, nil},
+		{"no graphs", map[string]string{"graph_pool": "per-graph"}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := map[string]string{"requests": "60", "max_batch": "8"}
+			for k, v := range tc.params {
+				ps[k] = v
+			}
+			evs, tags := genOK(t, "llm-serving", ps, 5)
+			again, _, _ := Generate("llm-serving", ps, 5)
+			if !slices.Equal(evs, again) {
+				t.Fatal("same seed, different events")
+			}
+			var (
+				got      []capture
+				releases []int64
+				open     = map[int64]int64{} // live workspace id -> pool
+				lastWS   = -1                // index of the last workspace event
+			)
+			for i, e := range evs {
+				switch e.Op {
+				case trace.OpAlloc:
+					name := tagName(tags, e)
+					if e.Pool != 0 && name != "workspace" {
+						t.Fatalf("event %d: %s alloc in private pool %d; only graph captures use pools", i, name, e.Pool)
+					}
+					if name != "workspace" || e.Pool == 0 {
+						if len(open) > 0 {
+							t.Fatalf("event %d: %s alloc while a capture's blocks are live", i, name)
+						}
+						continue
+					}
+					lastWS = i
+					if len(open) == 0 {
+						got = append(got, capture{pool: e.Pool})
+					}
+					c := &got[len(got)-1]
+					if e.Pool != c.pool {
+						t.Fatalf("event %d: one capture allocates from pools %d and %d", i, c.pool, e.Pool)
+					}
+					open[e.ID] = e.Pool
+					// The first block is the residual stream, batch·hidden·dtype.
+					if len(open) == 1 {
+						c.batch = e.Size / (m.hidden * m.dtype)
+					}
+				case trace.OpFree:
+					if _, ok := open[e.ID]; ok {
+						delete(open, e.ID)
+						lastWS = i
+					}
+				case trace.OpReleasePool:
+					releases = append(releases, e.Pool)
+					// The rest of the trace is releases and the frees of the weights.
+					for _, r := range evs[i+1:] {
+						if r.Op == trace.OpAlloc {
+							t.Fatalf("event %d: release_pool of %d before an alloc", i, e.Pool)
+						}
+					}
+				}
+			}
+			if !slices.Equal(got, tc.captures) {
+				t.Errorf("captures (pool, batch) %v, want %v", got, tc.captures)
+			}
+			for _, c := range got {
+				var n int64
+				for _, e := range evs {
+					if e.Op == trace.OpAlloc && e.Pool == c.pool && tagName(tags, e) == "workspace" && e.Size == c.batch*m.hidden*m.dtype {
+						n++
+					}
+				}
+				if n == 0 {
+					t.Errorf("capture %v: no residual block", c)
+				}
+			}
+			if !slices.Equal(releases, tc.releases) {
+				t.Errorf("release_pool events %v, want %v", releases, tc.releases)
+			}
+			// Steps: after the captures, no workspace is allocated, and the
+			// activations of each step are freed within it.
+			for i, e := range evs {
+				if i > lastWS && e.Op == trace.OpAlloc && tagName(tags, e) == "workspace" && tc.captures != nil {
+					t.Fatalf("event %d: workspace after the captures", i)
+				}
+			}
+			// Replays allocate nothing: the steps' activations are those of
+			// graph_pool=none with the same graphs, fewer than without graphs.
+			acts := func(evs []trace.Event, tags *trace.Tags) (n int) {
+				for _, e := range evs {
+					if e.Op == trace.OpAlloc && tagName(tags, e) == "activation" {
+						n++
+					}
+				}
+				return n
+			}
+			if tc.captures != nil {
+				none := map[string]string{"graph_pool": "none"}
+				nograph := map[string]string{"graph_batches": "none"}
+				for k, v := range ps {
+					if k != "graph_pool" {
+						none[k] = v
+					}
+					if k != "graph_batches" {
+						nograph[k] = v
+					}
+				}
+				e1, t1 := genOK(t, "llm-serving", none, 5)
+				e2, t2 := genOK(t, "llm-serving", nograph, 5)
+				if a, a1, a2 := acts(evs, tags), acts(e1, t1), acts(e2, t2); a != a1 || a >= a2 {
+					t.Errorf("%d activation blocks; want %d as with graph_pool=none, fewer than the %d without graphs", a, a1, a2)
+				}
+			}
+			if tc.name == "none: live workspaces, no pool" {
+				var ws []int64
+				for _, e := range evs {
+					if e.Op == trace.OpAlloc && tagName(tags, e) == "workspace" {
+						ws = append(ws, e.Size)
+					}
+				}
+				if want := []int64{workspace(1), workspace(2)}; !slices.Equal(ws, want) {
+					t.Errorf("workspaces %v, want one live block per graph %v", ws, want)
+				}
+			}
+
+			// The host accepts the trace: pools created by their first
+			// allocation, released once; the pools' bytes are counted.
+			bin, _ := policies.Builtin("pytorch")
+			mod, err := wasm.Compile(context.Background(), "pytorch", bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := replay.Run(context.Background(), synth.NewReaderTags(evs, tags), mod, cudadriver.NewSim(cudadriver.SimOptions{}),
+				replay.Options{CheckInvariants: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := res.Stats
+			pools := map[int64]bool{}
+			for _, c := range tc.captures {
+				pools[c.pool] = true
+			}
+			if st.PrivatePools != int64(len(pools)) || st.PoolReleases != int64(len(tc.releases)) {
+				t.Errorf("host: %d private pools, %d releases; want %d, %d", st.PrivatePools, st.PoolReleases, len(pools), len(tc.releases))
+			}
+			if (st.PeakPrivateReserved > 0) != (len(pools) > 0) {
+				t.Errorf("host: peak private reserved %d with %d pools", st.PeakPrivateReserved, len(pools))
+			}
+			t.Logf("%d events; peak reserved %d, peak private reserved %d", len(evs), st.PeakReserved, st.PeakPrivateReserved)
+		})
+	}
+}
+
+// TestLLMServingSharedPoolIsSmaller: vLLM shares one pool across the
+// captured batch sizes because, captured largest first, the smaller
+// graphs fit in the memory of the largest. One pool per graph holds more.
+func TestLLMServingSharedPoolIsSmaller(t *testing.T) {
+	peak := func(pool, order string) int64 {
+		t.Helper()
+		ps := map[string]string{"requests": "20", "model": "13b", "graph_batches": "1,2,4,8,16,32", "graph_pool": pool, "graph_order": order}
+		evs, tags := genOK(t, "llm-serving", ps, 1)
+		bin, _ := policies.Builtin("pytorch")
+		mod, err := wasm.Compile(context.Background(), "pytorch", bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := replay.Run(context.Background(), synth.NewReaderTags(evs, tags), mod, cudadriver.NewSim(cudadriver.SimOptions{}), replay.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Stats.PeakPrivateReserved
+	}
+	shared, perGraph := peak("shared", "decreasing"), peak("per-graph", "decreasing")
+	t.Logf("13b, batches 1..32 captured largest first: shared pool %d bytes, one pool per graph %d", shared, perGraph)
+	if shared >= perGraph {
+		t.Errorf("shared pool %d bytes, per-graph pools %d: want the shared one smaller", shared, perGraph)
 	}
 }

@@ -10,36 +10,41 @@ import (
 // is what `fraglab replay --json` prints: exactly these snake_case keys,
 // bytes as integers.
 type Metrics struct {
-	PeakReserved  int64   `json:"peak_reserved"`  // max bytes held from the device
-	PeakAllocated int64   `json:"peak_allocated"` // max bytes in allocated blocks (after rounding)
-	PeakRequested int64   `json:"peak_requested"` // max bytes the workload had live
-	FragRatio     float64 `json:"frag_ratio"`     // 1 - peak_allocated / peak_reserved
-	Waste         int64   `json:"waste"`          // peak_reserved - peak_allocated
-	ExtFrag       float64 `json:"ext_frag"`       // 1 - largest free / free bytes, at peak reserved
-	OOMs          int64   `json:"ooms"`           // allocations that failed
-	FirstOOM      int64   `json:"first_oom"`      // event index of the first OOM; -1 if none
-	SegmentAllocs int64   `json:"segment_allocs"` // classic segments allocated
-	SegmentFrees  int64   `json:"segment_frees"`  // classic segments freed
-	SegmentMaps   int64   `json:"segment_maps"`   // expandable-segment map operations
-	SegmentUnmaps int64   `json:"segment_unmaps"` // expandable-segment unmap operations
-	Events        int64   `json:"events"`         // trace events replayed
-	NsPerEvent    float64 `json:"ns_per_event"`   // host + policy time per event (trace decoding excluded)
+	PeakReserved  int64 `json:"peak_reserved"`  // max bytes held from the device
+	PeakAllocated int64 `json:"peak_allocated"` // max bytes in allocated blocks (after rounding)
+	PeakRequested int64 `json:"peak_requested"` // max bytes the workload had live
+	// PeakPrivateReserved is the most bytes private pools (CUDA graphs',
+	// torch.cuda.MemPool's) held at once, part of peak_reserved's kind of
+	// bytes; 0 when the run used none.
+	PeakPrivateReserved int64   `json:"peak_private_reserved"`
+	FragRatio           float64 `json:"frag_ratio"`     // 1 - peak_allocated / peak_reserved
+	Waste               int64   `json:"waste"`          // peak_reserved - peak_allocated
+	ExtFrag             float64 `json:"ext_frag"`       // 1 - largest free / free bytes, at peak reserved
+	OOMs                int64   `json:"ooms"`           // allocations that failed
+	FirstOOM            int64   `json:"first_oom"`      // event index of the first OOM; -1 if none
+	SegmentAllocs       int64   `json:"segment_allocs"` // classic segments allocated
+	SegmentFrees        int64   `json:"segment_frees"`  // classic segments freed
+	SegmentMaps         int64   `json:"segment_maps"`   // expandable-segment map operations
+	SegmentUnmaps       int64   `json:"segment_unmaps"` // expandable-segment unmap operations
+	Events              int64   `json:"events"`         // trace events replayed
+	NsPerEvent          float64 `json:"ns_per_event"`   // host + policy time per event (trace decoding excluded)
 }
 
 func metricsOf(s host.Stats, events int64, busy time.Duration) Metrics {
 	m := Metrics{
-		PeakReserved:  s.PeakReserved,
-		PeakAllocated: s.PeakAllocated,
-		PeakRequested: s.PeakRequested,
-		Waste:         s.PeakReserved - s.PeakAllocated,
-		ExtFrag:       s.ExtFragAtPeak,
-		OOMs:          s.OOMs,
-		FirstOOM:      s.FirstOOM,
-		SegmentAllocs: s.SegmentAllocs,
-		SegmentFrees:  s.SegmentFrees,
-		SegmentMaps:   s.SegmentMaps,
-		SegmentUnmaps: s.SegmentUnmaps,
-		Events:        events,
+		PeakReserved:        s.PeakReserved,
+		PeakAllocated:       s.PeakAllocated,
+		PeakRequested:       s.PeakRequested,
+		PeakPrivateReserved: s.PeakPrivateReserved,
+		Waste:               s.PeakReserved - s.PeakAllocated,
+		ExtFrag:             s.ExtFragAtPeak,
+		OOMs:                s.OOMs,
+		FirstOOM:            s.FirstOOM,
+		SegmentAllocs:       s.SegmentAllocs,
+		SegmentFrees:        s.SegmentFrees,
+		SegmentMaps:         s.SegmentMaps,
+		SegmentUnmaps:       s.SegmentUnmaps,
+		Events:              events,
 	}
 	if s.PeakReserved > 0 {
 		m.FragRatio = 1 - float64(s.PeakAllocated)/float64(s.PeakReserved)

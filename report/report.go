@@ -52,25 +52,29 @@ type metric struct {
 	// InTable: shown as a column of results.md (not timings: they differ
 	// between reruns, and committed tables must reproduce).
 	InTable bool
-	get     func(m *replay.Metrics) float64
+	// IfAny: in a table only when one of its runs has a value other than
+	// 0 (peak_private_reserved: most workloads use no private pool).
+	IfAny bool
+	get   func(m *replay.Metrics) float64
 }
 
 // metrics lists every key of replay.Metrics, in its JSON order.
 var metrics = []metric{
-	{"peak_reserved", kindBytes, true, true, func(m *replay.Metrics) float64 { return float64(m.PeakReserved) }},
-	{"peak_allocated", kindBytes, true, true, func(m *replay.Metrics) float64 { return float64(m.PeakAllocated) }},
-	{"peak_requested", kindBytes, false, false, func(m *replay.Metrics) float64 { return float64(m.PeakRequested) }},
-	{"frag_ratio", kindRatio, true, true, func(m *replay.Metrics) float64 { return m.FragRatio }},
-	{"waste", kindBytes, true, true, func(m *replay.Metrics) float64 { return float64(m.Waste) }},
-	{"ext_frag", kindRatio, true, true, func(m *replay.Metrics) float64 { return m.ExtFrag }},
-	{"ooms", kindCount, true, true, func(m *replay.Metrics) float64 { return float64(m.OOMs) }},
-	{"first_oom", kindIndex, false, false, func(m *replay.Metrics) float64 { return float64(m.FirstOOM) }},
-	{"segment_allocs", kindCount, false, true, func(m *replay.Metrics) float64 { return float64(m.SegmentAllocs) }},
-	{"segment_frees", kindCount, false, false, func(m *replay.Metrics) float64 { return float64(m.SegmentFrees) }},
-	{"segment_maps", kindCount, false, true, func(m *replay.Metrics) float64 { return float64(m.SegmentMaps) }},
-	{"segment_unmaps", kindCount, false, false, func(m *replay.Metrics) float64 { return float64(m.SegmentUnmaps) }},
-	{"events", kindCount, false, false, func(m *replay.Metrics) float64 { return float64(m.Events) }},
-	{"ns_per_event", kindNs, true, false, func(m *replay.Metrics) float64 { return m.NsPerEvent }},
+	{"peak_reserved", kindBytes, true, true, false, func(m *replay.Metrics) float64 { return float64(m.PeakReserved) }},
+	{"peak_allocated", kindBytes, true, true, false, func(m *replay.Metrics) float64 { return float64(m.PeakAllocated) }},
+	{"peak_requested", kindBytes, false, false, false, func(m *replay.Metrics) float64 { return float64(m.PeakRequested) }},
+	{"peak_private_reserved", kindBytes, true, true, true, func(m *replay.Metrics) float64 { return float64(m.PeakPrivateReserved) }},
+	{"frag_ratio", kindRatio, true, true, false, func(m *replay.Metrics) float64 { return m.FragRatio }},
+	{"waste", kindBytes, true, true, false, func(m *replay.Metrics) float64 { return float64(m.Waste) }},
+	{"ext_frag", kindRatio, true, true, false, func(m *replay.Metrics) float64 { return m.ExtFrag }},
+	{"ooms", kindCount, true, true, false, func(m *replay.Metrics) float64 { return float64(m.OOMs) }},
+	{"first_oom", kindIndex, false, false, false, func(m *replay.Metrics) float64 { return float64(m.FirstOOM) }},
+	{"segment_allocs", kindCount, false, true, false, func(m *replay.Metrics) float64 { return float64(m.SegmentAllocs) }},
+	{"segment_frees", kindCount, false, false, false, func(m *replay.Metrics) float64 { return float64(m.SegmentFrees) }},
+	{"segment_maps", kindCount, false, true, false, func(m *replay.Metrics) float64 { return float64(m.SegmentMaps) }},
+	{"segment_unmaps", kindCount, false, false, false, func(m *replay.Metrics) float64 { return float64(m.SegmentUnmaps) }},
+	{"events", kindCount, false, false, false, func(m *replay.Metrics) float64 { return float64(m.Events) }},
+	{"ns_per_event", kindNs, true, false, false, func(m *replay.Metrics) float64 { return m.NsPerEvent }},
 }
 
 // minCapacity is the pseudo-metric of Record.MinCapacity (bytes, lower is better).

@@ -181,6 +181,40 @@ func TestMarkdownBoldAndRatio(t *testing.T) {
 	}
 }
 
+// TestMarkdownPrivatePoolColumn: peak_private_reserved is a column only
+// of the tables where a run used private pools.
+func TestMarkdownPrivatePoolColumn(t *testing.T) {
+	pools := met(100*mib, 80*mib, 0)
+	pools.PeakPrivateReserved = 6 * mib
+	none := met(90*mib, 80*mib, 0) // a policy whose run reserved no pool bytes: 0, not "–"
+	recs := []*runrecord.Record{
+		{ID: "1", Workload: "graphs", Policy: "pytorch", Status: "ok", Metrics: pools},
+		{ID: "2", Workload: "graphs", Policy: "other", Status: "ok", Metrics: none},
+		{ID: "3", Workload: "plain", Policy: "pytorch", Status: "ok", Metrics: met(10*mib, 5*mib, 0)},
+	}
+	md := Markdown(recs)
+	graphs, plain := md[strings.Index(md, "## graphs"):strings.Index(md, "## plain")], md[strings.Index(md, "## plain"):]
+	for _, want := range []string{
+		"| policy | runs | peak_reserved | peak_allocated | peak_private_reserved | frag_ratio |",
+		"| other | 1 | **90.0 MiB** (0.90×) | **80.0 MiB** (1.00×) | **0 B** (0.00×) |",
+		"| pytorch | 1 | 100.0 MiB | **80.0 MiB** | 6.0 MiB |",
+	} {
+		if !strings.Contains(graphs, want) {
+			t.Errorf("graphs table lacks %q\n%s", want, graphs)
+		}
+	}
+	if strings.Contains(plain, "peak_private_reserved") {
+		t.Errorf("a table without private pools has a peak_private_reserved column:\n%s", plain)
+	}
+	csv, err := CSV(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(csv), ",peak_requested,peak_private_reserved,frag_ratio,") || !strings.Contains(string(csv), ","+strconv.Itoa(6*mib)+",") {
+		t.Errorf("results.csv lacks the peak_private_reserved column or value:\n%s", csv)
+	}
+}
+
 func TestMarkdownRepeatsAndCapacities(t *testing.T) {
 	recs := []*runrecord.Record{
 		{ID: "1", Workload: "w", Policy: "p", Capacity: 0, Status: "ok", Metrics: met(10*mib, 5*mib, 0)},

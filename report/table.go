@@ -100,6 +100,16 @@ func tables(recs []*runrecord.Record) []*table {
 	return out
 }
 
+// anyNonzero reports whether an ok run of recs has a value of m other than 0.
+func anyNonzero(recs []*runrecord.Record, m metric) bool {
+	for _, r := range recs {
+		if v, ok := value(r, m); ok && r.Status == runrecord.StatusOK && v != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func buildTable(workload string, capacity int64, showCap bool, recs []*runrecord.Record) *table {
 	t := &table{Workload: workload, Capacity: capacity, ShowCap: showCap}
 	hasMin := false
@@ -109,7 +119,7 @@ func buildTable(workload string, capacity int64, showCap bool, recs []*runrecord
 		}
 	}
 	for _, m := range metrics {
-		if m.InTable {
+		if m.InTable && (!m.IfAny || anyNonzero(recs, m)) {
 			t.Columns = append(t.Columns, m)
 		}
 	}

@@ -240,6 +240,9 @@ func printResult(w io.Writer, tracePath string, res *replay.Result) {
 	bytes("peak_reserved", m.PeakReserved, "max bytes held from the device")
 	bytes("peak_allocated", m.PeakAllocated, "max bytes in allocated blocks")
 	bytes("peak_requested", m.PeakRequested, "max live bytes requested")
+	if m.PeakPrivateReserved > 0 {
+		bytes("peak_private_reserved", m.PeakPrivateReserved, "max bytes held by private pools (CUDA graphs)")
+	}
 	bytes("waste", m.Waste, "peak_reserved - peak_allocated")
 	row("frag_ratio", fmt.Sprintf("%.4f", m.FragRatio), "", "1 - peak_allocated/peak_reserved")
 	row("ext_frag", fmt.Sprintf("%.4f", m.ExtFrag), "", "1 - largest free/free, at peak reserved")

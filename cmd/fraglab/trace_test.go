@@ -46,6 +46,20 @@ func TestTraceGen(t *testing.T) {
 		t.Errorf("read %d events from %s, want 100", n, gz)
 	}
 
+	// Private pools (llm-serving's CUDA graphs) do not fit a JSONL trace:
+	// refused before anything is written, naming the way out.
+	pools := filepath.Join(dir, "graphs.jsonl")
+	_, err = fraglab(t, "trace", "gen", "llm-serving", "--param", "requests=5", "--param", "graph_batches=1,2", "-o", pools)
+	if err == nil || !strings.Contains(err.Error(), "uses private pool 1, which "+pools+" traces cannot hold yet") || !strings.Contains(err.Error(), "--param graph_pool=none") {
+		t.Errorf("llm-serving with graph pools to JSONL: error %v", err)
+	}
+	if _, serr := os.Stat(pools); serr == nil {
+		t.Errorf("%s written despite the error", pools)
+	}
+	if _, err := fraglab(t, "trace", "gen", "llm-serving", "--param", "requests=5", "--param", "graph_batches=1,2", "--param", "graph_pool=none", "-o", pools); err != nil {
+		t.Errorf("graph_pool=none: %v", err)
+	}
+
 	for _, args := range [][]string{
 		{"trace", "gen", "nope", "-o", out},
 		{"trace", "gen", "random", "--param", "bogus=1", "-o", out},

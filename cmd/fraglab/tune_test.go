@@ -147,7 +147,7 @@ func TestTuneText(t *testing.T) {
 }
 
 // --json: one object with the documented keys; the recommendation has the
-// 14 metrics of `replay --json`, params, conf and min_capacity.
+// 15 metrics of `replay --json`, params, conf and min_capacity.
 func TestTuneJSONKeys(t *testing.T) {
 	out, err := fraglab(t, "tune", "../../tune/testdata/max-split-wins.pickle", "--json", "--capacity", "300MiB")
 	if err != nil {
@@ -169,7 +169,7 @@ func TestTuneJSONKeys(t *testing.T) {
 	if err := json.Unmarshal(top["recommendation"], &rec); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"peak_reserved", "peak_allocated", "peak_requested", "frag_ratio", "waste", "ext_frag",
+	for _, k := range []string{"peak_reserved", "peak_allocated", "peak_requested", "peak_private_reserved", "frag_ratio", "waste", "ext_frag",
 		"ooms", "first_oom", "segment_allocs", "segment_frees", "segment_maps", "segment_unmaps", "events", "ns_per_event",
 		"params", "conf", "min_capacity", "driver_calls", "is_baseline", "summary", "reasons", "changes"} {
 		if _, ok := rec[k]; !ok {
