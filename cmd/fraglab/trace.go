@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fraglab/fraglab/generate"
-	"github.com/fraglab/fraglab/trace"
 	"github.com/fraglab/fraglab/traceconv"
 )
 
@@ -67,9 +66,6 @@ func traceGenCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := checkPoolsWritable(args[0], out, events); err != nil {
-				return err
-			}
 			rep, err := traceconv.WriteEvents(cmd.Context(), out, "", events, tags)
 			if err != nil {
 				return err
@@ -97,25 +93,4 @@ func printGenerators(w io.Writer) {
 			fmt.Fprintf(w, "    %s (default %s): %s\n", p.Name, p.Default, p.Doc)
 		}
 	}
-}
-
-// checkPoolsWritable refuses, before anything is written, events that use
-// private pools (an alloc's Pool, release_pool) for a trace file format
-// that cannot hold them (JSON Lines, binary, RMM logs); a snapshot, made by
-// replaying the events, takes them.
-func checkPoolsWritable(gen, out string, events []trace.Event) error {
-	if f, _, err := traceconv.FormatOf(out); err != nil || f == traceconv.Snapshot {
-		return nil // the writer reports a format it cannot tell
-	}
-	for i, e := range events {
-		if e.Pool != 0 || e.Op == trace.OpReleasePool {
-			hint := ""
-			if gen == "llm-serving" {
-				hint = "add --param graph_pool=none (each CUDA graph's workspace a live block of the default pool), or "
-			}
-			return fmt.Errorf("generator %s: event %d uses private pool %d, which %s traces cannot hold yet: %swrite a .pickle snapshot, or use the generator in an experiment (fraglab run replays its events directly)",
-				gen, i, e.Pool, out, hint)
-		}
-	}
-	return nil
 }

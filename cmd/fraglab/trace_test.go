@@ -46,18 +46,45 @@ func TestTraceGen(t *testing.T) {
 		t.Errorf("read %d events from %s, want 100", n, gz)
 	}
 
-	// Private pools (llm-serving's CUDA graphs) do not fit a JSONL trace:
-	// refused before anything is written, naming the way out.
-	pools := filepath.Join(dir, "graphs.jsonl")
-	_, err = fraglab(t, "trace", "gen", "llm-serving", "--param", "requests=5", "--param", "graph_batches=1,2", "-o", pools)
-	if err == nil || !strings.Contains(err.Error(), "uses private pool 1, which "+pools+" traces cannot hold yet") || !strings.Contains(err.Error(), "--param graph_pool=none") {
-		t.Errorf("llm-serving with graph pools to JSONL: error %v", err)
+	// Private pools (llm-serving's CUDA graphs) travel in JSONL and binary
+	// traces; an RMM log cannot hold them: refused, leaving no file.
+	for _, name := range []string{"graphs.jsonl", "graphs.fltr"} {
+		pools := filepath.Join(dir, name)
+		if _, err := fraglab(t, "trace", "gen", "llm-serving", "--param", "requests=5", "--param", "graph_batches=1,2", "-o", pools); err != nil {
+			t.Fatalf("llm-serving with graph pools to %s: %v", name, err)
+		}
+		f, closer, err := trace.Open(pools)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inPool, releases int
+		for {
+			e, err := f.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if e.Op == trace.OpAlloc && e.Pool != 0 {
+				inPool++
+			}
+			if e.Op == trace.OpReleasePool {
+				releases++
+			}
+		}
+		closer.Close()
+		if inPool == 0 || releases != 1 { // graph_pool=shared: one pool, released at teardown
+			t.Errorf("%s: %d allocs in private pools, %d release_pool; want some and 1", name, inPool, releases)
+		}
 	}
-	if _, serr := os.Stat(pools); serr == nil {
-		t.Errorf("%s written despite the error", pools)
+	csv := filepath.Join(dir, "graphs.csv")
+	_, err = fraglab(t, "trace", "gen", "llm-serving", "--param", "requests=5", "--param", "graph_batches=1,2", "-o", csv)
+	if err == nil || !strings.Contains(err.Error(), "to an RMM log: RMM logs have no private pools") {
+		t.Errorf("llm-serving with graph pools to an RMM log: error %v", err)
 	}
-	if _, err := fraglab(t, "trace", "gen", "llm-serving", "--param", "requests=5", "--param", "graph_batches=1,2", "--param", "graph_pool=none", "-o", pools); err != nil {
-		t.Errorf("graph_pool=none: %v", err)
+	if _, serr := os.Stat(csv); serr == nil {
+		t.Errorf("%s written despite the error", csv)
 	}
 
 	for _, args := range [][]string{
