@@ -242,7 +242,7 @@ func fixtures() map[string][]byte {
 	if err := Write(&syn, syntheticSnapshot()); err != nil {
 		panic(err)
 	}
-	return map[string][]byte{
+	files := map[string][]byte{
 		"synthetic.pickle":          syn.Bytes(),
 		"proto2-handwritten.pickle": handwrittenProto2(),
 		"bad-global.pickle":         fixtureGlobal(),
@@ -250,6 +250,14 @@ func fixtures() map[string][]byte {
 		"bad-string-size.pickle":    fixtureStringSize(),
 		"bad-truncated.pickle":      fixtureTruncated(),
 	}
+	for name, s := range poolFixtures() {
+		var b bytes.Buffer
+		if err := Write(&b, s); err != nil {
+			panic(err)
+		}
+		files[name] = b.Bytes()
+	}
+	return files
 }
 
 // TestFixtures checks that testdata/ holds exactly what this file generates

@@ -708,7 +708,9 @@ func (b *builder) forward(w *Workload, live map[uint64]int64) error {
 // oom of a retry that failed too; and it happens only when no cached block
 // could serve the request, so a released segment (or unmapped range) that
 // could have served it (same pool, stream and private pool, large enough,
-// allowed by the max_split_size rules) means empty_cache. A retried segment
+// allowed by the max_split_size rules, and not holding a block whose free
+// the burst's synchronisation completed: that block was still waiting when
+// the search ran) means empty_cache. A retried segment
 // that would have fitted anyway (reserved before the releases plus its size
 // at most the peak reserved of the whole trace, a lower bound of the
 // capacity) means empty_cache too, unless garbage collection is on (it
@@ -730,6 +732,12 @@ func (b *builder) classifyBurst(st *state, i, j int, reserved, peak int64, gcOn 
 		return false, 0 // no retried allocation follows
 	}
 	pool := host.DefaultPool(req)
+	var synced []uint64 // blocks whose free the synchronisation completed: pending when the search ran
+	for k := i; k < j; k++ {
+		if b.role[k] == roleCompleted {
+			synced = append(synced, b.t[k].Addr)
+		}
+	}
 	for k := i; k < j; k++ {
 		e := b.t[k]
 		if !isRelease(e.Action) {
@@ -739,7 +747,11 @@ func (b *builder) classifyBurst(st *state, i, j int, reserved, peak int64, gcOn 
 		if x := st.find(e.Addr); x >= 0 {
 			p, priv = st.segs[x].pool, st.segs[x].private
 		}
-		if p == pool && e.Stream == stream && priv == private && b.rule.usable(e.Size, req) {
+		held := false
+		for _, a := range synced {
+			held = held || (a >= e.Addr && a-e.Addr < uint64(e.Size))
+		}
+		if p == pool && e.Stream == stream && priv == private && b.rule.usable(e.Size, req) && !held {
 			return false, 0 // the released memory could have served the request
 		}
 	}
