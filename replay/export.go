@@ -7,7 +7,10 @@ import (
 
 // recorder collects a run as a PyTorch memory snapshot: the trace entries
 // PyTorch would have recorded (alloc, free_requested, free_completed,
-// segment_*, oom) and, at the end, the segments with their blocks.
+// segment_*, oom), each with the pool_id of its pool as PyTorch 2.6 and
+// later write it (a private pool P as (P, 0), the default pool (0, 0); a
+// pool release is not recorded, as in PyTorch), and, at the end, the
+// segments with their blocks.
 type recorder struct {
 	entries   []snapshot.TraceEntry
 	free      func() int64       // device bytes free, for oom entries
@@ -18,21 +21,25 @@ func (r *recorder) driverOp(op host.DriverOp) {
 	if op.Event < 0 {
 		return // state before the first event is in the segments, not the trace
 	}
-	r.entries = append(r.entries, snapshot.TraceEntry{Action: op.Action, Addr: op.Addr, Size: op.Size, Stream: op.Stream})
+	r.entries = append(r.entries, snapshot.TraceEntry{Action: op.Action, Addr: op.Addr, Size: op.Size, Stream: op.Stream, PoolID: poolID(op.PrivatePool), HasPoolID: true})
 }
+
+// poolID is the MempoolId_t the export gives private pool p: (p, 0), the
+// form of a CUDA graph's own pool; (0, 0) is the default pool.
+func poolID(p int64) [2]uint64 { return [2]uint64{uint64(p), 0} }
 
 func (r *recorder) blockOp(op host.BlockOp) {
 	switch op.Action {
 	case host.ActionAlloc:
-		r.entries = append(r.entries, snapshot.TraceEntry{Action: snapshot.ActAlloc, Addr: op.Addr, Size: op.Requested, Stream: op.Stream})
+		r.entries = append(r.entries, snapshot.TraceEntry{Action: snapshot.ActAlloc, Addr: op.Addr, Size: op.Requested, Stream: op.Stream, PoolID: poolID(op.PrivatePool), HasPoolID: true})
 	case host.ActionFreeRequested:
 		if r.requested == nil {
 			r.requested = map[int64]struct{}{}
 		}
 		r.requested[op.ID] = struct{}{}
-		r.entries = append(r.entries, snapshot.TraceEntry{Action: snapshot.ActFreeRequested, Addr: op.Addr, Size: op.Requested, Stream: op.Stream})
+		r.entries = append(r.entries, snapshot.TraceEntry{Action: snapshot.ActFreeRequested, Addr: op.Addr, Size: op.Requested, Stream: op.Stream, PoolID: poolID(op.PrivatePool), HasPoolID: true})
 	case host.ActionFree:
-		e := snapshot.TraceEntry{Addr: op.Addr, Size: op.Requested, Stream: op.Stream}
+		e := snapshot.TraceEntry{Addr: op.Addr, Size: op.Requested, Stream: op.Stream, PoolID: poolID(op.PrivatePool), HasPoolID: true}
 		if _, ok := r.requested[op.ID]; ok {
 			delete(r.requested, op.ID)
 		} else {
@@ -42,7 +49,7 @@ func (r *recorder) blockOp(op host.BlockOp) {
 		e.Action = snapshot.ActFreeCompleted
 		r.entries = append(r.entries, e)
 	case host.ActionOOM:
-		r.entries = append(r.entries, snapshot.TraceEntry{Action: snapshot.ActOOM, Size: op.Size, Stream: op.Stream, DeviceFree: r.free()})
+		r.entries = append(r.entries, snapshot.TraceEntry{Action: snapshot.ActOOM, Size: op.Size, Stream: op.Stream, DeviceFree: r.free(), PoolID: poolID(op.PrivatePool), HasPoolID: true})
 	}
 }
 
@@ -61,7 +68,7 @@ func (r *recorder) snapshotOf(a *host.Allocator) *snapshot.Snapshot {
 			if cur == nil {
 				s.Segments = append(s.Segments, snapshot.Segment{
 					Address: b.Addr, Stream: a.StreamValue(seg.Stream), Pool: poolType(seg.Pool), Expandable: seg.Expandable(),
-					PoolID: [2]uint64{uint64(seg.PrivatePool), 0}, // a private pool P as (P, 0); (0, 0) is the default pool
+					PoolID: poolID(seg.PrivatePool),
 				})
 				cur = &s.Segments[len(s.Segments)-1]
 			}

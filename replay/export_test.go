@@ -3,12 +3,15 @@ package replay
 import (
 	"bytes"
 	"context"
+	"io"
+	"path/filepath"
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/snapshot"
+	"github.com/fraglab/fraglab/trace"
 )
 
 // TestSnapshotRoundTrip: a replay exported as a PyTorch snapshot imports
@@ -63,6 +66,84 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	for i := range ops {
 		if again[i] != ops[i] {
 			t.Fatalf("segment event %d: %+v, want %+v", i, again[i], ops[i])
+		}
+	}
+}
+
+// TestSnapshotRoundTripPools: the export of a run with a private pool and
+// a free that waits for another stream (examples/traces/graph-pools.jsonl)
+// imports back with the allocations' pools, the free_requested and, where
+// the pool's segments are released, an inferred release_pool; the
+// empty_cache that released nothing leaves no entry, so it is gone.
+// Replaying the import reproduces the run's segment events exactly.
+func TestSnapshotRoundTripPools(t *testing.T) {
+	r, c, err := trace.Open(filepath.Join("..", "examples", "traces", "graph-pools.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var events []trace.Event
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	var pickle bytes.Buffer
+	var ops []host.DriverOp
+	if _, err := Run(context.Background(), synth.NewReaderTags(events, r.Tags()), builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}),
+		Options{SnapshotOut: &pickle, OnDriverOp: func(op host.DriverOp) { ops = append(ops, op) }}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := snapshot.Read(bytes.NewReader(pickle.Bytes()), "export.pickle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := snap.Workload(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snapshot.Verify(w, snap); err != nil {
+		t.Fatal(err)
+	}
+	var want []trace.Event
+	for i, e := range events {
+		if e.Op == trace.OpEmptyCache && i+1 < len(events) && events[i+1].Op == trace.OpReleasePool {
+			continue // released nothing: not recorded
+		}
+		e.Tag = 0
+		want = append(want, e)
+	}
+	if len(w.Events) != len(want) {
+		t.Fatalf("%d events back, want %d:\n%+v", len(w.Events), len(want), w.Events)
+	}
+	for i, e := range want {
+		g := w.Events[i]
+		if g.Op != e.Op || g.ID != e.ID || g.Size != e.Size || g.Stream != e.Stream || g.Pool != e.Pool {
+			t.Errorf("event %d: got %+v, want %+v", i, g, e)
+		}
+	}
+	if len(w.PoolIDs) != 1 || w.PoolIDs[0] != [2]uint64{1, 0} {
+		t.Errorf("pool ids %v, want [(1, 0)]", w.PoolIDs)
+	}
+	ri, initial := SnapshotInput(w)
+	var again []host.DriverOp
+	if _, err := Run(context.Background(), ri, builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}),
+		Options{Initial: initial, Place: RecordedPlacement(w), OnDriverOp: func(op host.DriverOp) { again = append(again, op) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != len(ops) {
+		t.Fatalf("replaying the export made %d segment events, want %d", len(again), len(ops))
+	}
+	for i := range ops {
+		a, o := again[i], ops[i]
+		a.Event, o.Event = 0, 0 // one event fewer before the release
+		if a != o {
+			t.Errorf("segment event %d: %+v, want %+v", i, again[i], ops[i])
 		}
 	}
 }

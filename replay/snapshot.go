@@ -8,7 +8,8 @@ import (
 )
 
 // SnapshotInput turns a snapshot workload into what Run replays: a reader
-// over its events and the initial state to adopt.
+// over its events and the initial state to adopt, each segment in its
+// recorded stream and private pool.
 func SnapshotInput(w *snapshot.Workload) (trace.Reader, []host.InitialSegment) {
 	initial := make([]host.InitialSegment, len(w.Initial))
 	for i, s := range w.Initial {
@@ -16,7 +17,7 @@ func SnapshotInput(w *snapshot.Workload) (trace.Reader, []host.InitialSegment) {
 		for j, b := range s.Blocks {
 			blocks[j] = host.AdoptedBlock{Size: b.Size, ID: b.ID, Requested: b.Requested}
 		}
-		initial[i] = host.InitialSegment{Addr: s.Address, Size: s.Size, Pool: s.Pool, Stream: s.Stream, Expandable: s.Expandable, Blocks: blocks}
+		initial[i] = host.InitialSegment{Addr: s.Address, Size: s.Size, Pool: s.Pool, Stream: s.Stream, PrivatePool: s.PrivatePool, Expandable: s.Expandable, Blocks: blocks}
 	}
 	return synth.NewReaderTags(w.Events, w.Tags), initial
 }

@@ -14,8 +14,9 @@ var update = flag.Bool("update", false, "rewrite the files in testdata/")
 
 // syntheticSnapshot exercises every field Write writes: two devices (one
 // without entries), a shared frame list, an oom, an expandable run, a private
-// pool id of 2**64-1, an address above 2**63, an unknown frame line, negative
-// ints and non-default settings.
+// pool id of 2**64-1 (on a segment and on the oom entry; another entry has
+// pool_id (0, 0), one has none), an address above 2**63, an unknown frame
+// line, negative ints and non-default settings.
 func syntheticSnapshot() *Snapshot {
 	frames := []Frame{
 		{Filename: "/x/torch/nn/modules/module.py", Line: 1520, Name: "_call_impl"},
@@ -34,9 +35,9 @@ func syntheticSnapshot() *Snapshot {
 		},
 		Traces: [][]TraceEntry{
 			{
-				{Action: ActSegmentAlloc, Addr: 0x7f0000000000, Size: 20 * mib, TimeUS: 1748730219596671, Frames: frames},
+				{Action: ActSegmentAlloc, Addr: 0x7f0000000000, Size: 20 * mib, TimeUS: 1748730219596671, Frames: frames, HasPoolID: true},
 				{Action: ActAlloc, Addr: 0x7f0000000000, Size: 4*mib - 100, Stream: -1, TimeUS: 1748730219596672, Frames: frames, CompileContext: "N/A", UserMetadata: "step 1"},
-				{Action: ActOOM, Size: 1 << 40, DeviceFree: 123 * mib, TimeUS: 1748730219596673},
+				{Action: ActOOM, Size: 1 << 40, DeviceFree: 123 * mib, TimeUS: 1748730219596673, PoolID: [2]uint64{math.MaxUint64, 7}, HasPoolID: true},
 				{Action: "user_defined", UserMetadata: "é ünïcode ✓"},
 			},
 			{},
@@ -241,7 +242,7 @@ func fixtures() map[string][]byte {
 	if err := Write(&syn, syntheticSnapshot()); err != nil {
 		panic(err)
 	}
-	return map[string][]byte{
+	files := map[string][]byte{
 		"synthetic.pickle":          syn.Bytes(),
 		"proto2-handwritten.pickle": handwrittenProto2(),
 		"bad-global.pickle":         fixtureGlobal(),
@@ -249,6 +250,14 @@ func fixtures() map[string][]byte {
 		"bad-string-size.pickle":    fixtureStringSize(),
 		"bad-truncated.pickle":      fixtureTruncated(),
 	}
+	for name, s := range poolFixtures() {
+		var b bytes.Buffer
+		if err := Write(&b, s); err != nil {
+			panic(err)
+		}
+		files[name] = b.Bytes()
+	}
+	return files
 }
 
 // TestFixtures checks that testdata/ holds exactly what this file generates

@@ -105,7 +105,7 @@ func TestReadErrors(t *testing.T) {
 		{"persistent id", []byte("\x80\x02X\x01\x00\x00\x00xQ."),
 			"x.pickle: refusing pickle opcode BINPERSID at byte 8 (a persistent id): snapshots contain only plain data"},
 		{"empty file", nil, "x.pickle: empty file, expected a pickle"},
-		{"truncated", fixture("bad-truncated.pickle"), "x.pickle: truncated pickle: SHORT_BINUNICODE at byte 669 needs 14 bytes of data, 6 left"},
+		{"truncated", fixture("bad-truncated.pickle"), "x.pickle: truncated pickle: SHORT_BINUNICODE at byte 684 needs 14 bytes of data, 6 left"},
 		{"no STOP", []byte("\x80\x04}"), "x.pickle: truncated pickle: ends after 3 bytes without STOP"},
 		{"unknown opcode", []byte("\x80\x04\xff"), "x.pickle: corrupt pickle: unknown opcode 0xff at byte 2"},
 		{"1 TiB frame", []byte("\x80\x04\x95" + le64(1<<40) + "}."),

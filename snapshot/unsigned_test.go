@@ -109,15 +109,15 @@ func TestReadUnsignedFields(t *testing.T) {
 					t.Errorf("stream %d, want -2", s.Traces[0][1].Stream)
 				}
 			}},
-		{"addresses above 2**63", func(m map[string]any) {
-			// The segment ends below 2**64: the replay's state refuses
-			// one that ends at 2**64 exactly.
-			ubSegment(m)["address"] = maxU - 4*mib + 1
+		{"addresses above 2**63, a segment ending at 2**64", func(m map[string]any) {
+			// address + size == 2**64: the last segment the 64-bit
+			// space can hold.
+			ubSegment(m)["address"] = maxU - 2*mib + 1
 			for _, e := range m["device_traces"].([]any)[0].([]any) {
-				e.(map[string]any)["addr"] = maxU - 4*mib + 1
+				e.(map[string]any)["addr"] = maxU - 2*mib + 1
 			}
 		}, func(t *testing.T, s *Snapshot) {
-			const a = maxU - 4*mib + 1
+			const a = maxU - 2*mib + 1
 			if s.Segments[0].Address != a || s.Segments[0].Blocks[1].Address != a+512 || s.Traces[0][1].Addr != a {
 				t.Errorf("addresses %#x %#x %#x", s.Segments[0].Address, s.Segments[0].Blocks[1].Address, s.Traces[0][1].Addr)
 			}
@@ -136,7 +136,12 @@ func TestReadUnsignedFields(t *testing.T) {
 					t.Errorf("pool id %v", s.Segments[0].PoolID)
 				}
 			}},
-		{"pool_id of an entry", func(m map[string]any) { ubEntry(m)["pool_id"] = []any{int64(0), maxU} },
+		{"pool_id of an entry", func(m map[string]any) {
+			// The segment holding the allocation is in that pool too: the
+			// import checks that they agree.
+			ubEntry(m)["pool_id"] = []any{int64(0), maxU}
+			ubSegment(m)["segment_pool_id"] = []any{int64(0), maxU}
+		},
 			func(t *testing.T, s *Snapshot) {
 				e := s.Traces[0][1]
 				if !e.HasPoolID || e.PoolID != [2]uint64{0, maxU} {
@@ -315,9 +320,9 @@ func unsignedFixture() *Snapshot {
 			},
 		}},
 		Traces: [][]TraceEntry{{
-			{Action: ActSegmentAlloc, Addr: base, Size: 2 * mib, Stream: -1, Frames: frames, PoolID: [2]uint64{maxU, 0}, HasPoolID: true},
+			{Action: ActSegmentAlloc, Addr: base, Size: 2 * mib, Stream: -1, Frames: frames, PoolID: [2]uint64{maxU, maxU}, HasPoolID: true},
 			{Action: ActAlloc, Addr: base, Size: 100, Stream: -1, TimeUS: 1748730219596671, Frames: frames, CompileContext: "N/A",
-				PoolID: [2]uint64{0, maxU}, HasPoolID: true},
+				PoolID: [2]uint64{maxU, maxU}, HasPoolID: true},
 		}},
 		Settings: &Settings{
 			MaxSplitSize: -1,

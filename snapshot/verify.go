@@ -10,20 +10,22 @@ import (
 // Verify checks a workload against the snapshot it came from. It replays the
 // workload over w.Initial with the recorded facts, not with a policy: each
 // alloc takes the free block that starts at its recorded address (which must
-// exist, be large enough and be in the request's pool) and is split by
-// PyTorch's should_split rule; frees merge free neighbours; the segment
-// entries of w.Truth are applied before the event they belong to; after an
-// empty_cache no classic segment may be left entirely free. The result must
-// equal the snapshot's final segments for w.Device, block by block (address,
-// size, allocated or free, requested size), with the same pool, stream and
-// expandable flag per segment.
+// exist, be large enough and be in the request's pool and private pool) and
+// is split by PyTorch's should_split rule; a free_requested keeps its block
+// occupied until its free (or a release that synchronises, SegmentEvent.Sync);
+// frees merge free neighbours; the segment entries of w.Truth are applied
+// before the event they belong to; after an empty_cache no classic segment of
+// the default pool or of a released private pool may be left entirely free.
+// The result must equal the snapshot's final segments for w.Device, block by
+// block (address, size, allocated, pending or free, requested size), with the
+// same pool, private pool id, stream and expandable flag per segment.
 func Verify(w *Workload, s *Snapshot) error {
 	if len(w.AllocAddr) != len(w.Events) {
 		return fmt.Errorf("verify: %d alloc addresses for %d events", len(w.AllocAddr), len(w.Events))
 	}
 	st := &state{track: true, rule: newSplitRule(w.Settings), div: w.Settings.roundup(), byID: map[int64]uint64{}}
 	for _, in := range w.Initial {
-		sg := &seg{addr: in.Address, size: in.Size, pool: in.Pool, stream: in.Stream, expandable: in.Expandable}
+		sg := &seg{addr: in.Address, size: in.Size, pool: in.Pool, stream: in.Stream, private: in.PrivatePool, expandable: in.Expandable}
 		at := in.Address
 		for _, b := range in.Blocks {
 			if b.Size <= 0 {
@@ -46,17 +48,21 @@ func Verify(w *Workload, s *Snapshot) error {
 		}
 	}
 	k := 0
+	released := map[int64]bool{}
 	applyTruth := func(upTo int64) error {
 		for ; k < len(w.Truth) && w.Truth[k].Event <= upTo; k++ {
 			t := w.Truth[k]
+			if t.Sync {
+				st.sync()
+			}
 			var err error
 			switch t.Action {
 			case ActSegmentAlloc:
-				err = st.add(&seg{addr: t.Addr, size: t.Size, pool: inferPool(t.Size, false), stream: t.Stream})
+				err = st.add(&seg{addr: t.Addr, size: t.Size, pool: inferPool(t.Size, false), stream: t.Stream, private: t.PrivatePool})
 			case ActSegmentFree:
 				_, err = st.remove(t.Addr, t.Size)
 			case ActSegmentMap:
-				err = st.mapRange(t.Addr, t.Size, st.expandablePool(t.Addr, t.Size), t.Stream)
+				err = st.mapRange(t.Addr, t.Size, st.expandablePool(t.Addr, t.Size), t.Stream, t.PrivatePool, [2]uint64{}, false)
 			case ActSegmentUnmap:
 				err = st.unmapRange(t.Addr, t.Size)
 			default:
@@ -78,12 +84,16 @@ func Verify(w *Workload, s *Snapshot) error {
 			if w.AllocAddr[i] == 0 {
 				continue // a recorded OOM: PyTorch failed it, it holds no memory
 			}
-			err = st.alloc(w.AllocAddr[i], ev.Size, ev.ID)
+			err = st.alloc(w.AllocAddr[i], ev.Size, ev.ID, ev.Pool)
 		case trace.OpFree:
 			_, err = st.free(ev.ID)
+		case trace.OpFreeRequested:
+			err = st.freeRequested(ev.ID)
+		case trace.OpReleasePool:
+			released[ev.Pool] = true
 		case trace.OpEmptyCache:
 			for _, sg := range st.segs {
-				if !sg.expandable && len(sg.blocks) == 1 && !sg.blocks[0].live() {
+				if !sg.expandable && len(sg.blocks) == 1 && !sg.blocks[0].live() && (sg.private == 0 || released[sg.private]) {
 					err = fmt.Errorf("the %d B segment at %#x is still cached and entirely free", sg.size, sg.addr)
 					break
 				}
@@ -99,11 +109,11 @@ func Verify(w *Workload, s *Snapshot) error {
 	if k != len(w.Truth) {
 		return fmt.Errorf("verify: segment entry %d belongs to event %d, past the %d events", k, w.Truth[k].Event, len(w.Events))
 	}
-	return compareFinal(st, s, w.Device)
+	return compareFinal(st, s, w.Device, w.PoolIDs)
 }
 
 // compareFinal compares the simulated segments with the snapshot's.
-func compareFinal(st *state, s *Snapshot, device int) error {
+func compareFinal(st *state, s *Snapshot, device int, poolIDs [][2]uint64) error {
 	var final []Segment
 	for _, sg := range s.Segments {
 		if sg.Device == device {
@@ -121,6 +131,13 @@ func compareFinal(st *state, s *Snapshot, device int) error {
 			return fmt.Errorf("verify: final segment at %#x: replay has pool %s, stream %d, expandable %v; snapshot has %s, %d, %v",
 				f.Address, poolName(g.pool), g.stream, g.expandable, f.Pool, f.Stream, f.Expandable)
 		}
+		var pid [2]uint64
+		if g.private > 0 && int(g.private) <= len(poolIDs) {
+			pid = poolIDs[g.private-1]
+		}
+		if pid != f.PoolID {
+			return fmt.Errorf("verify: final segment at %#x: replay has it in %s (pool id %s), snapshot in pool id %s", f.Address, privateName(g.private), pidText(pid), pidText(f.PoolID))
+		}
 		if len(f.Blocks) != len(g.blocks) {
 			return fmt.Errorf("verify: final segment at %#x: replay has %d blocks %s, snapshot has %d %s", f.Address, len(g.blocks), blocksText(g.blocks), len(f.Blocks), finalBlocksText(f.Blocks))
 		}
@@ -128,6 +145,9 @@ func compareFinal(st *state, s *Snapshot, device int) error {
 			gb := g.blocks[j]
 			if fb.Address != gb.addr || fb.Size != gb.size || fb.Live() != gb.live() {
 				return fmt.Errorf("verify: final segment at %#x, block %d: replay has %s, snapshot has %d B %s at %#x", f.Address, j, gb.describe(), fb.Size, fb.State, fb.Address)
+			}
+			if gb.live() && (fb.State == StatePendingFree) != gb.pending {
+				return fmt.Errorf("verify: final segment at %#x, block %d at %#x: replay has it %s, snapshot %s", f.Address, j, fb.Address, pendingText(gb.pending), fb.State)
 			}
 			if gb.live() && fb.RequestedSize != gb.req {
 				return fmt.Errorf("verify: final segment at %#x, block %d at %#x: replay requested %d B, snapshot %d B", f.Address, j, fb.Address, gb.req, fb.RequestedSize)
@@ -166,4 +186,11 @@ func sizesText(n int, block func(int) (int64, bool)) string {
 		}
 	}
 	return s + "]"
+}
+
+func pendingText(p bool) string {
+	if p {
+		return "waiting for its free to complete"
+	}
+	return "allocated"
 }

@@ -73,7 +73,7 @@ func TestWorkloadCleanStart(t *testing.T) {
 	if !reflect.DeepEqual(w.Events, wantEv) {
 		t.Errorf("events %+v\nwant %+v", w.Events, wantEv)
 	}
-	wantTruth := []SegmentEvent{{0, ActSegmentAlloc, a, 20 * mib, 0}, {2, ActSegmentAlloc, sm, 2 * mib, 0}}
+	wantTruth := []SegmentEvent{{Event: 0, Action: ActSegmentAlloc, Addr: a, Size: 20 * mib}, {Event: 2, Action: ActSegmentAlloc, Addr: sm, Size: 2 * mib}}
 	if !reflect.DeepEqual(w.Truth, wantTruth) {
 		t.Errorf("truth %+v\nwant %+v", w.Truth, wantTruth)
 	}
@@ -124,7 +124,7 @@ func TestWorkloadMidRun(t *testing.T) {
 	if !reflect.DeepEqual(w.Events, wantEv) {
 		t.Errorf("events %+v\nwant %+v", w.Events, wantEv)
 	}
-	wantTruth := []SegmentEvent{{1, ActSegmentFree, q, 2 * mib, 0}, {3, ActSegmentAlloc, r, 12 * mib, 0}}
+	wantTruth := []SegmentEvent{{Event: 1, Action: ActSegmentFree, Addr: q, Size: 2 * mib}, {Event: 3, Action: ActSegmentAlloc, Addr: r, Size: 12 * mib}}
 	if !reflect.DeepEqual(w.Truth, wantTruth) {
 		t.Errorf("truth %+v\nwant %+v", w.Truth, wantTruth)
 	}

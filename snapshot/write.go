@@ -12,7 +12,7 @@ import (
 )
 
 // Write encodes s as a pickle (protocol 4, plain data only: dict, list, str,
-// int, float, bool, None and one tuple) in the shape torch.cuda.memory's
+// int, float, bool, None and pool-id tuples) in the shape torch.cuda.memory's
 // _snapshot() returns, so that Python's pickle.load, torch.cuda._memory_viz
 // and pytorch.org/memory_viz read it:
 //
@@ -22,7 +22,8 @@ import (
 //     state, frames ([]));
 //   - device_traces: per entry action, addr (oom: device_free instead), size,
 //     stream, time_us (when not 0), compile_context and user_metadata (when
-//     not ""), frames (filename, line, name);
+//     not ""), pool_id (a tuple, when the entry has one), frames (filename,
+//     line, name);
 //   - allocator_settings when s.Settings is not nil.
 //
 // Strings, frame dicts and shared frame lists are memoized (written once and
@@ -251,7 +252,7 @@ func (e *encoder) segment(sg *Segment) {
 }
 
 func (e *encoder) entry(t *TraceEntry) {
-	fs := make([]field, 0, 9)
+	fs := make([]field, 0, 10)
 	fs = append(fs, field{"action", func() { e.str(t.Action) }})
 	if t.Action == ActOOM {
 		fs = append(fs, field{"device_free", func() { e.int(t.DeviceFree) }})
@@ -275,6 +276,9 @@ func (e *encoder) entry(t *TraceEntry) {
 	}
 	if t.UserMetadata != "" {
 		fs = append(fs, field{"user_metadata", func() { e.str(t.UserMetadata) }})
+	}
+	if t.HasPoolID {
+		fs = append(fs, field{"pool_id", func() { e.uint(t.PoolID[0]); e.uint(t.PoolID[1]); e.raw(opTuple2) }})
 	}
 	fs = append(fs, field{"frames", func() { e.frameList(t.Frames) }})
 	e.fields(fs)

@@ -108,6 +108,16 @@ func TestPythonReadsWrittenSnapshots(t *testing.T) {
 			t.Errorf("%s: python3 could not load it: %v\n%s", name, err, out)
 		}
 	}
+	// Entries' pool_id are tuples, as PyTorch writes them, and only where
+	// the entry has one.
+	poolIDs := `
+import pickle, sys
+t = pickle.load(open(sys.argv[1], 'rb'))['device_traces'][0]
+assert t[0]['pool_id'] == (0, 0) and 'pool_id' not in t[1] and t[2]['pool_id'] == (2**64 - 1, 7), [e.get('pool_id') for e in t]
+`
+	if out, err := exec.Command(py, "-c", poolIDs, filepath.Join(dir, "synthetic.pickle")).CombinedOutput(); err != nil {
+		t.Errorf("synthetic.pickle: entries' pool_id: %v\n%s", err, out)
+	}
 	// The committed fixtures too, and the handwritten one decodes to what
 	// Read reports.
 	check := `

@@ -313,16 +313,12 @@ type snapshotSink struct {
 	events   []trace.Event
 	tags     *trace.Tags
 	tagged   int64
-	pooled   int64 // allocations to private pools
 	releases int64 // release_pool events
 }
 
 func (s *snapshotSink) write(e trace.Event, tags *trace.Tags) error {
 	if e.Op == trace.OpAlloc && e.Tag != abi.TagUnknown {
 		s.tagged++
-	}
-	if e.Op == trace.OpAlloc && e.Pool != 0 {
-		s.pooled++
 	}
 	if e.Op == trace.OpReleasePool {
 		s.releases++
@@ -355,8 +351,8 @@ func (s *snapshotSink) dropped() []string {
 	if s.tagged > 0 {
 		d = append(d, fmt.Sprintf("the tags of %d allocations (a snapshot has stack frames, not tags)", s.tagged))
 	}
-	if s.pooled > 0 || s.releases > 0 {
-		d = append(d, fmt.Sprintf("the private pools of %d allocations and %d release_pool events (a snapshot names the pool only of the segments held at its end, and reads back into the default pool)", s.pooled, s.releases))
+	if s.releases > 0 {
+		d = append(d, fmt.Sprintf("%d release_pool events (a snapshot records each entry's pool, here pool P as id (P, 0), but no pool release: reading it back infers one before the pool's first released segment, and numbers pools by first appearance)", s.releases))
 	}
 	return d
 }

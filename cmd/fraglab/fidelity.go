@@ -5,11 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/fidelity"
-	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/replay"
-	"github.com/fraglab/fraglab/snapshot"
 )
 
 func init() { addCommands(fidelityCmd) }
@@ -52,63 +48,21 @@ given.`,
 				return err
 			}
 			w := in.snap
-			var replayed []fidelity.Op
-			var allocs, addrMatches int
-			var replayedOOMs []int64
-			opts := replay.Options{
-				Params:  in.params("pytorch", ps),
-				Initial: in.initial,
-				Place:   replay.RecordedPlacement(w),
-				OnDriverOp: func(op host.DriverOp) {
-					if op.Event >= 0 {
-						replayed = append(replayed, fidelity.Op{Event: op.Event, Action: op.Action, Addr: op.Addr, Size: op.Size})
-					}
-				},
-				OnBlockOp: func(op host.BlockOp) {
-					if op.Action == host.ActionOOM {
-						replayedOOMs = append(replayedOOMs, op.Event)
-					}
-					if op.Action == host.ActionAlloc && op.Event < int64(len(w.AllocAddr)) && w.AllocAddr[op.Event] != 0 {
-						allocs++
-						if op.Addr == w.AllocAddr[op.Event] {
-							addrMatches++
-						}
-					}
-				},
-			}
-			opts.ExplainOOMs = len(w.OOMs)
-			res, err := replay.Run(cmd.Context(), in.reader, mod, cudadriver.NewSim(cudadriver.SimOptions{Capacity: in.capacity}), opts)
+			rep, err := fidelity.Check(cmd.Context(), w, mod, in.capacity, in.params("pytorch", ps))
 			if err != nil {
 				return err
 			}
-			recorded := make([]fidelity.Op, len(w.Truth))
-			for i, t := range w.Truth {
-				recorded[i] = fidelity.Op{Event: t.Event, Action: t.Action, Addr: t.Addr, Size: t.Size}
-			}
-			rep := fidelity.Compare(recorded, replayed)
-			rep.RecordedPeak = recordedPeak(w)
-			rep.ReplayedPeak = res.Metrics.PeakReserved
-			rep.AllocAddrs, rep.AllocAddrMatches = recordedAllocs(w), addrMatches
-			rep.ReplayedOOMs = replayedOOMs
-			for _, o := range w.OOMs {
-				rep.RecordedOOMs = append(rep.RecordedOOMs, o.Event)
-				rep.RecordedOOMStates = append(rep.RecordedOOMStates, fidelity.OOMState{Event: o.Event, Size: o.Size, Reserved: o.Reserved, DeviceFree: o.DeviceFree})
-			}
-			for _, o := range res.OOMReports {
-				rep.ReplayedOOMStates = append(rep.ReplayedOOMStates, fidelity.OOMState{Event: o.Event, Size: o.Rounded, Reserved: o.Reserved, DeviceFree: o.DeviceFree})
-			}
-			if allocs < rep.AllocAddrs {
-				// Allocations the replay failed (OOM) count as mismatches.
-				rep.AllocAddrs = max(rep.AllocAddrs, allocs)
-			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "snapshot %s, device %d: %d events, %d initial segments\n", args[0], w.Device, len(w.Events), len(w.Initial))
+			for k, id := range w.PoolIDs {
+				fmt.Fprintf(out, "private pool %d: recorded pool id (%d, %d)\n", k+1, id[0], id[1])
+			}
 			for _, n := range in.notes {
 				fmt.Fprintln(out, n)
 			}
 			fmt.Fprintln(out)
 			rep.Print(out, context)
-			if !rep.Match() || rep.AllocAddrMatches != rep.AllocAddrs {
+			if !rep.Exact() {
 				return exitError{code: 1}
 			}
 			return nil
@@ -121,34 +75,4 @@ given.`,
 	f.IntVar(&context, "context", 3, "segment events of context shown around the first divergence")
 	atLeast(f, "0", "device", "context")
 	return cmd
-}
-
-// recordedPeak is the peak of reserved bytes the snapshot implies: the
-// initial segments plus the recorded segment events.
-func recordedPeak(w *snapshot.Workload) int64 {
-	var reserved int64
-	for _, s := range w.Initial {
-		reserved += s.Size
-	}
-	peak := reserved
-	for _, t := range w.Truth {
-		switch t.Action {
-		case snapshot.ActSegmentAlloc, snapshot.ActSegmentMap:
-			reserved += t.Size
-		case snapshot.ActSegmentFree, snapshot.ActSegmentUnmap:
-			reserved -= t.Size
-		}
-		peak = max(peak, reserved)
-	}
-	return peak
-}
-
-func recordedAllocs(w *snapshot.Workload) int {
-	n := 0
-	for _, a := range w.AllocAddr {
-		if a != 0 {
-			n++
-		}
-	}
-	return n
 }

@@ -55,11 +55,11 @@ def snapshot():
         "device_traces": [[
             {"action": "segment_alloc", "addr": base, "size": 2 * 1024 * 1024,
              "stream": MAX, "time_us": MAX, "frames": frames,
-             "pool_id": (MAX, 0)},
+             "pool_id": (MAX, MAX)},  # the segment's pool: the import checks they agree
             {"action": "alloc", "addr": base, "size": 100, "stream": MAX,
              "time_us": 1748730219596671, "frames": frames,
              "compile_context": "N/A", "user_metadata": "",
-             "pool_id": [0, MAX],  # a list is read like a tuple
+             "pool_id": [MAX, MAX],  # a list is read like a tuple
              "cpp_frames": [], "future_entry_key": {"x": MAX}},
         ]],
         "allocator_settings": {
