@@ -1,6 +1,7 @@
 package host
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,5 +175,61 @@ func TestOOMReportPrivatePools(t *testing.T) {
 	if r.Cached != r.CachedOtherPrivatePool+r.CachedOtherPool+r.CachedOtherStream+r.CachedTooSmall+r.CachedNotPicked ||
 		r.Cached != r.Releasable+r.Stranded+r.HeldByPools {
 		t.Errorf("the splits do not add up to cached %d: %+v", r.Cached, r)
+	}
+}
+
+// freeOrder is a device that records the size of each segment it frees, in
+// order.
+type freeOrder struct {
+	cudadriver.Device
+	sizes map[uint64]int64
+	freed []int64
+}
+
+func (d *freeOrder) Alloc(size int64) (uint64, error) {
+	addr, err := d.Device.Alloc(size)
+	if err == nil {
+		d.sizes[addr] = size
+	}
+	return addr, err
+}
+
+func (d *freeOrder) Free(addr uint64) error {
+	d.freed = append(d.freed, d.sizes[addr])
+	return d.Device.Free(addr)
+}
+
+// TestReleaseOrder checks that a release frees segments in the order of
+// PyTorch's release_cached_blocks: the default pool's large blocks, then
+// its small ones, each by raw stream value first, then each released
+// private pool, small before large.
+func TestReleaseOrder(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps string
+		want  []int64 // sizes of the freed segments, in MiB
+	}{
+		{name: "large by stream value, then small",
+			steps: "a 0 12MiB 7; a 1 14MiB 3; a 2 1KiB 3; f 0; f 1; f 2; e",
+			want:  []int64{14, 12, 2}},
+		{name: "a released private pool after the default pool, small before large",
+			steps: "a 0 16MiB 0 1; a 1 1KiB 0 1; a 2 12MiB 7; a 3 1KiB; f 0; f 1; f 2; f 3; rp 1; e",
+			want:  []int64{12, 2, 2, 16}},
+		{name: "private pools in id order",
+			steps: "a 0 12MiB 0 2; a 1 14MiB 0 1; f 0; f 1; rp 2; rp 1; e",
+			want:  []int64{14, 12}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dev := &freeOrder{Device: cudadriver.NewSim(cudadriver.SimOptions{}), sizes: map[uint64]int64{}}
+			script(t, New(dev, NoHooks{}, Options{}), tt.steps)
+			var got []int64
+			for _, s := range dev.freed {
+				got = append(got, s/MiB)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("freed segments of %v MiB, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -1,7 +1,9 @@
 package host
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/fraglab/fraglab/host/abi"
 )
@@ -54,8 +56,58 @@ func (a *Allocator) perform(act int64, rounded int64, pool, c int32) (retry bool
 	return false, nil
 }
 
-// releaseOrder is the order pools are released in: large first, then small.
+// releaseOrder is the order the default memory pool's block pools are
+// released in: large first, then small, as release_cached_blocks does.
 var releaseOrder = [abi.MaxPools]int32{1, 0, 2, 3, 4, 5, 6, 7}
+
+// privateReleaseOrder is the order a released private pool's block pools
+// are released in: small first, then large (release_cached_blocks on each
+// freeable graph pool).
+var privateReleaseOrder = [abi.MaxPools]int32{0, 1, 2, 3, 4, 5, 6, 7}
+
+// freeList names one free list: a block pool in a free-list context.
+type freeList struct{ pool, ctx int32 }
+
+// releaseSequence returns the releasable free lists in the order PyTorch's
+// release_cached_blocks visits blocks: the default memory pool first, its
+// large then its small blocks, then each released private pool in id order
+// (PyTorch keeps them in a hash map; the id order is fraglab's choice), its
+// small then its large blocks. Within a block pool the contexts go by raw
+// stream value, as PyTorch's free sets order blocks by stream first
+// (BlockComparatorSize), then by size and address as each free index does.
+func (a *Allocator) releaseSequence() []freeList {
+	ctxs := make([]int32, 0, len(a.ctxs))
+	for c := range a.ctxs {
+		if a.releasable(int32(c)) {
+			ctxs = append(ctxs, int32(c))
+		}
+	}
+	slices.SortFunc(ctxs, func(x, y int32) int {
+		if c := cmp.Compare(a.ctxs[x].pool, a.ctxs[y].pool); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.svals[a.ctxs[x].stream], a.svals[a.ctxs[y].stream])
+	})
+	seq := make([]freeList, 0, len(ctxs)*abi.MaxPools)
+	for i := 0; i < len(ctxs); {
+		pool := a.ctxs[ctxs[i]].pool
+		j := i + 1
+		for j < len(ctxs) && a.ctxs[ctxs[j]].pool == pool {
+			j++
+		}
+		order := releaseOrder
+		if pool != 0 {
+			order = privateReleaseOrder
+		}
+		for _, p := range order {
+			for _, c := range ctxs[i:j] {
+				seq = append(seq, freeList{pool: p, ctx: c})
+			}
+		}
+		i = j
+	}
+	return seq
+}
 
 // releaseCached first completes every free waiting for other streams (it
 // synchronises the device), then releases every free block spanning a
@@ -69,20 +121,15 @@ func (a *Allocator) releaseCached() (int64, error) {
 	}
 	var released int64
 	var todo, unmap []*Block
-	for _, pool := range releaseOrder {
-		for c, fl := range a.lists[pool] {
-			if !a.releasable(int32(c)) {
-				continue
+	for _, l := range a.releaseSequence() {
+		a.lists[l.pool][l.ctx].bySize.Ascend(func(b *Block) bool {
+			if b.seg.Page > 0 {
+				unmap = append(unmap, b)
+			} else if b.prev == nil && b.next == nil {
+				todo = append(todo, b)
 			}
-			fl.bySize.Ascend(func(b *Block) bool {
-				if b.seg.Page > 0 {
-					unmap = append(unmap, b)
-				} else if b.prev == nil && b.next == nil {
-					todo = append(todo, b)
-				}
-				return true
-			})
-		}
+			return true
+		})
 		for _, b := range todo {
 			released += b.Size
 			if err := a.freeSegment(b); err != nil {
