@@ -233,15 +233,19 @@ func printResult(w io.Writer, tracePath string, res *replay.Result) {
 		name += " (" + res.Device.Backend + ")"
 	}
 	fmt.Fprintf(w, "device   %s, capacity %s\n\n", name, capacity)
+	width := len("segment_unmaps") + 1 // the longest name but for peak_private_reserved, shown only with private pools
+	if m.PeakPrivateReserved > 0 {
+		width = len("peak_private_reserved")
+	}
 	row := func(name, value, exact, what string) {
-		fmt.Fprintf(w, "%-15s %11s %12s  %s\n", name, value, exact, what)
+		fmt.Fprintf(w, "%-*s %11s %12s  %s\n", width, name, value, exact, what)
 	}
 	bytes := func(name string, v int64, what string) { row(name, units.Format(v), fmt.Sprint(v), what) }
 	bytes("peak_reserved", m.PeakReserved, "max bytes held from the device")
 	bytes("peak_allocated", m.PeakAllocated, "max bytes in allocated blocks")
 	bytes("peak_requested", m.PeakRequested, "max live bytes requested")
 	if m.PeakPrivateReserved > 0 {
-		bytes("peak_private_reserved", m.PeakPrivateReserved, "max bytes held by private pools (CUDA graphs)")
+		bytes("peak_private_reserved", m.PeakPrivateReserved, "max bytes held by private pools (CUDA graphs, MemPools)")
 	}
 	bytes("waste", m.Waste, "peak_reserved - peak_allocated")
 	row("frag_ratio", fmt.Sprintf("%.4f", m.FragRatio), "", "1 - peak_allocated/peak_reserved")
