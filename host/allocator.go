@@ -340,6 +340,7 @@ func (a *Allocator) setLive(b *Block, id, requested int64) {
 	a.stats.Allocated += b.Size
 	a.stats.Active += b.Size
 	a.stats.Requested += requested
+	a.stats.Rounded += roundUp(requested, MinBlockSize)
 	a.stats.LiveBlocks++
 }
 
@@ -397,6 +398,7 @@ func (a *Allocator) completeFree(b *Block) error {
 	}
 	a.stats.Active -= b.Size
 	a.stats.Requested -= b.Requested
+	a.stats.Rounded -= roundUp(b.Requested, MinBlockSize)
 	size, tag := b.Size, b.Tag
 	b.Allocated, b.Requested, b.ID, b.Tag = false, 0, 0, 0
 	seg := b.seg

@@ -63,6 +63,7 @@ func (a *Allocator) Check() error {
 				}
 				want.Active += b.Size
 				want.Requested += b.Requested
+				want.Rounded += roundUp(b.Requested, MinBlockSize)
 				if b.Pending {
 					want.PendingFrees++
 					want.PendingBytes += b.Size
@@ -145,6 +146,7 @@ func (a *Allocator) Check() error {
 		{"pending frees", s.PendingFrees, want.PendingFrees},
 		{"private pools reserved", s.PrivateReserved, want.PrivateReserved},
 		{"requested", s.Requested, want.Requested},
+		{"rounded requested", s.Rounded, want.Rounded},
 		{"segments", s.Segments, want.Segments},
 		{"live blocks", s.LiveBlocks, want.LiveBlocks},
 	}

@@ -12,8 +12,13 @@ type Stats struct {
 	Allocated int64 // sizes of allocated blocks (after rounding)
 	Requested int64 // bytes the workload asked for, of live allocations
 	Active    int64 // bytes of active blocks: allocated, or freed and waiting for other streams
+	// Rounded is Requested with each live request rounded up to 512 bytes
+	// (MinBlockSize), the least any policy can hold for it: the host
+	// refuses roundings and splits off that grid.
+	Rounded int64
 
 	PeakReserved, PeakAllocated, PeakRequested int64
+	PeakRounded                                int64 // peak of Rounded: a lower bound of any policy's peak reserved
 
 	ExtFragAtPeak     float64 // 1 - largest free / free bytes, when peak reserved was reached
 	ExtFragAtFirstOOM float64 // the same at the first OOM
@@ -56,6 +61,7 @@ func (a *Allocator) notePeaks() {
 	}
 	s.PeakAllocated = max(s.PeakAllocated, s.Allocated)
 	s.PeakRequested = max(s.PeakRequested, s.Requested)
+	s.PeakRounded = max(s.PeakRounded, s.Rounded)
 }
 
 // extFrag is 1 - largest free block / free bytes (0 when nothing is free).

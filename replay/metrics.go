@@ -13,6 +13,10 @@ type Metrics struct {
 	PeakReserved  int64 `json:"peak_reserved"`  // max bytes held from the device
 	PeakAllocated int64 `json:"peak_allocated"` // max bytes in allocated blocks (after rounding)
 	PeakRequested int64 `json:"peak_requested"` // max bytes the workload had live
+	// PeakRounded is the most live bytes with each request rounded up to
+	// 512 bytes, the grid every policy's blocks lie on: no policy can
+	// reserve less at its peak (the lower bound of docs/metrics.md).
+	PeakRounded int64 `json:"peak_rounded"`
 	// PeakPrivateReserved is the most bytes private pools (CUDA graphs',
 	// torch.cuda.MemPool's) held at once, part of peak_reserved's kind of
 	// bytes; 0 when the run used none.
@@ -35,6 +39,7 @@ func metricsOf(s host.Stats, events int64, busy time.Duration) Metrics {
 		PeakReserved:        s.PeakReserved,
 		PeakAllocated:       s.PeakAllocated,
 		PeakRequested:       s.PeakRequested,
+		PeakRounded:         s.PeakRounded,
 		PeakPrivateReserved: s.PeakPrivateReserved,
 		Waste:               s.PeakReserved - s.PeakAllocated,
 		ExtFrag:             s.ExtFragAtPeak,

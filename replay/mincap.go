@@ -129,3 +129,11 @@ func roundUpStep(n int64) int64 {
 	}
 	return (n + CapacityStep - 1) / CapacityStep * CapacityStep
 }
+
+// LeastCapacity is the least capacity any policy can run a workload in:
+// its rounded peak (Metrics.PeakRounded, or the peak requested when that
+// is larger, as for records made before it) in CapacityStep steps, since
+// every policy reserves whole steps and lays blocks on the 512-byte grid.
+func LeastCapacity(peakRequested, peakRounded int64) int64 {
+	return (max(peakRequested, peakRounded) + CapacityStep - 1) / CapacityStep * CapacityStep
+}

@@ -241,6 +241,8 @@ type htmlPage struct {
 	Baseline         string
 	Sections         []htmlSection
 	Bars             []template.HTML
+	Bound            *boundTable // the distance to the bound; nil without min capacities
+	BoundIntro       string
 }
 
 var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -248,6 +250,7 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"ratio": func(c cell) string { return c.RatioText() },
 	"cap":   capText,
 	"line":  oneLine,
+	"bytes": func(n int64) string { return units.Format(n) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -265,12 +268,13 @@ svg.chart { display: block; margin: 8px 0; }
 </head>
 <body>
 <h1>fraglab report</h1>
-<p>{{.Runs}} runs: {{.OK}} ok, {{.Failed}} failed. Bold: best (lowest) value of the column; (×): ratio to the <code>{{.Baseline}}</code> row; values are means over repeats.</p>
+<p>{{.Runs}} runs: {{.OK}} ok, {{.Failed}} failed. Bold: best value of the column (the lowest; the highest utilization); (×): ratio to the <code>{{.Baseline}}</code> row; values are means over repeats.</p>
 {{range .Sections}}<section class="workload" data-workload="{{.Workload}}">
 <h2>{{.Workload}}</h2>
 {{if .Chart}}{{.Chart}}{{else}}<p>No timeline recorded.</p>{{end}}
 {{range .Tables}}{{$t := .}}<h3>{{.Title}}</h3>
-{{if .Rows}}<table class="results">
+{{if .Bound.Known}}<p class="bound">{{.Bound.Text}}</p>
+{{end}}{{if .Rows}}<table class="results">
 <tr><th>policy</th><th>runs</th>{{range .Columns}}<th>{{.Key}}</th>{{end}}</tr>
 {{range .Rows}}<tr data-policy="{{.Policy}}"><td>{{.Policy}}</td><td>{{.N}}</td>{{range $j, $c := .Cells}}{{$m := index $t.Columns $j}}<td>{{if $c.Best}}<strong>{{text $c $m}}</strong>{{else}}{{text $c $m}}{{end}}{{with ratio $c}} <span class="ratio">({{.}})</span>{{end}}</td>{{end}}</tr>
 {{end}}</table>
@@ -281,6 +285,15 @@ svg.chart { display: block; margin: 8px 0; }
 {{range .Failed}}<li>{{.Policy}} (repeat {{.Repeat}}, capacity {{cap .Capacity}}, id {{.ID}}): {{line .Error}}</li>
 {{end}}</ul>
 {{end}}{{end}}</section>
+{{end}}{{with .Bound}}<section class="bound">
+<h2>Distance to the bound</h2>
+<p>{{$.BoundIntro}}</p>
+<table class="bound">
+<tr><th>workload</th><th>peak requested</th><th>least capacity</th>{{range .Policies}}<th>{{.Name}}{{if .Offline}} <em>(offline)</em>{{end}}</th>{{end}}</tr>
+{{range .Rows}}<tr data-workload="{{.Workload}}"><td>{{.Workload}}</td><td>{{bytes .Bound.Requested}}</td><td>{{bytes .Bound.Capacity}}</td>{{range .Cells}}<td>{{if .Best}}<strong>{{.UtilText}}</strong>{{else}}{{.UtilText}}{{end}}</td>{{end}}</tr>
+{{end}}<tr><td>mean</td><td></td><td></td>{{range .Policies}}<td>{{.MeanText}}</td>{{end}}</tr>
+</table>
+</section>
 {{end}}<section class="overview">
 <h2>Overview</h2>
 {{range .Bars}}{{.}}
@@ -294,7 +307,7 @@ svg.chart { display: block; margin: 8px 0; }
 func HTML(recs []*runrecord.Record) ([]byte, error) {
 	colors := policyColors(recs)
 	ts := tables(recs)
-	p := htmlPage{Runs: len(recs), Baseline: Baseline}
+	p := htmlPage{Runs: len(recs), Baseline: Baseline, Bound: boundsTable(recs), BoundIntro: boundIntro}
 	for _, r := range recs {
 		if r.Status == runrecord.StatusOK {
 			p.OK++

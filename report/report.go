@@ -56,25 +56,28 @@ type metric struct {
 	// 0 (peak_private_reserved: most workloads use no private pool).
 	IfAny bool
 	get   func(m *replay.Metrics) float64
+	// Higher: higher is better (utilization): the table bolds the highest.
+	Higher bool
 }
 
 // metrics lists every key of replay.Metrics, in its JSON order.
 var metrics = []metric{
-	{"peak_reserved", kindBytes, true, true, false, func(m *replay.Metrics) float64 { return float64(m.PeakReserved) }},
-	{"peak_allocated", kindBytes, true, true, false, func(m *replay.Metrics) float64 { return float64(m.PeakAllocated) }},
-	{"peak_requested", kindBytes, false, false, false, func(m *replay.Metrics) float64 { return float64(m.PeakRequested) }},
-	{"peak_private_reserved", kindBytes, true, true, true, func(m *replay.Metrics) float64 { return float64(m.PeakPrivateReserved) }},
-	{"frag_ratio", kindRatio, true, true, false, func(m *replay.Metrics) float64 { return m.FragRatio }},
-	{"waste", kindBytes, true, true, false, func(m *replay.Metrics) float64 { return float64(m.Waste) }},
-	{"ext_frag", kindRatio, true, true, false, func(m *replay.Metrics) float64 { return m.ExtFrag }},
-	{"ooms", kindCount, true, true, false, func(m *replay.Metrics) float64 { return float64(m.OOMs) }},
-	{"first_oom", kindIndex, false, false, false, func(m *replay.Metrics) float64 { return float64(m.FirstOOM) }},
-	{"segment_allocs", kindCount, false, true, false, func(m *replay.Metrics) float64 { return float64(m.SegmentAllocs) }},
-	{"segment_frees", kindCount, false, false, false, func(m *replay.Metrics) float64 { return float64(m.SegmentFrees) }},
-	{"segment_maps", kindCount, false, true, false, func(m *replay.Metrics) float64 { return float64(m.SegmentMaps) }},
-	{"segment_unmaps", kindCount, false, false, false, func(m *replay.Metrics) float64 { return float64(m.SegmentUnmaps) }},
-	{"events", kindCount, false, false, false, func(m *replay.Metrics) float64 { return float64(m.Events) }},
-	{"ns_per_event", kindNs, true, false, false, func(m *replay.Metrics) float64 { return m.NsPerEvent }},
+	{"peak_reserved", kindBytes, true, true, false, func(m *replay.Metrics) float64 { return float64(m.PeakReserved) }, false},
+	{"peak_allocated", kindBytes, true, true, false, func(m *replay.Metrics) float64 { return float64(m.PeakAllocated) }, false},
+	{"peak_requested", kindBytes, false, false, false, func(m *replay.Metrics) float64 { return float64(m.PeakRequested) }, false},
+	{"peak_rounded", kindBytes, false, false, false, func(m *replay.Metrics) float64 { return float64(m.PeakRounded) }, false},
+	{"peak_private_reserved", kindBytes, true, true, true, func(m *replay.Metrics) float64 { return float64(m.PeakPrivateReserved) }, false},
+	{"frag_ratio", kindRatio, true, true, false, func(m *replay.Metrics) float64 { return m.FragRatio }, false},
+	{"waste", kindBytes, true, true, false, func(m *replay.Metrics) float64 { return float64(m.Waste) }, false},
+	{"ext_frag", kindRatio, true, true, false, func(m *replay.Metrics) float64 { return m.ExtFrag }, false},
+	{"ooms", kindCount, true, true, false, func(m *replay.Metrics) float64 { return float64(m.OOMs) }, false},
+	{"first_oom", kindIndex, false, false, false, func(m *replay.Metrics) float64 { return float64(m.FirstOOM) }, false},
+	{"segment_allocs", kindCount, false, true, false, func(m *replay.Metrics) float64 { return float64(m.SegmentAllocs) }, false},
+	{"segment_frees", kindCount, false, false, false, func(m *replay.Metrics) float64 { return float64(m.SegmentFrees) }, false},
+	{"segment_maps", kindCount, false, true, false, func(m *replay.Metrics) float64 { return float64(m.SegmentMaps) }, false},
+	{"segment_unmaps", kindCount, false, false, false, func(m *replay.Metrics) float64 { return float64(m.SegmentUnmaps) }, false},
+	{"events", kindCount, false, false, false, func(m *replay.Metrics) float64 { return float64(m.Events) }, false},
+	{"ns_per_event", kindNs, true, false, false, func(m *replay.Metrics) float64 { return m.NsPerEvent }, false},
 }
 
 // minCapacity is the pseudo-metric of Record.MinCapacity (bytes, lower is better).
@@ -146,13 +149,20 @@ type Result struct {
 	Status       string            `json:"status"`
 	Error        string            `json:"error,omitempty"`
 	*replay.Metrics
-	MinCapacity    *int64  `json:"min_capacity,omitempty"`
+	MinCapacity *int64 `json:"min_capacity,omitempty"`
+	// Utilization and OverBound are the distance of min_capacity to the
+	// workload's bound (docs/metrics.md "The bound"); with min_capacity only.
+	Utilization *float64 `json:"utilization,omitempty"`
+	OverBound   *int64   `json:"over_bound,omitempty"`
+	// Offline marks a policy that saw the workload ahead (a planner).
+	Offline        bool    `json:"offline,omitempty"`
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 }
 
 // Flatten returns the rows of results.json, sorted as Sorted.
 func Flatten(recs []*runrecord.Record) []Result {
 	var out []Result
+	bs := bounds(recs)
 	for _, r := range Sorted(recs) {
 		params := r.Params
 		if params == nil {
@@ -163,8 +173,11 @@ func Flatten(recs []*runrecord.Record) []Result {
 			PolicyModule: r.PolicyModule, PolicyHash: r.PolicyHash, Params: params,
 			Device: r.Device, Capacity: r.Capacity, Repeat: r.Repeat, Status: r.Status,
 			Error: r.Error, Metrics: r.Metrics, MinCapacity: r.MinCapacity,
-			ElapsedSeconds: r.ElapsedSeconds,
+			Offline: r.Offline, ElapsedSeconds: r.ElapsedSeconds,
 		})
+		if util, over, ok := distance(r, bs[r.Workload]); ok && r.Status == runrecord.StatusOK {
+			out[len(out)-1].Utilization, out[len(out)-1].OverBound = &util, &over
+		}
 	}
 	if out == nil {
 		out = []Result{}

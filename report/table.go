@@ -20,6 +20,7 @@ type table struct {
 	Rows     []tableRow
 	Failed   []*runrecord.Record
 	OOMs     []oomLine // ok runs that had an OOM, with its explanation
+	Bound    bound     // the workload's physical limit
 }
 
 // oomLine is a run's first OOM, in one line.
@@ -30,9 +31,10 @@ type oomLine struct {
 }
 
 type tableRow struct {
-	Policy string
-	N      int // ok repeats averaged
-	Cells  []cell
+	Policy  string
+	N       int  // ok repeats averaged
+	Offline bool // the policy saw the workload ahead (a planner)
+	Cells   []cell
 }
 
 type cell struct {
@@ -94,8 +96,9 @@ func tables(recs []*runrecord.Record) []*table {
 		caps[r.Workload][r.Capacity] = true
 	}
 	var out []*table
+	bs := bounds(recs)
 	for _, k := range keys {
-		out = append(out, buildTable(k.w, k.c, len(caps[k.w]) > 1, groups[k]))
+		out = append(out, buildTable(k.w, k.c, len(caps[k.w]) > 1, groups[k], bs[k.w]))
 	}
 	return out
 }
@@ -110,8 +113,8 @@ func anyNonzero(recs []*runrecord.Record, m metric) bool {
 	return false
 }
 
-func buildTable(workload string, capacity int64, showCap bool, recs []*runrecord.Record) *table {
-	t := &table{Workload: workload, Capacity: capacity, ShowCap: showCap}
+func buildTable(workload string, capacity int64, showCap bool, recs []*runrecord.Record, b bound) *table {
+	t := &table{Workload: workload, Capacity: capacity, ShowCap: showCap, Bound: b}
 	hasMin := false
 	for _, r := range recs {
 		if r.MinCapacity != nil {
@@ -125,6 +128,9 @@ func buildTable(workload string, capacity int64, showCap bool, recs []*runrecord
 	}
 	if hasMin {
 		t.Columns = append(t.Columns, minCapacity)
+		if b.Known() {
+			t.Columns = append(t.Columns, utilization, overBound)
+		}
 	}
 	byPolicy := map[string][]*runrecord.Record{}
 	var policies []string
@@ -143,12 +149,19 @@ func buildTable(workload string, capacity int64, showCap bool, recs []*runrecord
 	}
 	sort.Strings(policies)
 	for _, p := range policies {
-		row := tableRow{Policy: p, N: len(byPolicy[p])}
+		row := tableRow{Policy: p, N: len(byPolicy[p]), Offline: byPolicy[p][0].Offline}
 		for _, m := range t.Columns {
 			var sum float64
 			n := 0
 			for _, r := range byPolicy[p] {
-				if v, ok := value(r, m); ok {
+				var v float64
+				var ok bool
+				if m.Key == utilization.Key || m.Key == overBound.Key {
+					v, ok = derivedValue(r, m, b)
+				} else {
+					v, ok = value(r, m)
+				}
+				if ok {
 					sum += v
 					n++
 				}
@@ -169,13 +182,13 @@ func buildTable(workload string, capacity int64, showCap bool, recs []*runrecord
 		}
 	}
 	for j, m := range t.Columns {
-		if !m.Best {
+		if !m.Best && !m.Higher {
 			continue
 		}
 		if len(t.Rows) > 1 {
 			best, found := 0.0, false
 			for _, row := range t.Rows {
-				if c := row.Cells[j]; c.Has && (!found || c.V < best) {
+				if c := row.Cells[j]; c.Has && (!found || (m.Higher && c.V > best) || (!m.Higher && c.V < best)) {
 					best, found = c.V, true
 				}
 			}
@@ -184,6 +197,9 @@ func buildTable(workload string, capacity int64, showCap bool, recs []*runrecord
 					c.Best = true
 				}
 			}
+		}
+		if m.Higher {
+			continue // a ratio of utilizations says nothing the values do not
 		}
 		if base >= 0 && t.Rows[base].Cells[j].Has && t.Rows[base].Cells[j].V > 0 {
 			bv := t.Rows[base].Cells[j].V
@@ -215,10 +231,13 @@ func Markdown(recs []*runrecord.Record) string {
 			failed++
 		}
 	}
-	fmt.Fprintf(&b, "%d runs: %d ok, %d failed. Bold: best (lowest) value of the column. "+
+	fmt.Fprintf(&b, "%d runs: %d ok, %d failed. Bold: best value of the column (the lowest; the highest utilization). "+
 		"(×): ratio to the `%s` row. Values are means over repeats.\n", len(recs), ok, failed, Baseline)
 	for _, t := range tables(recs) {
 		fmt.Fprintf(&b, "\n## %s\n\n", mdEscape(t.Title()))
+		if t.Bound.Known() {
+			b.WriteString(t.Bound.Text() + "\n\n")
+		}
 		if len(t.Rows) > 0 {
 			b.WriteString("| policy | runs |")
 			for _, m := range t.Columns {
@@ -230,7 +249,11 @@ func Markdown(recs []*runrecord.Record) string {
 			}
 			b.WriteString("\n")
 			for _, row := range t.Rows {
-				fmt.Fprintf(&b, "| %s | %d |", mdEscape(row.Policy), row.N)
+				name := mdEscape(row.Policy)
+				if row.Offline {
+					name += " (*offline*)"
+				}
+				fmt.Fprintf(&b, "| %s | %d |", name, row.N)
 				for j, m := range t.Columns {
 					c := row.Cells[j]
 					s := c.Text(m)
@@ -259,6 +282,7 @@ func Markdown(recs []*runrecord.Record) string {
 			}
 		}
 	}
+	b.WriteString(boundSummary(recs))
 	return b.String()
 }
 

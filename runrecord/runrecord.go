@@ -36,9 +36,11 @@ type Record struct {
 	Error        string            `json:"error,omitempty"`
 	Shard        string            `json:"shard,omitempty"` // "I/N" when run as a shard
 
-	Metrics     *replay.Metrics `json:"metrics,omitempty"`      // nil when failed
-	MinCapacity *int64          `json:"min_capacity,omitempty"` // when asked: smallest capacity (2 MiB steps) with no OOM
-	Timeline    *Timeline       `json:"timeline,omitempty"`     // downsampled bytes over event index, for charts
+	Metrics     *replay.Metrics `json:"metrics,omitempty"` // nil when failed
+	MinCapacity *int64          `json:"min_capacity,omitempty"`
+	// Offline: the policy saw the workload ahead of the replay (it plans).
+	Offline  bool      `json:"offline,omitempty"`  // when asked: smallest capacity (2 MiB steps) with no OOM
+	Timeline *Timeline `json:"timeline,omitempty"` // downsampled bytes over event index, for charts
 	// DeviceInfo is the device (NVML's view on cuda), the time in the
 	// driver (measured on cuda, driver_seconds_est on sim with a latency
 	// profile) and canary counts; nil in records older than it.

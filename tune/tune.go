@@ -84,6 +84,39 @@ type Setting struct {
 	groups   []string // the knobs (Knob.Name) it changes
 }
 
+// Bound is a workload's physical limit: its peak requested bytes, the
+// same with each request rounded up to 512 bytes (the grid every policy's
+// blocks lie on), and the least capacity any policy can run in.
+type Bound struct {
+	PeakRequested int64 `json:"peak_requested"`
+	PeakRounded   int64 `json:"peak_rounded"`
+	LeastCapacity int64 `json:"least_capacity"`
+}
+
+// Utilization is peak requested / min capacity of s, 0 without a min capacity.
+func (b Bound) Utilization(s *Setting) float64 {
+	if s.MinCapacity == nil || *s.MinCapacity <= 0 {
+		return 0
+	}
+	return float64(b.PeakRequested) / float64(*s.MinCapacity)
+}
+
+// boundOf returns the bound from the replays of settings (the largest
+// peaks: a replay cut short by OOMs saw less of the workload).
+func boundOf(settings ...[]*Setting) Bound {
+	var b Bound
+	for _, ss := range settings {
+		for _, s := range ss {
+			if s != nil && s.Metrics != nil {
+				b.PeakRequested = max(b.PeakRequested, s.PeakRequested)
+				b.PeakRounded = max(b.PeakRounded, s.PeakRounded)
+			}
+		}
+	}
+	b.LeastCapacity = replay.LeastCapacity(b.PeakRequested, b.PeakRounded)
+	return b
+}
+
 // Recommendation is the best setting, with what it saves and why.
 type Recommendation struct {
 	*Setting
@@ -102,7 +135,10 @@ type Report struct {
 	Settings       []*Setting      `json:"settings"` // every setting tried, best first
 	Policies       []*Setting      `json:"policies"` // the other built-in policies, best first
 	Flags          []string        `json:"flags"`    // every setting's flags, "name: flag"
-	Runs           int             `json:"runs"`     // worker runs made
+	// Bound is the workload's physical limit, the same for every setting
+	// and policy (docs/metrics.md "The bound").
+	Bound Bound `json:"bound"`
+	Runs  int   `json:"runs"` // worker runs made
 }
 
 // Run tunes in's workload. A setting that fails to replay is kept with its
@@ -221,6 +257,7 @@ func Run(ctx context.Context, in Input, o Options) (*Report, error) {
 		Settings: s.ranked(true), Policies: []*Setting{}, Flags: []string{}, Runs: s.runs}
 	sortSettings(others, func(a, b *Setting) bool { return s.less(a, b, true) })
 	rep.Policies = append(rep.Policies, others...)
+	rep.Bound = boundOf([]*Setting{baseline}, rep.Settings, rep.Policies)
 	s.flag(baseline)
 	for _, st := range rep.Settings {
 		for _, f := range st.Flags {

@@ -122,7 +122,7 @@ func TestReplayCanaryAndLatencyProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil || len(m) != 15 {
+	if err := json.Unmarshal([]byte(out), &m); err != nil || len(m) != 16 {
 		t.Errorf("--json with --canary: %d keys, %v\n%s", len(m), err, out)
 	}
 }

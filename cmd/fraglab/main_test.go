@@ -36,7 +36,7 @@ func TestReplayJSONHasExactlyTheMetrics(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("not one JSON object: %v\n%s", err, out)
 	}
-	want := []string{"peak_reserved", "peak_allocated", "peak_requested", "peak_private_reserved", "frag_ratio", "waste", "ext_frag",
+	want := []string{"peak_reserved", "peak_allocated", "peak_requested", "peak_rounded", "peak_private_reserved", "frag_ratio", "waste", "ext_frag",
 		"ooms", "first_oom", "segment_allocs", "segment_frees", "segment_maps", "segment_unmaps", "events", "ns_per_event"}
 	var got []string
 	for k := range m {

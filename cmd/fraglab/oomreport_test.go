@@ -60,7 +60,7 @@ func TestReplayExplainsOOMs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil || len(m) != 15 || m["ooms"] != float64(2) {
+	if err := json.Unmarshal([]byte(out), &m); err != nil || len(m) != 16 || m["ooms"] != float64(2) {
 		t.Errorf("--json with OOMs: %d keys, ooms %v, %v\n%s", len(m), m["ooms"], err, out)
 	}
 	if b, _ = os.ReadFile(report); json.Unmarshal(b, &rs) != nil || len(rs) != 1 {

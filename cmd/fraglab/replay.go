@@ -244,6 +244,7 @@ func printResult(w io.Writer, tracePath string, res *replay.Result) {
 	bytes("peak_reserved", m.PeakReserved, "max bytes held from the device")
 	bytes("peak_allocated", m.PeakAllocated, "max bytes in allocated blocks")
 	bytes("peak_requested", m.PeakRequested, "max live bytes requested")
+	bytes("peak_rounded", m.PeakRounded, "the same, each rounded up to 512 B: no policy reserves less")
 	if m.PeakPrivateReserved > 0 {
 		bytes("peak_private_reserved", m.PeakPrivateReserved, "max bytes held by private pools (CUDA graphs, MemPools)")
 	}

@@ -144,7 +144,10 @@ func printTune(w io.Writer, path string, notes []string, rep *tune.Report) {
 		fmt.Fprintln(w, n)
 	}
 	fmt.Fprintf(w, "ranking    %s\n", rep.Objective)
-	fmt.Fprintf(w, "tried      %d settings and %d other policies in %d worker runs\n\n", len(rep.Settings), len(rep.Policies), rep.Runs)
+	fmt.Fprintf(w, "tried      %d settings and %d other policies in %d worker runs\n", len(rep.Settings), len(rep.Policies), rep.Runs)
+	b := rep.Bound
+	fmt.Fprintf(w, "bound      peak requested %s, rounded peak %s: no setting or policy runs in less than %s\n\n",
+		units.Format(b.PeakRequested), units.Format(b.PeakRounded), units.Format(b.LeastCapacity))
 
 	r := rep.Recommendation
 	fmt.Fprintln(w, "Recommendation:")
@@ -160,7 +163,7 @@ func printTune(w io.Writer, path string, notes []string, rep *tune.Report) {
 	}
 
 	fmt.Fprintln(w, "\nSettings (pytorch policy; a setting change), best first:")
-	table(w, rep.Settings, true)
+	table(w, rep.Settings, rep.Bound, true)
 	if len(rep.Flags) > 0 {
 		fmt.Fprintln(w, "\nFlagged (from the replays):")
 		for i, f := range rep.Flags {
@@ -173,7 +176,7 @@ func printTune(w io.Writer, path string, notes []string, rep *tune.Report) {
 	}
 	if len(rep.Policies) > 0 {
 		fmt.Fprintln(w, "\nWhat a custom allocator could reach (fraglab's other built-in policies, not a setting change; baseline for reference):")
-		table(w, append([]*tune.Setting{rep.Baseline}, rep.Policies...), false)
+		table(w, append([]*tune.Setting{rep.Baseline}, rep.Policies...), rep.Bound, false)
 	}
 }
 
@@ -181,10 +184,11 @@ func printTune(w io.Writer, path string, notes []string, rep *tune.Report) {
 const maxFlags = 10
 
 // table prints rows with the numbers right-aligned and the setting, the
-// widest column, last and left-aligned.
-func table(w io.Writer, rows []*tune.Setting, stage bool) {
+// widest column, last and left-aligned; utilization is peak requested /
+// min capacity (the distance to the bound).
+func table(w io.Writer, rows []*tune.Setting, b tune.Bound, stage bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := "peak_reserved\tfrag_ratio\tooms\tmin_capacity\tdriver_calls\t"
+	head := "peak_reserved\tfrag_ratio\tooms\tmin_capacity\tutilization\tdriver_calls\t"
 	if stage {
 		head = "stage\t" + head
 	}
@@ -195,13 +199,14 @@ func table(w io.Writer, rows []*tune.Setting, stage bool) {
 			line = s.Stage + "\t"
 		}
 		if s.Metrics == nil {
-			line += "\t\t\t\t\t  " + s.Name + ": failed: " + oneLine(s.Error)
+			line += "\t\t\t\t\t\t  " + s.Name + ": failed: " + oneLine(s.Error)
 		} else {
-			mc := "-"
+			mc, util := "-", "-"
 			if s.MinCapacity != nil {
 				mc = units.Format(*s.MinCapacity)
+				util = fmt.Sprintf("%.3f", b.Utilization(s))
 			}
-			line += fmt.Sprintf("%s\t%.4f\t%d\t%s\t%d\t  %s", units.Format(s.PeakReserved), s.FragRatio, s.OOMs, mc, *s.DriverCalls, s.Name)
+			line += fmt.Sprintf("%s\t%.4f\t%d\t%s\t%s\t%d\t  %s", units.Format(s.PeakReserved), s.FragRatio, s.OOMs, mc, util, *s.DriverCalls, s.Name)
 		}
 		fmt.Fprintln(tw, line)
 	}

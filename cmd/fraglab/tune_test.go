@@ -162,7 +162,7 @@ func TestTuneJSONKeys(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := []string{"baseline", "capacity", "flags", "objective", "policies", "recommendation", "runs", "settings", "trace"}; !slices.Equal(keys, want) {
+	if want := []string{"baseline", "bound", "capacity", "flags", "objective", "policies", "recommendation", "runs", "settings", "trace"}; !slices.Equal(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
 	var rec map[string]any
