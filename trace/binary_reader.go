@@ -18,7 +18,8 @@ const (
 	BinaryMagic = "FLTRACE"
 	// BinaryVersion is the version this package writes. It reads it and
 	// every earlier one: version 1 has no private pools and no pending
-	// frees (no pool flag, free_requested or release_pool records).
+	// frees (no pool flag, free_requested, release_pool or pool
+	// empty_cache records).
 	BinaryVersion = 2
 	// MaxTagNameBytes is the longest tag name a binary trace may define.
 	MaxTagNameBytes = 1024
@@ -30,6 +31,7 @@ const (
 	recAlloc       = 0x00
 	recFree        = 0x01
 	recEmpty       = 0x02 // the whole byte
+	recEmptyPool   = 0x42 // the whole byte (recEmpty | flagPool); version 2: empty_cache of a private pool
 	recTagDef      = 0x03 // the whole byte
 	recReleasePool = 0x06 // the whole byte; version 2
 	recEnd         = 0xff // the whole byte
@@ -204,6 +206,8 @@ func (r *BinaryReader) next() (Event, error) {
 			return r.free(at, b)
 		case b == recReleasePool:
 			return r.releasePool(at)
+		case b == recEmptyPool:
+			return r.emptyPool(at)
 		default:
 			return Event{}, r.fail(at, "unknown record type 0x%02x: expected alloc, free, free_requested, empty_cache, release_pool, tag or end", b)
 		}
@@ -423,6 +427,19 @@ func (r *BinaryReader) releasePool(at int64) (Event, error) {
 	}
 	r.events++
 	return Event{Op: OpReleasePool, Pool: int64(p)}, nil
+}
+
+// emptyPool reads the empty_cache record of a private pool.
+func (r *BinaryReader) emptyPool(at int64) (Event, error) {
+	p, err := r.uvarint("an empty_cache pool")
+	if err != nil {
+		return Event{}, err
+	}
+	if p < 1 || p > 1<<63-1 {
+		return Event{}, r.fail(at, "empty_cache of pool %d: expected a private pool id, an integer of 1 or more (the whole-cache empty_cache is the record 0x02)", p)
+	}
+	r.events++
+	return Event{Op: OpEmptyCache, Pool: int64(p)}, nil
 }
 
 func init() {

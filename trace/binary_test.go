@@ -96,10 +96,13 @@ func TestBinaryErrors(t *testing.T) {
 		{"release-pool-zero.fltr", "byte 8: release_pool of pool 0: expected a private pool id, an integer of 1 or more (0 is the default pool, which is never released)"},
 		{"pool-truncated.fltr", "byte 10: truncated file: expected a pool"},
 		{"unknown-record-v2.fltr", "byte 8: unknown record type 0x80: expected alloc, free, free_requested, empty_cache, release_pool, tag or end"},
+		{"empty-cache-pool-zero.fltr", "byte 8: empty_cache of pool 0: expected a private pool id, an integer of 1 or more (the whole-cache empty_cache is the record 0x02)"},
+		{"empty-cache-pool-truncated.fltr", "byte 9: truncated file: expected an empty_cache pool"},
 		// Version 1 has none of them.
 		{"v1-pool.fltr", "byte 8: unknown record type 0x70: expected alloc, free, empty_cache, tag or end (version 1 has no pools or free_requested)"},
 		{"v1-release-pool.fltr", "byte 8: unknown record type 0x06: expected alloc, free, empty_cache, tag or end (version 1 has no pools or free_requested)"},
 		{"v1-free-requested.fltr", "byte 10: unknown record type 0x31: expected alloc, free, empty_cache, tag or end (version 1 has no pools or free_requested)"},
+		{"v1-empty-cache-pool.fltr", "byte 8: unknown record type 0x42: expected alloc, free, empty_cache, tag or end (version 1 has no pools or free_requested)"},
 	})
 }
 
@@ -174,6 +177,7 @@ func TestBinaryWriterRefuses(t *testing.T) {
 		{Event{Op: OpAlloc, ID: 1, Size: 512, Pool: -1}, "trace: cannot write alloc of id 1: pool -1: a pool must be a non-negative integer (0 is the default pool, private pools are 1 and up)"},
 		{Event{Op: OpReleasePool}, "trace: cannot write release_pool of pool 0: expected a private pool id, an integer of 1 or more (0 is the default pool, which is never released)"},
 		{Event{Op: OpFreeRequested, ID: -1}, "trace: cannot write free_requested of id -1: ids must be non-negative"},
+		{Event{Op: OpEmptyCache, Pool: -1}, "trace: cannot write empty_cache of pool -1: a pool must be a non-negative integer (0 or none empties the whole cache, 1 and up only that private pool)"},
 	} {
 		w, err := NewBinaryWriter(io.Discard)
 		if err != nil {

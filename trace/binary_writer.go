@@ -113,7 +113,15 @@ func (w *BinaryWriter) Write(e Event, tags *Tags) error {
 		}
 		w.prevFree = e.ID
 	case OpEmptyCache:
-		b = append(b, recEmpty)
+		switch {
+		case e.Pool == 0:
+			b = append(b, recEmpty)
+		case e.Pool > 0:
+			b = append(b, recEmptyPool)
+			b = binary.AppendUvarint(b, uint64(e.Pool))
+		default:
+			return unwritable(e)
+		}
 	case OpReleasePool:
 		if e.Pool < 1 {
 			return unwritable(e)

@@ -9,7 +9,11 @@ type Op uint8
 const (
 	OpAlloc      Op = iota // allocate Size bytes under ID
 	OpFree                 // free the live allocation ID
-	OpEmptyCache           // the workload asked to release cached memory
+	// OpEmptyCache: the workload asked to release cached memory: the whole
+	// device's (torch.cuda.empty_cache()) when Pool is 0, else only
+	// private pool Pool's (PyTorch's emptyCache(mempool_id), which
+	// torch.cuda.MemPool's destructor calls after releasePool).
+	OpEmptyCache
 	// OpFreeRequested: the workload freed ID, but its block waits for work
 	// queued on other streams (PyTorch's record_stream): it is reusable only
 	// after a later OpFree of the same ID (PyTorch's free_completed), or
@@ -41,7 +45,7 @@ func (o Op) String() string {
 
 // Event is one step of a workload. Size, Stream and Tag are zero but for
 // alloc; ID is zero for empty_cache and release_pool; Pool is zero but for
-// alloc and release_pool.
+// alloc, release_pool and the empty_cache of a private pool.
 type Event struct {
 	Op     Op
 	ID     int64 // allocation id, unique among live allocations
@@ -49,8 +53,9 @@ type Event struct {
 	Stream int64 // raw stream value of the trace, 0 by default (alloc only)
 	Tag    int32 // tag id from the reader's Tags (alloc only)
 	// Pool is the private memory pool an alloc is served from (a CUDA
-	// graph's or a torch.cuda.MemPool's), or the pool release_pool lets go
-	// of; 0 is the default pool, private pools are 1 and up.
+	// graph's or a torch.cuda.MemPool's), the pool release_pool lets go
+	// of, or the only pool an empty_cache releases; 0 is the default pool
+	// (for empty_cache: the whole device), private pools are 1 and up.
 	Pool int64
 }
 

@@ -17,7 +17,7 @@ var (
 	allocKeys         = []string{"op", "id", "size", "stream", "tag", "pool"}
 	freeKeys          = []string{"op", "id"}
 	freeRequestedKeys = []string{"op", "id"}
-	emptyCacheKeys    = []string{"op"}
+	emptyCacheKeys    = []string{"op", "pool"}
 	releasePoolKeys   = []string{"op", "pool"}
 )
 
@@ -27,6 +27,8 @@ const (
 	// allocPoolRule and releasePoolRule say what a "pool" must be.
 	allocPoolRule   = "a non-negative integer (0 is the default pool, private pools are 1 and up)"
 	releasePoolRule = "a private pool id, an integer of 1 or more (0 is the default pool, which is never released)"
+	// emptyCachePoolRule says what the "pool" of an empty_cache must be.
+	emptyCachePoolRule = "a non-negative integer (0 or none empties the whole cache, 1 and up only that private pool)"
 )
 
 // JSONLReader reads a trace in the JSON Lines format. It validates every
@@ -102,10 +104,7 @@ func (r *JSONLReader) parse(b []byte) (Event, error) {
 	case "release_pool":
 		return r.releasePool(o)
 	case "empty_cache":
-		if err := r.checkKeys(o, 1, "empty_cache", emptyCacheKeys); err != nil {
-			return Event{}, err
-		}
-		return Event{Op: OpEmptyCache}, nil
+		return r.emptyCache(o)
 	}
 	return Event{}, r.fail(`unknown op %s: expected %s`, show(op), opNames)
 }
@@ -200,6 +199,21 @@ func (r *JSONLReader) releasePool(o *fastjson.Object) (Event, error) {
 		return Event{}, r.fail(`"pool" of release_pool must be %s, got %s`, releasePoolRule, show(poolv))
 	}
 	return Event{Op: OpReleasePool, Pool: pool}, nil
+}
+
+func (r *JSONLReader) emptyCache(o *fastjson.Object) (Event, error) {
+	poolv := o.Get("pool")
+	if err := r.checkKeys(o, count(poolv)+1, "empty_cache", emptyCacheKeys); err != nil {
+		return Event{}, err
+	}
+	var pool int64
+	if poolv != nil {
+		var ok bool
+		if pool, ok = r.integer(poolv); !ok || pool < 0 {
+			return Event{}, r.fail(`"pool" of empty_cache must be %s, got %s`, emptyCachePoolRule, show(poolv))
+		}
+	}
+	return Event{Op: OpEmptyCache, Pool: pool}, nil
 }
 
 func (r *JSONLReader) id(v *fastjson.Value, op string) (int64, error) {

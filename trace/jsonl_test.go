@@ -104,7 +104,9 @@ var poolEvents = []Event{
 	{Op: OpFree, ID: 0},
 	{Op: OpReleasePool, Pool: 1},
 	{Op: OpReleasePool, Pool: 2},
+	{Op: OpEmptyCache, Pool: 2},
 	{Op: OpFree, ID: 2},
+	{Op: OpEmptyCache},
 	{Op: OpEmptyCache},
 }
 
@@ -128,12 +130,12 @@ func TestJSONLReaderPools(t *testing.T) {
 	if !reflect.DeepEqual(got, poolEvents) {
 		t.Errorf("events:\n got %v\nwant %v", got, poolEvents)
 	}
-	if want := []int{1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}; !reflect.DeepEqual(lines, want) {
+	if want := []int{1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}; !reflect.DeepEqual(lines, want) {
 		t.Errorf("lines = %v, want %v", lines, want)
 	}
 	// A pending id counts as live: ids 0 and 1 stay live after their
 	// free_requested, until their free.
-	if want := []int{1, 2, 2, 3, 2, 3, 3, 4, 3, 3, 3, 2, 2}; !reflect.DeepEqual(live, want) {
+	if want := []int{1, 2, 2, 3, 2, 3, 3, 4, 3, 3, 3, 3, 2, 2, 2}; !reflect.DeepEqual(live, want) {
 		t.Errorf("Live() after each event = %v, want %v", live, want)
 	}
 }
@@ -167,7 +169,7 @@ func TestJSONLReaderErrors(t *testing.T) {
 		{"free_twice", 3, "free of unknown id 1: no live allocation has this id"},
 		{"alloc_live", 4, "alloc of id 7, which is still live (allocated at line 2)"},
 		{"free_extra_key", 2, `unknown key "size" for op "free": allowed keys are "op", "id"`},
-		{"empty_cache_extra_key", 1, `unknown key "id" for op "empty_cache": allowed keys are "op"`},
+		{"empty_cache_extra_key", 1, `unknown key "id" for op "empty_cache": allowed keys are "op", "pool"`},
 		// Private pools and frees that wait for other streams.
 		{"pool_negative", 2, `"pool" must be a non-negative integer (0 is the default pool, private pools are 1 and up), got -1`},
 		{"pool_string", 1, `"pool" must be a non-negative integer (0 is the default pool, private pools are 1 and up), got "1"`},
@@ -184,6 +186,10 @@ func TestJSONLReaderErrors(t *testing.T) {
 		{"release_pool_fraction", 1, `"pool" of release_pool must be a private pool id, an integer of 1 or more (0 is the default pool, which is never released), got 1.5`},
 		{"release_pool_extra_key", 1, `unknown key "id" for op "release_pool": allowed keys are "op", "pool"`},
 		{"release_pool_duplicate_key", 2, `duplicate key "pool"`},
+		{"empty_cache_pool_negative", 1, `"pool" of empty_cache must be a non-negative integer (0 or none empties the whole cache, 1 and up only that private pool), got -1`},
+		{"empty_cache_pool_string", 2, `"pool" of empty_cache must be a non-negative integer (0 or none empties the whole cache, 1 and up only that private pool), got "1"`},
+		{"empty_cache_pool_fraction", 1, `"pool" of empty_cache must be a non-negative integer (0 or none empties the whole cache, 1 and up only that private pool), got 1.5`},
+		{"empty_cache_pool_duplicate_key", 2, `duplicate key "pool"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -298,6 +304,7 @@ func TestJSONLWriterFormat(t *testing.T) {
 		{Event{Op: OpAlloc, ID: 4, Size: 512, Pool: 0}, `{"op":"alloc","id":4,"size":512}`},
 		{Event{Op: OpFreeRequested, ID: 4}, `{"op":"free_requested","id":4}`},
 		{Event{Op: OpReleasePool, Pool: 3}, `{"op":"release_pool","pool":3}`},
+		{Event{Op: OpEmptyCache, Pool: 3}, `{"op":"empty_cache","pool":3}`},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
@@ -335,6 +342,7 @@ func TestJSONLWriterRefuses(t *testing.T) {
 		{Event{Op: OpReleasePool}, "trace: cannot write release_pool of pool 0: expected a private pool id, an integer of 1 or more (0 is the default pool, which is never released)"},
 		{Event{Op: OpReleasePool, Pool: -2}, "trace: cannot write release_pool of pool -2: expected a private pool id, an integer of 1 or more (0 is the default pool, which is never released)"},
 		{Event{Op: OpFreeRequested, ID: -1}, "trace: cannot write free_requested of id -1: ids must be non-negative"},
+		{Event{Op: OpEmptyCache, Pool: -1}, "trace: cannot write empty_cache of pool -1: a pool must be a non-negative integer (0 or none empties the whole cache, 1 and up only that private pool)"},
 	} {
 		if err := w.Write(tc.e, nil); err == nil || err.Error() != tc.want {
 			t.Errorf("Write(%v): error %v, want %q", tc.e, err, tc.want)

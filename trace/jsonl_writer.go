@@ -14,12 +14,15 @@ var wellKnown = NewTags()
 
 // unwritable is the error of the writers for an event no reader accepts:
 // one with a negative id, an alloc whose size is not positive or whose
-// pool is negative, or a release_pool of a pool below 1. (The writers test
-// for those inline: a call per event costs.)
+// pool is negative, a release_pool of a pool below 1, or an empty_cache of
+// a negative pool. (The writers test for those inline: a call per event
+// costs.)
 func unwritable(e Event) error {
 	switch {
 	case e.Op == OpReleasePool && e.Pool < 1:
 		return fmt.Errorf("trace: cannot write release_pool of pool %d: expected %s", e.Pool, releasePoolRule)
+	case e.Op == OpEmptyCache && e.Pool < 0:
+		return fmt.Errorf("trace: cannot write empty_cache of pool %d: a pool must be %s", e.Pool, emptyCachePoolRule)
 	case e.ID < 0:
 		return fmt.Errorf("trace: cannot write %s of id %d: ids must be non-negative", e.Op, e.ID)
 	case e.Op == OpAlloc && e.Pool < 0:
@@ -59,10 +62,11 @@ func NewJSONLWriter(w io.Writer) *JSONLWriter {
 }
 
 // Write writes e as one line. tags names e.Tag; nil means the well-known
-// tags only. Stream and an alloc's pool are omitted when 0, the tag when it
-// is abi.TagUnknown. Events a reader would reject (negative id, size ≤ 0,
-// a negative alloc pool, a release_pool of a pool below 1, unknown op or
-// tag) are refused; the writer does not check live ids.
+// tags only. Stream and the pool of an alloc or empty_cache are omitted
+// when 0, the tag when it is abi.TagUnknown. Events a reader would reject
+// (negative id, size ≤ 0, a negative alloc or empty_cache pool, a
+// release_pool of a pool below 1, unknown op or tag) are refused; the
+// writer does not check live ids.
 func (w *JSONLWriter) Write(e Event, tags *Tags) error {
 	if e.ID < 0 {
 		return unwritable(e)
@@ -100,7 +104,14 @@ func (w *JSONLWriter) Write(e Event, tags *Tags) error {
 		b = append(b, `{"op":"free_requested","id":`...)
 		b = strconv.AppendInt(b, e.ID, 10)
 	case OpEmptyCache:
+		if e.Pool < 0 {
+			return unwritable(e)
+		}
 		b = append(b, `{"op":"empty_cache"`...)
+		if e.Pool != 0 {
+			b = append(b, `,"pool":`...)
+			b = strconv.AppendInt(b, e.Pool, 10)
+		}
 	case OpReleasePool:
 		if e.Pool < 1 {
 			return unwritable(e)

@@ -25,8 +25,9 @@ const RMMBase = 0x7f0000000000
 // bytes (never reused), thread 0, and the event's index as microseconds.
 // RMM logs cannot hold empty_cache events or tags: Dropped counts them.
 // Nor can they hold private pools or frees that wait for other streams: an
-// alloc to a private pool, a free_requested or a release_pool is refused
-// with a *FormatError, never dropped silently.
+// alloc to a private pool, a free_requested, a release_pool or the
+// empty_cache of a private pool is refused with a *FormatError, never
+// dropped silently.
 type RMMWriter struct {
 	w      *bufio.Writer
 	buf    []byte
@@ -93,6 +94,9 @@ func (w *RMMWriter) WriteRecord(e Event, rec RMMRecord) error {
 		delete(w.live, e.ID)
 		return w.line(rec, RMMFree, a.ptr, a.size, a.stream)
 	case OpEmptyCache:
+		if e.Pool != 0 {
+			return &FormatError{Index: i, Event: e, Format: "an RMM log", Why: "RMM logs have no private pools"}
+		}
 		w.empty++
 		return nil
 	case OpFreeRequested:
@@ -118,7 +122,8 @@ func (e *FormatError) Error() string {
 }
 
 // describe names e for a message: "alloc of id 3 in private pool 1",
-// "free_requested of id 3", "release_pool of pool 1", "empty_cache".
+// "free_requested of id 3", "release_pool of pool 1", "empty_cache of
+// pool 1", "empty_cache".
 func describe(e Event) string {
 	switch e.Op {
 	case OpAlloc:
@@ -130,6 +135,10 @@ func describe(e Event) string {
 		return fmt.Sprintf("%s of id %d", e.Op, e.ID)
 	case OpReleasePool:
 		return fmt.Sprintf("release_pool of pool %d", e.Pool)
+	case OpEmptyCache:
+		if e.Pool != 0 {
+			return fmt.Sprintf("empty_cache of pool %d", e.Pool)
+		}
 	}
 	return e.Op.String()
 }

@@ -205,6 +205,19 @@ var poolCases = []struct {
 		{Op: trace.OpFreeRequested, ID: 9},
 		{Op: trace.OpFree, ID: 9},
 	}, "trace: cannot write event 0 (release_pool of pool 1099511627776) to an RMM log: RMM logs have no private pools"},
+	{"a MemPool deleted: release_pool, then the empty_cache of that pool only", []trace.Event{
+		{Op: trace.OpAlloc, ID: 0, Size: 8 << 20, Pool: 2},
+		{Op: trace.OpAlloc, ID: 1, Size: 8 << 20},
+		{Op: trace.OpFree, ID: 0},
+		{Op: trace.OpReleasePool, Pool: 2},
+		{Op: trace.OpEmptyCache, Pool: 2},
+		{Op: trace.OpEmptyCache},
+	}, "trace: cannot write event 0 (alloc of id 0 in private pool 2) to an RMM log: RMM logs have no private pools"},
+	{"the empty_cache of a pool first", []trace.Event{
+		{Op: trace.OpAlloc, ID: 0, Size: 512},
+		{Op: trace.OpEmptyCache},
+		{Op: trace.OpEmptyCache, Pool: 1<<63 - 1},
+	}, "trace: cannot write event 2 (empty_cache of pool 9223372036854775807) to an RMM log: RMM logs have no private pools"},
 }
 
 // TestPoolsRoundTrip writes each of poolCases in every format and reads it
