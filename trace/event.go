@@ -7,8 +7,8 @@ type Op uint8
 
 // The event kinds.
 const (
-	OpAlloc      Op = iota // allocate Size bytes under ID
-	OpFree                 // free the live allocation ID
+	OpAlloc Op = iota // allocate Size bytes under ID
+	OpFree            // free the live allocation ID
 	// OpEmptyCache: the workload asked to release cached memory: the whole
 	// device's (torch.cuda.empty_cache()) when Pool is 0, else only
 	// private pool Pool's (PyTorch's emptyCache(mempool_id), which
