@@ -123,6 +123,69 @@ func TestPendingSynchronised(t *testing.T) {
 	}
 }
 
+// scopedTrace empties one private pool's cache (a MemPool deleted): the
+// empty_cache of pool 1 while the pool is in use completes nothing (event
+// 5); after its release_pool it completes the pending free of pool 1's id
+// 0 (event 7) but not the default pool's id 1, which only the whole-cache
+// empty_cache completes (event 9).
+var scopedTrace = []trace.Event{
+	{Op: trace.OpAlloc, ID: 0, Size: 16 * MiB, Pool: 1},
+	{Op: trace.OpAlloc, ID: 1, Size: 4 * MiB},
+	{Op: trace.OpAlloc, ID: 2, Size: 8 * MiB, Pool: 1},
+	{Op: trace.OpFreeRequested, ID: 0},
+	{Op: trace.OpFreeRequested, ID: 1},
+	{Op: trace.OpEmptyCache, Pool: 1},
+	{Op: trace.OpReleasePool, Pool: 1},
+	{Op: trace.OpEmptyCache, Pool: 1},
+	{Op: trace.OpFree, ID: 0},
+	{Op: trace.OpEmptyCache},
+	{Op: trace.OpFree, ID: 1},
+	{Op: trace.OpFree, ID: 2},
+}
+
+// TestPoolEmptyCache: the empty_cache of a private pool completes only that
+// pool's pending frees, and only once the pool is released; it is counted
+// among the empty_cache events, per pool, and in the text.
+func TestPoolEmptyCache(t *testing.T) {
+	s, err := Read(synth.NewReader(scopedTrace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []Point
+	for i, l := range []int64{16, 20, 28, 28, 28, 28, 28, 12, 12, 8, 8, 0} {
+		want = append(want, Point{Event: int64(i), Live: l * MiB})
+	}
+	if !reflect.DeepEqual(s.Curve, want) {
+		t.Errorf("curve %v, want %v", s.Curve, want)
+	}
+	if s.EmptyCache != 3 || s.EmptyCachePool != 2 {
+		t.Errorf("empty_cache %d, of a pool %d; want 3, 2", s.EmptyCache, s.EmptyCachePool)
+	}
+	if pl := []Pool{{Pool: 1, Allocs: 2, Bytes: 24 * MiB, PeakLive: 24 * MiB, Releases: 1, Emptied: 2}}; !reflect.DeepEqual(s.Pools, pl) {
+		t.Errorf("pools %+v, want %+v", s.Pools, pl)
+	}
+	// Id 0 ends at event 7 (its pool's empty_cache), id 1 at event 9 (the
+	// whole cache's), id 2 at its free (event 11).
+	if l := s.Classes[2].Lifetime; l.Freed != 1 || l.Max != 7 {
+		t.Errorf("id 0's lifetime %+v, want 7 events (alloc to its pool's empty_cache)", l)
+	}
+	if l := s.Classes[1].Lifetime; l.Freed != 2 || l.Min != 8 || l.Max != 9 {
+		t.Errorf("ids 1 and 2's lifetimes %+v, want 8 and 9 events", l)
+	}
+	var b bytes.Buffer
+	if err := WriteText(&b, s, "scoped"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"events       12 (alloc 3, free 3, empty_cache 3 (2 of a private pool), free_requested 2, release_pool 1)\n",
+		"peak live   24.0 MiB  released once, emptied 2 times\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
 // TestPoolsPeakMatchesReplay: with private pools and pending frees, the
 // peak live bytes still equal the replay's peak_requested on an unlimited
 // device.
@@ -133,7 +196,7 @@ func TestPoolsPeakMatchesReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	graph := readEvents(t, "../examples/traces/graph-pools.jsonl")
-	for name, events := range map[string][]trace.Event{"graph-pools": graph, "pending": pendingTrace} {
+	for name, events := range map[string][]trace.Event{"graph-pools": graph, "pending": pendingTrace, "scoped": scopedTrace} {
 		s, err := Read(synth.NewReader(events))
 		if err != nil {
 			t.Fatal(err)

@@ -15,9 +15,13 @@ func WriteText(w io.Writer, s *Stats, name string) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("trace        %s\n", name)
-	if s.FreeRequested > 0 || s.ReleasePool > 0 {
+	empty := count(s.EmptyCache)
+	if s.EmptyCachePool > 0 {
+		empty += " (" + count(s.EmptyCachePool) + " of a private pool)"
+	}
+	if s.FreeRequested > 0 || s.ReleasePool > 0 || s.EmptyCachePool > 0 {
 		p("events       %s (alloc %s, free %s, empty_cache %s, free_requested %s, release_pool %s)\n", count(s.Events),
-			count(s.Allocs), count(s.Frees), count(s.EmptyCache), count(s.FreeRequested), count(s.ReleasePool))
+			count(s.Allocs), count(s.Frees), empty, count(s.FreeRequested), count(s.ReleasePool))
 	} else {
 		p("events       %s (alloc %s, free %s, empty_cache %s)\n", count(s.Events), count(s.Allocs), count(s.Frees), count(s.EmptyCache))
 	}
@@ -85,8 +89,12 @@ func WriteText(w io.Writer, s *Stats, name string) error {
 	if len(s.Pools) > 0 {
 		p("\nprivate pools\n")
 		for _, pl := range s.Pools {
-			p("  %-20s %10s allocs  %10s  peak live %10s  released %s\n", "pool "+count(pl.Pool), count(pl.Allocs),
-				units.Format(pl.Bytes), units.Format(pl.PeakLive), times(pl.Releases))
+			emptied := ""
+			if pl.Emptied > 0 {
+				emptied = ", emptied " + times(pl.Emptied)
+			}
+			p("  %-20s %10s allocs  %10s  peak live %10s  released %s%s\n", "pool "+count(pl.Pool), count(pl.Allocs),
+				units.Format(pl.Bytes), units.Format(pl.PeakLive), times(pl.Releases), emptied)
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -77,9 +77,11 @@ type Stats struct {
 	EmptyCache int64 `json:"empty_cache"`
 	// FreeRequested counts frees that wait for other streams
 	// (free_requested; the free that completes each is counted in Frees),
-	// ReleasePool the release_pool events.
-	FreeRequested int64 `json:"free_requested"`
-	ReleasePool   int64 `json:"release_pool"`
+	// ReleasePool the release_pool events, EmptyCachePool those of the
+	// EmptyCache events that name a private pool (emptyCache(mempool_id)).
+	FreeRequested  int64 `json:"free_requested"`
+	ReleasePool    int64 `json:"release_pool"`
+	EmptyCachePool int64 `json:"empty_cache_pool"`
 	// InitialLive and InitialBytes are the allocations live before the
 	// first event (a snapshot that starts mid-run).
 	InitialLive  int64 `json:"initial_live"`
@@ -178,6 +180,7 @@ type Pool struct {
 	Bytes    int64 `json:"bytes"`
 	PeakLive int64 `json:"peak_live_bytes"` // most requested bytes live in it at once
 	Releases int64 `json:"releases"`        // release_pool events naming it
+	Emptied  int64 `json:"empty_caches"`    // empty_cache events naming it
 }
 
 // Failure is a failed allocation recorded by the trace: before event Event.
@@ -198,6 +201,7 @@ type Collector struct {
 	liveB   int64
 	privB   int64           // live bytes in private pools
 	pools   map[int64]*pool // private pool id -> its allocations
+	gone    map[int64]bool  // private pools released and not allocated to since
 	sizes   []SizeBin       // one per edge of binEdges
 	class   [classCount]groupAcc
 	tags    map[int32]*groupAcc
@@ -228,7 +232,7 @@ type groupAcc struct {
 
 // NewCollector returns an empty Collector.
 func NewCollector() *Collector {
-	c := &Collector{live: map[int64]*liveAlloc{}, pending: map[int64]struct{}{}, pools: map[int64]*pool{},
+	c := &Collector{live: map[int64]*liveAlloc{}, pending: map[int64]struct{}{}, pools: map[int64]*pool{}, gone: map[int64]bool{},
 		tags: map[int32]*groupAcc{}, stream: map[int64]*Stream{},
 		curve: curve{width: 1}, s: Stats{PeakEvent: -1, PeakPrivateEvent: -1}, sizes: make([]SizeBin, len(binEdges))}
 	for k, lo := range binEdges {
@@ -289,7 +293,9 @@ func (c *Collector) AddFailure(f Failure) {
 // An allocation counts as live from its alloc until its memory is free:
 // its free, or, after a free_requested, the free that completes it or an
 // earlier empty_cache, which synchronises the device and completes every
-// pending free (as the replay does); its lifetime ends there too.
+// pending free (as the replay does; the empty_cache of a private pool
+// completes only those of that pool's allocations, and only once the pool
+// was released); its lifetime ends there too.
 func (c *Collector) Add(e trace.Event, tags *trace.Tags) error {
 	i := c.s.Events
 	c.s.Events++
@@ -301,6 +307,7 @@ func (c *Collector) Add(e trace.Event, tags *trace.Tags) error {
 		c.live[e.ID] = &liveAlloc{at: i, size: e.Size, tag: e.Tag, pool: e.Pool}
 		c.liveB += e.Size
 		if e.Pool != 0 {
+			delete(c.gone, e.Pool) // the pool is in use (again)
 			p := c.pools[e.Pool]
 			if p == nil {
 				p = &pool{Pool: Pool{Pool: e.Pool}}
@@ -362,14 +369,27 @@ func (c *Collector) Add(e trace.Event, tags *trace.Tags) error {
 		c.pending[e.ID] = struct{}{}
 	case trace.OpEmptyCache:
 		c.s.EmptyCache++
+		if e.Pool != 0 {
+			c.s.EmptyCachePool++
+			if p := c.pools[e.Pool]; p != nil {
+				p.Emptied++
+			}
+			if !c.gone[e.Pool] {
+				break // a pool in use keeps everything, its pending frees too
+			}
+		}
 		for id := range c.pending {
 			a := c.live[id]
+			if e.Pool != 0 && a.pool != e.Pool {
+				continue
+			}
 			a.pending, a.synced = false, true
 			c.end(i, a)
+			delete(c.pending, id)
 		}
-		clear(c.pending)
 	case trace.OpReleasePool:
 		c.s.ReleasePool++
+		c.gone[e.Pool] = true
 		if p := c.pools[e.Pool]; p != nil {
 			p.Releases++
 		}
