@@ -473,7 +473,10 @@ func (a *Allocator) absorbNext(b *Block) {
 	}
 }
 
-// EmptyCache releases every free cached segment (torch.cuda.empty_cache).
+// EmptyCache releases every free cached segment (torch.cuda.empty_cache):
+// those of the default pool and of released private pools, after
+// completing every pending free. EmptyCachePool releases one private
+// pool's.
 func (a *Allocator) EmptyCache() error {
 	released, err := a.releaseCached()
 	if err != nil {

@@ -49,6 +49,8 @@ func runScript(t *testing.T, a *Allocator, steps string) error {
 			err = a.ReleasePool(atoi(t, f[1]))
 		case "e":
 			err = a.EmptyCache()
+		case "ep":
+			err = a.EmptyCachePool(atoi(t, f[1]))
 		default:
 			t.Fatalf("bad step %q", line)
 		}

@@ -3,6 +3,8 @@ package host
 import (
 	"fmt"
 	"slices"
+
+	"github.com/fraglab/fraglab/host/abi"
 )
 
 // This file holds what PyTorch keeps per CUDA stream and per private pool:
@@ -92,6 +94,41 @@ func (a *Allocator) ReleasePool(id int64) error {
 	return nil
 }
 
+// EmptyCachePool releases the cached memory of private pool id only
+// (PyTorch's emptyCache(mempool_id), which torch.cuda.MemPool's destructor
+// calls right after releasePool). Once the pool was released (ReleasePool)
+// it completes the frees of the pool's blocks still waiting for other
+// streams, then releases every free block spanning a whole classic segment
+// of the pool and unmaps every whole free page of its expandable segments,
+// small blocks first, then large ones, each by raw stream value (the order
+// EmptyCache gives a released pool); the pool is forgotten if it holds no
+// segment then. The default pool, other private pools and other pending
+// frees are left alone. A pool still in use keeps everything, its pending
+// frees too: release_cached_blocks looks only at pools whose use count is
+// 0. It counts as an empty_cache (Stats.EmptyCaches) and is observed as
+// one (abi.ObserveEmptyCache, id 0, the bytes released).
+func (a *Allocator) EmptyCachePool(id int64) error {
+	p := a.private[id]
+	switch {
+	case id <= 0:
+		return fmt.Errorf("event %d: empty_cache of pool %d: only a private pool (1 and up) can be emptied on its own; an empty_cache of the whole cache names no pool", a.event, id)
+	case p == nil:
+		return fmt.Errorf("event %d: empty_cache of private pool %d, which no allocation used", a.event, id)
+	}
+	var released int64
+	if p.Released {
+		var err error
+		if released, err = a.releasePoolCached(id); err != nil {
+			return err
+		}
+	}
+	a.stats.EmptyCaches++
+	if a.has[abi.HookObserve] {
+		return a.observe(abi.ObserveEmptyCache, 0, released, 0)
+	}
+	return nil
+}
+
 // PrivatePools returns the private pools that exist now, by id.
 func (a *Allocator) PrivatePools() []PrivatePool {
 	out := make([]PrivatePool, 0, len(a.private))
@@ -166,20 +203,28 @@ func (a *Allocator) FreeRequested(id int64) error {
 
 // syncPending completes every free still waiting for other streams, in the
 // order they were requested (PyTorch's synchronize_and_free_events, which
-// release_cached_blocks runs first). The workload's later free of such an
-// id is then a no-op.
-func (a *Allocator) syncPending() error {
-	for _, id := range a.pending {
+// release_cached_blocks runs first), or, when only is a private pool (1 and
+// up), only those of blocks of that pool (synchronize_and_free_events with
+// a pool, which emptyCache(mempool_id) runs): the others keep waiting. The
+// workload's later free of such an id is then a no-op.
+func (a *Allocator) syncPending(only int64) error {
+	kept := a.pending[:0]
+	for k, id := range a.pending {
 		b, ok := a.live[id]
 		if !ok || !b.Pending {
 			continue // completed by its own free already
 		}
+		if only != 0 && b.seg.PrivatePool != only {
+			kept = append(kept, id)
+			continue
+		}
 		if err := a.completeFree(b); err != nil {
+			a.pending = append(kept, a.pending[k+1:]...)
 			return err
 		}
 		a.synced[id] = struct{}{}
 		a.stats.SyncedFrees++
 	}
-	a.pending = a.pending[:0]
+	a.pending = kept
 	return nil
 }

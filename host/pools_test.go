@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/host/abi"
 )
 
 // TestPrivatePoolsAndStreams checks PyTorch's rules for private pools
@@ -80,6 +81,34 @@ func TestPrivatePoolsAndStreams(t *testing.T) {
 		{name: "the OOM path releases every stream's cached segments",
 			capacity: 40 * MiB, steps: "a 0 16MiB 7; a 1 16MiB 9; f 0; a 2 20MiB 9",
 			segmentAllocs: 3, segmentFrees: 1, reserved: 36 * MiB},
+		// emptyCache(mempool_id): torch.cuda.MemPool's destructor.
+		{name: "a pool's empty_cache releases that released pool's cached segments only",
+			steps:         "a 0 16MiB; f 0; a 1 16MiB 0 1; f 1; a 2 12MiB 0 2; f 2; rp 1; rp 2; ep 1",
+			segmentAllocs: 3, segmentFrees: 1, reserved: 28 * MiB, privateReserved: 12 * MiB},
+		{name: "a pool's empty_cache keeps a pool in use",
+			steps:         "a 0 16MiB 0 1; f 0; ep 1",
+			segmentAllocs: 1, reserved: 16 * MiB, privateReserved: 16 * MiB},
+		{name: "a pool's empty_cache keeps the pool's live blocks; their free returns them for the next one",
+			steps:         "a 0 16MiB 0 1; a 1 16MiB 0 1; f 0; rp 1; ep 1; f 1; ep 1",
+			segmentAllocs: 2, segmentFrees: 2},
+		{name: "a pool's empty_cache forgets the pool once empty: the id names a new pool",
+			steps:         "a 0 16MiB 0 1; f 0; rp 1; ep 1; a 1 16MiB 0 1",
+			segmentAllocs: 2, segmentFrees: 1, reserved: 16 * MiB, privateReserved: 16 * MiB},
+		{name: "a pool's empty_cache synchronises that pool's waiting frees, then releases",
+			steps:         "a 0 16MiB 0 1; r 0; rp 1; ep 1; f 0",
+			segmentAllocs: 1, segmentFrees: 1},
+		{name: "a pool's empty_cache leaves other pools' waiting frees waiting",
+			steps:         "a 0 16MiB; r 0; a 1 16MiB 0 1; r 1; rp 1; ep 1; a 2 16MiB",
+			segmentAllocs: 3, segmentFrees: 1, reserved: 32 * MiB},
+		{name: "the waiting frees it left are synchronised by the next whole empty_cache",
+			steps:         "a 0 16MiB; r 0; a 1 16MiB 0 1; f 1; rp 1; ep 1; e",
+			segmentAllocs: 2, segmentFrees: 2},
+		{name: "a pool's empty_cache of a pool in use synchronises nothing",
+			steps:         "a 0 16MiB 0 1; r 0; ep 1; a 1 16MiB 0 1",
+			segmentAllocs: 2, reserved: 32 * MiB, privateReserved: 32 * MiB},
+		{name: "expandable: a pool's empty_cache unmaps that pool's whole free pages only",
+			policy: expandable{}, steps: "a 0 4MiB; f 0; a 1 4MiB 0 1; f 1; rp 1; ep 1",
+			reserved: 20 * MiB},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,6 +142,10 @@ func TestPrivatePoolAndStreamErrors(t *testing.T) {
 		{"a 0 1MiB 0 1; rp 1; rp 1", "already released at event 1"},
 		{"a 0 1MiB 0 1; rp 1; a 1 1MiB 0 1", "allocation to private pool 1, which was released at event 1 and still holds 1 segments"},
 		{"a 0 1MiB 0 -2", "pool ids are 0 (the default pool) or positive"},
+		{"ep 1", "empty_cache of private pool 1, which no allocation used"},
+		{"ep 0", "empty_cache of pool 0: only a private pool (1 and up) can be emptied on its own"},
+		{"ep -1", "empty_cache of pool -1: only a private pool (1 and up) can be emptied on its own"},
+		{"a 0 1MiB 0 1; f 0; rp 1; ep 1; ep 1", "empty_cache of private pool 1, which no allocation used"},
 		{"a 0 1MiB; r 0; r 0", "free_requested of id 0, whose free was already requested"},
 		{"r 3", "free_requested of id 3, which is not live"},
 		{"a 0 1MiB; r 0; a 0 1MiB", "alloc of id 0, whose free was requested but has not completed"},
@@ -218,6 +251,9 @@ func TestReleaseOrder(t *testing.T) {
 		{name: "private pools in id order",
 			steps: "a 0 12MiB 0 2; a 1 14MiB 0 1; f 0; f 1; rp 2; rp 1; e",
 			want:  []int64{14, 12}},
+		{name: "a pool's empty_cache: that pool only, small before large, by stream value",
+			steps: "a 0 16MiB 5 1; a 1 1KiB 5 1; a 2 12MiB 3 1; a 3 14MiB 0 2; a 4 10MiB; a 5 1KiB; f 0; f 1; f 2; f 3; f 4; f 5; rp 1; rp 2; ep 1",
+			want:  []int64{2, 12, 16}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,5 +267,40 @@ func TestReleaseOrder(t *testing.T) {
 				t.Errorf("freed segments of %v MiB, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// observer records the policy_observe calls.
+type observer struct {
+	NoHooks
+	seen [][3]int64 // kind, id, size
+}
+
+func (o *observer) Implements(h abi.Hook) bool { return h == abi.HookObserve }
+
+func (o *observer) Observe(kind int32, id, size int64, _ int32) (int64, error) {
+	o.seen = append(o.seen, [3]int64{int64(kind), id, size})
+	return 0, nil
+}
+
+// TestEmptyCachePoolObserved: a pool's empty_cache is counted and observed
+// as an empty_cache, with the bytes it released (none while the pool is in
+// use).
+func TestEmptyCachePoolObserved(t *testing.T) {
+	o := &observer{}
+	a := New(cudadriver.NewSim(cudadriver.SimOptions{}), o, Options{})
+	script(t, a, "a 0 16MiB; f 0; a 1 12MiB 0 1; f 1; ep 1; rp 1; ep 1; e")
+	var empties [][3]int64
+	for _, s := range o.seen {
+		if s[0] == abi.ObserveEmptyCache {
+			empties = append(empties, s)
+		}
+	}
+	want := [][3]int64{{abi.ObserveEmptyCache, 0, 0}, {abi.ObserveEmptyCache, 0, 12 * MiB}, {abi.ObserveEmptyCache, 0, 16 * MiB}}
+	if !slices.Equal(empties, want) {
+		t.Errorf("observed %v, want %v", empties, want)
+	}
+	if s := a.Stats(); s.EmptyCaches != 3 || s.SegmentFrees != 2 {
+		t.Errorf("%d empty_caches, %d segment frees; want 3, 2", s.EmptyCaches, s.SegmentFrees)
 	}
 }

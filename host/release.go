@@ -75,10 +75,13 @@ type freeList struct{ pool, ctx int32 }
 // small then its large blocks. Within a block pool the contexts go by raw
 // stream value, as PyTorch's free sets order blocks by stream first
 // (BlockComparatorSize), then by size and address as each free index does.
-func (a *Allocator) releaseSequence() []freeList {
+// With only a private pool (1 and up), the sequence holds that pool's
+// lists alone (release_cached_blocks of that mempool_id), if it was
+// released; with only 0, every releasable list.
+func (a *Allocator) releaseSequence(only int64) []freeList {
 	ctxs := make([]int32, 0, len(a.ctxs))
 	for c := range a.ctxs {
-		if a.releasable(int32(c)) {
+		if a.releasable(int32(c)) && (only == 0 || a.ctxs[c].pool == only) {
 			ctxs = append(ctxs, int32(c))
 		}
 	}
@@ -116,12 +119,42 @@ func (a *Allocator) releaseSequence() []freeList {
 // (PyTorch's release_cached_blocks). Private pools still in use keep their
 // memory; released ones left with no segment are forgotten.
 func (a *Allocator) releaseCached() (int64, error) {
-	if err := a.syncPending(); err != nil {
+	if err := a.syncPending(0); err != nil {
 		return 0, err
 	}
+	released, err := a.releaseLists(a.releaseSequence(0))
+	if err != nil {
+		return released, err
+	}
+	a.forgetReleasedPools()
+	return released, nil
+}
+
+// releasePoolCached is releaseCached for released private pool id alone
+// (release_cached_blocks with its mempool_id): it completes the pending
+// frees of the pool's blocks, releases its whole free segments and pages,
+// and forgets the pool if it holds no segment then.
+func (a *Allocator) releasePoolCached(id int64) (int64, error) {
+	if err := a.syncPending(id); err != nil {
+		return 0, err
+	}
+	released, err := a.releaseLists(a.releaseSequence(id))
+	if err != nil {
+		return released, err
+	}
+	if p := a.private[id]; p != nil && p.Released && p.Segments == 0 {
+		delete(a.private, id)
+	}
+	return released, nil
+}
+
+// releaseLists releases, list by list in the order given, every free block
+// spanning a whole classic segment and every whole free page of expandable
+// segments, and returns the bytes released.
+func (a *Allocator) releaseLists(seq []freeList) (int64, error) {
 	var released int64
 	var todo, unmap []*Block
-	for _, l := range a.releaseSequence() {
+	for _, l := range seq {
 		a.lists[l.pool][l.ctx].bySize.Ascend(func(b *Block) bool {
 			if b.seg.Page > 0 {
 				unmap = append(unmap, b)
@@ -145,7 +178,6 @@ func (a *Allocator) releaseCached() (int64, error) {
 		}
 		todo, unmap = todo[:0], unmap[:0]
 	}
-	a.forgetReleasedPools()
 	return released, nil
 }
 
