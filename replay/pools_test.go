@@ -4,10 +4,13 @@ import (
 	"context"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/internal/synth"
+	"github.com/fraglab/fraglab/trace"
 )
 
 // TestGraphPoolsExample replays examples/traces/graph-pools.jsonl (a CUDA
@@ -101,6 +104,55 @@ func TestGraphPoolsExample(t *testing.T) {
 				if c.got != c.want {
 					t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
 				}
+			}
+		})
+	}
+}
+
+// TestMemPoolEmptyCache replays a torch.cuda.MemPool's deletion
+// (release_pool, then the empty_cache of that pool) while the default pool
+// caches a whole free segment: only the pool's segment is released, at the
+// empty_cache event, and the default pool's serves the next allocation. A
+// whole-cache empty_cache there releases both. The driver log writes the
+// release as it writes an empty_cache's.
+func TestMemPoolEmptyCache(t *testing.T) {
+	events := func(pool int64) []trace.Event {
+		return []trace.Event{
+			{Op: trace.OpAlloc, ID: 0, Size: 16 * MiB},
+			{Op: trace.OpFree, ID: 0},
+			{Op: trace.OpAlloc, ID: 1, Size: 12 * MiB, Pool: 1},
+			{Op: trace.OpFree, ID: 1},
+			{Op: trace.OpReleasePool, Pool: 1},
+			{Op: trace.OpEmptyCache, Pool: pool},
+			{Op: trace.OpAlloc, ID: 2, Size: 16 * MiB},
+		}
+	}
+	for _, policy := range []string{"default", "pytorch"} {
+		t.Run(policy, func(t *testing.T) {
+			res, log := run(t, synth.NewReader(events(1)), policy, 0)
+			want := `{"event":0,"action":"segment_alloc","addr":ADDR0,"size":16777216,"stream":0,"pool":"large"}
+{"event":2,"action":"segment_alloc","addr":ADDR1,"size":12582912,"stream":0,"pool":"large","private_pool":1}
+{"event":5,"action":"segment_free","addr":ADDR1,"size":12582912,"stream":0,"pool":"large","private_pool":1}
+`
+			lines := strings.Split(log, "\n")
+			if len(lines) != 4 {
+				t.Fatalf("driver log:\n%s", log)
+			}
+			addr := func(line string) string {
+				_, rest, _ := strings.Cut(line, `"addr":`)
+				n, _, _ := strings.Cut(rest, ",")
+				return n
+			}
+			want = strings.NewReplacer("ADDR0", addr(lines[0]), "ADDR1", addr(lines[1])).Replace(want)
+			if log != want {
+				t.Errorf("driver log\n%s\nwant\n%s", log, want)
+			}
+			if s := res.Stats; s.SegmentAllocs != 2 || s.SegmentFrees != 1 || s.Reserved != 16*MiB || s.EmptyCaches != 1 {
+				t.Errorf("segment allocs %d, frees %d, reserved %d, empty_caches %d; want 2, 1, 16 MiB, 1", s.SegmentAllocs, s.SegmentFrees, s.Reserved, s.EmptyCaches)
+			}
+			whole, _ := run(t, synth.NewReader(events(0)), policy, 0)
+			if s := whole.Stats; s.SegmentAllocs != 3 || s.SegmentFrees != 2 {
+				t.Errorf("with a whole-cache empty_cache: segment allocs %d, frees %d; want 3, 2", s.SegmentAllocs, s.SegmentFrees)
 			}
 		})
 	}

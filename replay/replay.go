@@ -262,7 +262,11 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 			case trace.OpFreeRequested:
 				err = a.FreeRequested(e.ID)
 			case trace.OpEmptyCache:
-				err = a.EmptyCache()
+				if e.Pool != 0 {
+					err = a.EmptyCachePool(e.Pool)
+				} else {
+					err = a.EmptyCache()
+				}
 			case trace.OpReleasePool:
 				err = a.ReleasePool(e.Pool)
 			default:

@@ -103,6 +103,10 @@ func (w *watchdog) report(e int64) {
 		b = append(b, ev.Op.String()...)
 		switch ev.Op {
 		case trace.OpEmptyCache:
+			if ev.Pool != 0 {
+				b = append(b, " pool="...)
+				b = strconv.AppendInt(b, ev.Pool, 10)
+			}
 		case trace.OpReleasePool:
 			b = append(b, " pool="...)
 			b = strconv.AppendInt(b, ev.Pool, 10)
