@@ -22,6 +22,7 @@ var poolFixtures = []string{
 	"pytorch-mempool.pickle",
 	"pytorch-record-stream.pickle",
 	"pytorch-record-stream-oom.pickle",
+	"pytorch-mempool-scoped.pickle",
 }
 
 func pytorchPolicy(t testing.TB) *wasm.Module {
@@ -109,7 +110,11 @@ func TestSharedSnapshotsExact(t *testing.T) {
 // released; with a deferred free made at its free_requested, or completed
 // where its free_completed was recorded (before the allocation that ran
 // out of memory, whose synchronisation completed it), an allocation takes
-// the block PyTorch could not take yet.
+// the block PyTorch could not take yet; with the MemPool's deletion
+// replayed as release_pool + a whole-cache empty_cache (the rule before
+// emptyCache(mempool_id) was modelled), the default pool's cached segment
+// and the segment whose free waits are released too, and the next
+// allocation needs a new segment.
 func TestImportRulesMatter(t *testing.T) {
 	mod := pytorchPolicy(t)
 	cases := []struct {
@@ -151,6 +156,15 @@ func TestImportRulesMatter(t *testing.T) {
 					w.Truth[k].Event = 4
 				}
 			}
+			return nil
+		}},
+		{"pytorch-mempool-scoped.pickle", func(w *snapshot.Workload) error {
+			// release_pool 1, free 0, empty_cache of pool 1 → … empty_cache.
+			i := slices.IndexFunc(w.Events, func(e trace.Event) bool { return e.Op == trace.OpEmptyCache })
+			if i < 2 || w.Events[i].Pool != 1 || w.Events[i-2].Op != trace.OpReleasePool {
+				return fmt.Errorf("no release_pool and empty_cache of pool 1: %v", w.Events)
+			}
+			w.Events[i].Pool = 0
 			return nil
 		}},
 	}

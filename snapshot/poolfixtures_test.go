@@ -31,8 +31,9 @@ package snapshot
 //
 // Newer PyTorch (2.6 and later) writes pool_id on every entry: the pool of
 // the block or segment, (0, 0) for the default pool; the first two
-// fixtures have it (their private segments are gone by the end, so only the
-// entries name their pool), the third is in the older format without it.
+// fixtures and the last have it (their private segments are gone by the
+// end, so only the entries name their pool), the third and fourth are in
+// the older format without it.
 
 // The capture stream of torch.cuda.graph and a side stream: cudaStream_t
 // handles are pointers.
@@ -394,6 +395,81 @@ func recordStreamOOMSnapshot() *Snapshot {
 	}
 }
 
+// memPoolScopedSnapshot: a torch.cuda.MemPool deleted while the default
+// pool caches a whole free segment and a block of the default pool waits
+// for another stream.
+//
+//	side = torch.cuda.Stream()
+//	pool = torch.cuda.MemPool()          # MempoolId_t (0, 1), use count 1
+//	with torch.cuda.use_mem_pool(pool):
+//	    a = torch.empty(8 MiB)
+//	c = torch.empty(8 MiB)               # default pool
+//	k = torch.empty(16 MiB)              # default pool
+//	with torch.cuda.stream(side):
+//	    ...                              # kernels reading a and k
+//	a.record_stream(side); del a         # side busy: the free waits
+//	k.record_stream(side); del k         # the same
+//	del c
+//	del pool                             # releasePool, then emptyCache(pool id)
+//	x = torch.empty(8 MiB)               # side's work is done by now
+//	torch.cuda.memory._dump_snapshot(...)
+//
+// emptyCache(mempool_id) runs release_cached_blocks for that id only: it
+// synchronises the events of the pool's blocks only (a's free completes, k's
+// keeps waiting), releases the pool's whole free blocks, small (none) then
+// large (a's segment), and leaves the default pool alone: c's segment,
+// whole and free, stays cached. A whole-cache empty_cache would have
+// completed k's free and released c's and k's segments too. x's malloc
+// runs process_events first (side's event is complete: k's free
+// completes), then takes the best fit on the default stream: k's 16 MiB
+// block rather than c's 20 MiB one.
+func memPoolScopedSnapshot() *Snapshot {
+	const (
+		m1 uint64 = 0x7f6c20000000 // MemPool, 20 MiB: a
+		d1 uint64 = 0x7f6c21400000 // default pool, 20 MiB: c
+		d2 uint64 = 0x7f6c22800000 // default pool, 16 MiB: k, then x
+	)
+	mp := [2]uint64{0, 1}
+	f := &fixtureTrace{pools: true}
+	// a: 8 MiB in the empty MemPool: a 20 MiB segment, split (12 MiB remain).
+	f.add(ActSegmentAlloc, m1, 20*mib, 0, mp)
+	f.add(ActAlloc, m1, 8*mib, 0, mp)
+	// c: the default pool has no block: a 20 MiB segment, split.
+	f.add(ActSegmentAlloc, d1, 20*mib, 0, defaultPoolID)
+	f.add(ActAlloc, d1, 8*mib, 0, defaultPoolID)
+	// k: 16 MiB ≥ 10 MiB; c's 12 MiB remainder is too small: a 16 MiB
+	// segment, not split.
+	f.add(ActSegmentAlloc, d2, 16*mib, 0, defaultPoolID)
+	f.add(ActAlloc, d2, 16*mib, 0, defaultPoolID)
+	// del a, del k: used on side: free_requested only.
+	f.add(ActFreeRequested, m1, 8*mib, 0, mp)
+	f.add(ActFreeRequested, d2, 16*mib, 0, defaultPoolID)
+	// del c: completes at once, merges with the 12 MiB behind it: d1 is
+	// whole and free.
+	f.free(d1, 8*mib, 0, defaultPoolID)
+	// del pool: synchronise the pool's events (a's free completes and
+	// merges: m1 is whole and free), release the pool's whole free blocks.
+	f.add(ActFreeCompleted, m1, 8*mib, 0, mp)
+	f.add(ActSegmentFree, m1, 20*mib, 0, mp)
+	// x: process_events completes k's free; best fit of 8 MiB on the
+	// default stream: d2 (16 MiB) before d1 (20 MiB), split (8 MiB remain).
+	f.add(ActFreeCompleted, d2, 16*mib, 0, defaultPoolID)
+	f.add(ActAlloc, d2, 8*mib, 0, defaultPoolID)
+	f.add(ActSnapshot, 0, 8*mib, 0, defaultPoolID)
+	return &Snapshot{
+		Segments: []Segment{
+			{Address: d1, TotalSize: 20 * mib, Stream: 0, Pool: PoolLarge, Blocks: []Block{{Address: d1, Size: 20 * mib, State: StateInactive}}},
+			{Address: d2, TotalSize: 16 * mib, AllocatedSize: 8 * mib, ActiveSize: 8 * mib, RequestedSize: 8 * mib,
+				Stream: 0, Pool: PoolLarge, Blocks: []Block{
+					{Address: d2, Size: 8 * mib, RequestedSize: 8 * mib, State: StateAllocated},
+					{Address: d2 + 8*mib, Size: 8 * mib, State: StateInactive},
+				}},
+		},
+		Traces:   [][]TraceEntry{f.entries},
+		Settings: newestSettings(),
+	}
+}
+
 // poolFixtures are the fixture files made above.
 func poolFixtures() map[string]*Snapshot {
 	return map[string]*Snapshot{
@@ -401,5 +477,6 @@ func poolFixtures() map[string]*Snapshot {
 		"pytorch-mempool.pickle":           memPoolSnapshot(),
 		"pytorch-record-stream.pickle":     recordStreamSnapshot(),
 		"pytorch-record-stream-oom.pickle": recordStreamOOMSnapshot(),
+		"pytorch-mempool-scoped.pickle":    memPoolScopedSnapshot(),
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // opsOf writes events compactly: "alloc 3 p1", "free 2", "free_requested 0",
-// "release_pool 1", "empty_cache".
+// "release_pool 1", "empty_cache", "empty_cache p1" (of pool 1 only).
 func opsOf(evs []trace.Event) []string {
 	out := make([]string, len(evs))
 	for i, e := range evs {
@@ -22,6 +22,11 @@ func opsOf(evs []trace.Event) []string {
 			out[i] = e.Op.String() + " " + itoa(e.ID)
 		case trace.OpReleasePool:
 			out[i] = "release_pool " + itoa(e.Pool)
+		case trace.OpEmptyCache:
+			out[i] = "empty_cache"
+			if e.Pool != 0 {
+				out[i] += " p" + itoa(e.Pool)
+			}
 		default:
 			out[i] = e.Op.String()
 		}
@@ -47,7 +52,7 @@ func TestPoolFixturesImport(t *testing.T) {
 		}, map[int64]int64{0: 0, 1: captureStream, 3: captureStream, 4: 0}, nil},
 		{memPoolSnapshot(), [][2]uint64{{0, 1}}, []string{
 			"alloc 0 p1", "alloc 1 p1", "alloc 2 p1", "alloc 3 p0", "free 0", "free 1", "alloc 4 p0",
-			"release_pool 1", "empty_cache", "free 2", "free 3", "free 4", "empty_cache", "alloc 5 p0",
+			"release_pool 1", "empty_cache p1", "free 2", "free 3", "free 4", "empty_cache", "alloc 5 p0",
 		}, nil, nil},
 		{recordStreamSnapshot(), nil, []string{
 			"alloc 0 p0", "alloc 1 p0", "free_requested 0", "alloc 2 p0", "free 0", "alloc 3 p0", "free 1",
@@ -56,6 +61,13 @@ func TestPoolFixturesImport(t *testing.T) {
 		{recordStreamOOMSnapshot(), nil, []string{
 			"alloc 0 p0", "free_requested 0", "alloc 1 p0", "alloc 2 p0", "free 0", "free 1",
 		}, nil, []int{2}},
+		// The MemPool's deletion releases its segment only: the empty_cache
+		// of pool 1, after the free its synchronisation completed; k's free
+		// (id 2) completes later, by process_events.
+		{memPoolScopedSnapshot(), [][2]uint64{{0, 1}}, []string{
+			"alloc 0 p1", "alloc 1 p0", "alloc 2 p0", "free_requested 0", "free_requested 2", "free 1",
+			"release_pool 1", "free 0", "empty_cache p1", "free 2", "alloc 3 p0",
+		}, nil, nil},
 	}
 	for _, c := range cases {
 		w, err := c.s.Workload(-1)

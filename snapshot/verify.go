@@ -15,7 +15,9 @@ import (
 // occupied until its free (or a release that synchronises, SegmentEvent.Sync);
 // frees merge free neighbours; the segment entries of w.Truth are applied
 // before the event they belong to; after an empty_cache no classic segment of
-// the default pool or of a released private pool may be left entirely free.
+// the default pool or of a released private pool may be left entirely free
+// (after the empty_cache of one private pool, none of that pool's, once
+// released).
 // The result must equal the snapshot's final segments for w.Device, block by
 // block (address, size, allocated, pending or free, requested size), with the
 // same pool, private pool id, stream and expandable flag per segment.
@@ -93,7 +95,11 @@ func Verify(w *Workload, s *Snapshot) error {
 			released[ev.Pool] = true
 		case trace.OpEmptyCache:
 			for _, sg := range st.segs {
-				if !sg.expandable && len(sg.blocks) == 1 && !sg.blocks[0].live() && (sg.private == 0 || released[sg.private]) {
+				inScope := sg.private == 0 || released[sg.private]
+				if ev.Pool != 0 {
+					inScope = sg.private == ev.Pool && released[ev.Pool]
+				}
+				if !sg.expandable && len(sg.blocks) == 1 && !sg.blocks[0].live() && inScope {
 					err = fmt.Errorf("the %d B segment at %#x is still cached and entirely free", sg.size, sg.addr)
 					break
 				}

@@ -18,7 +18,8 @@ type Workload struct {
 	// Events are the workload: alloc (the unrounded requested size, the
 	// recorded stream and the private pool), free (from free_completed),
 	// free_requested (a free that waited for other streams), empty_cache
-	// and release_pool (inferred). A new id is given to every alloc, in
+	// (of the whole cache, or of one torch.cuda.MemPool's pool) and
+	// release_pool (inferred). A new id is given to every alloc, in
 	// order, after the ids of the blocks that are live at the first event
 	// (InitialBlock.ID).
 	Events []trace.Event
@@ -486,6 +487,7 @@ func (b *builder) forward(w *Workload, live map[uint64]int64) error {
 	var pendingSeg, pendingOOM []int // indices into w.Truth / w.OOMs awaiting their event
 	tags := newTagger(b.rules)
 	burstEnd := -1           // index just past the current empty_cache burst; -1: none
+	burstPool := int64(0)    // the private pool that burst's empty_cache is scoped to; 0: the whole cache
 	retryBefore := int64(-1) // reserved before the current OOM-retry burst
 	retryStart := 0
 	gcOn := b.s.Settings != nil && b.s.Settings.GarbageCollectionThreshold > 0
@@ -551,6 +553,7 @@ func (b *builder) forward(w *Workload, live map[uint64]int64) error {
 				} else {
 					runKind = runEmptyCache
 					burstEnd = runEnd
+					burstPool = b.scopedPool(st, i, runEnd, released)
 				}
 				// Pool releases are not recorded: a released segment of a
 				// private pool means the pool's use count had reached 0
@@ -669,7 +672,7 @@ func (b *builder) forward(w *Workload, live map[uint64]int64) error {
 			}
 			if burstEnd == i+1 {
 				burstEnd = -1
-				emit(trace.Event{Op: trace.OpEmptyCache}, 0, true)
+				emit(trace.Event{Op: trace.OpEmptyCache, Pool: burstPool}, 0, true)
 			}
 		case e.Action == ActOOM:
 			// The allocation that failed is part of the workload: PyTorch
@@ -699,6 +702,50 @@ func (b *builder) forward(w *Workload, live map[uint64]int64) error {
 	}
 	w.Capacity = capc.result()
 	return nil
+}
+
+// scopedPool decides whether the empty_cache burst t[i:j] was
+// torch.cuda.MemPool's destructor: releasePool, then emptyCache(mempool_id),
+// which synchronises the pending frees of that pool's blocks only and
+// releases only that pool's whole free segments (release_cached_blocks
+// with the pool's id). It returns the pool's number when every release of
+// the burst is of one private pool P whose release is inferred at this
+// burst (the pool's last use; not released before), every free the burst
+// completed is of a block of P, and P's recorded id is a MemPool's (0, n):
+// a CUDA graph's own pool, (n, 0), is let go of by releasePool alone, so
+// its segments go only by a whole-cache empty_cache. Otherwise 0: the
+// whole cache. Where both fit the recording (nothing else was releasable
+// and nothing else pending) they replay alike; where the default pool or
+// another released pool held a whole free segment, or another pool's free
+// was pending, only the scoped one does.
+func (b *builder) scopedPool(st *state, i, j int, released map[int64]bool) int64 {
+	privateAt := func(addr uint64) int64 {
+		if k := st.find(addr); k >= 0 {
+			return st.segs[k].private
+		}
+		return 0
+	}
+	var pool int64
+	for k := i; k < j; k++ {
+		e := b.t[k]
+		var p int64
+		switch {
+		case isRelease(e.Action):
+			p = privateAt(e.Addr)
+		case b.role[k] == roleCompleted:
+			p = privateAt(e.Addr)
+		default:
+			continue
+		}
+		if p == 0 || (pool != 0 && p != pool) {
+			return 0
+		}
+		pool = p
+	}
+	if pool == 0 || released[pool] || b.poolIDs[pool-1][0] != 0 {
+		return 0
+	}
+	return pool
 }
 
 // classifyBurst decides whether the releases among t[i:j] are the OOM
