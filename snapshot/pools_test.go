@@ -216,3 +216,82 @@ func TestSegmentEndingAt2to64(t *testing.T) {
 		t.Errorf("initial %+v\nwant %+v", w.Initial, want)
 	}
 }
+
+// TestScopedEmptyCacheRule: which release bursts become the empty_cache of
+// one private pool (torch.cuda.MemPool's destructor: releasePool, then
+// emptyCache(mempool_id)) and which stay a whole-cache empty_cache.
+func TestScopedEmptyCacheRule(t *testing.T) {
+	const p, q, d uint64 = 0x10000000, 0x12000000, 0x20000000
+	mem, graph := [2]uint64{0, 1}, [2]uint64{1, 0}
+	cases := []struct {
+		name  string
+		build func(f *fixtureTrace)
+		final []Segment
+		ops   []string
+	}{
+		{"a MemPool's segments alone, at its release: that pool's", func(f *fixtureTrace) {
+			f.add(ActSegmentAlloc, p, 20*mib, 0, mem)
+			f.add(ActAlloc, p, 8*mib, 0, mem)
+			f.free(p, 8*mib, 0, mem)
+			f.add(ActSegmentFree, p, 20*mib, 0, mem)
+		}, nil, []string{"alloc 0 p1", "free 0", "release_pool 1", "empty_cache p1"}},
+		{"a CUDA graph's own pool (n, 0): releasePool alone, so the whole cache", func(f *fixtureTrace) {
+			f.add(ActSegmentAlloc, p, 20*mib, 0, graph)
+			f.add(ActAlloc, p, 8*mib, 0, graph)
+			f.free(p, 8*mib, 0, graph)
+			f.add(ActSegmentFree, p, 20*mib, 0, graph)
+		}, nil, []string{"alloc 0 p1", "free 0", "release_pool 1", "empty_cache"}},
+		{"the default pool's segment released too: the whole cache", func(f *fixtureTrace) {
+			f.add(ActSegmentAlloc, p, 20*mib, 0, mem)
+			f.add(ActAlloc, p, 8*mib, 0, mem)
+			f.add(ActSegmentAlloc, d, 20*mib, 0, defaultPoolID)
+			f.add(ActAlloc, d, 8*mib, 0, defaultPoolID)
+			f.free(p, 8*mib, 0, mem)
+			f.free(d, 8*mib, 0, defaultPoolID)
+			f.add(ActSegmentFree, d, 20*mib, 0, defaultPoolID)
+			f.add(ActSegmentFree, p, 20*mib, 0, mem)
+		}, nil, []string{"alloc 0 p1", "alloc 1 p0", "free 0", "free 1", "release_pool 1", "empty_cache"}},
+		{"a default-pool free completed by the burst's synchronisation: the whole cache", func(f *fixtureTrace) {
+			f.add(ActSegmentAlloc, p, 20*mib, 0, mem)
+			f.add(ActAlloc, p, 8*mib, 0, mem)
+			f.add(ActSegmentAlloc, d, 20*mib, 0, defaultPoolID)
+			f.add(ActAlloc, d, 8*mib, 0, defaultPoolID)
+			f.add(ActAlloc, d+8*mib, 8*mib, 0, defaultPoolID)
+			f.add(ActFreeRequested, d+8*mib, 8*mib, 0, defaultPoolID)
+			f.free(p, 8*mib, 0, mem)
+			f.add(ActFreeCompleted, d+8*mib, 8*mib, 0, defaultPoolID)
+			f.add(ActSegmentFree, p, 20*mib, 0, mem)
+		}, []Segment{fseg(d, PoolLarge, false, fb(d, 8*mib, 8*mib, true), fb(d+8*mib, 12*mib, 0, false))},
+			[]string{"alloc 0 p1", "alloc 1 p0", "alloc 2 p0", "free_requested 2", "free 0", "release_pool 1", "free 2", "empty_cache"}},
+		{"two MemPools' segments in one burst: the whole cache", func(f *fixtureTrace) {
+			f.add(ActSegmentAlloc, p, 20*mib, 0, mem)
+			f.add(ActAlloc, p, 8*mib, 0, mem)
+			f.add(ActSegmentAlloc, q, 12*mib, 0, [2]uint64{0, 2})
+			f.add(ActAlloc, q, 12*mib, 0, [2]uint64{0, 2})
+			f.free(p, 8*mib, 0, mem)
+			f.free(q, 12*mib, 0, [2]uint64{0, 2})
+			f.add(ActSegmentFree, p, 20*mib, 0, mem)
+			f.add(ActSegmentFree, q, 12*mib, 0, [2]uint64{0, 2})
+		}, nil, []string{"alloc 0 p1", "alloc 1 p2", "free 0", "free 1", "release_pool 1", "release_pool 2", "empty_cache"}},
+		{"a pool released at an earlier burst: the whole cache", func(f *fixtureTrace) {
+			f.add(ActSegmentAlloc, p, 20*mib, 0, mem)
+			f.add(ActAlloc, p, 8*mib, 0, mem)
+			f.add(ActSegmentAlloc, q, 12*mib, 0, mem)
+			f.add(ActAlloc, q, 12*mib, 0, mem)
+			f.free(p, 8*mib, 0, mem)
+			f.add(ActSegmentFree, p, 20*mib, 0, mem)
+			f.free(q, 12*mib, 0, mem)
+			f.add(ActSegmentFree, q, 12*mib, 0, mem)
+		}, nil, []string{"alloc 0 p1", "alloc 1 p1", "free 0", "release_pool 1", "empty_cache p1", "free 1", "empty_cache"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := &fixtureTrace{pools: true}
+			c.build(f)
+			w := workloadCase(t, &Snapshot{Segments: c.final, Traces: [][]TraceEntry{f.entries}, Settings: newestSettings()})
+			if got := opsOf(w.Events); !reflect.DeepEqual(got, c.ops) {
+				t.Errorf("events\n%q\nwant\n%q", got, c.ops)
+			}
+		})
+	}
+}
