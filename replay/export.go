@@ -8,13 +8,35 @@ import (
 // recorder collects a run as a PyTorch memory snapshot: the trace entries
 // PyTorch would have recorded (alloc, free_requested, free_completed,
 // segment_*, oom), each with the pool_id of its pool as PyTorch 2.6 and
-// later write it (a private pool P as (P, 0), the default pool (0, 0); a
-// pool release is not recorded, as in PyTorch), and, at the end, the
+// later write it (a private pool P as (P, 0), a CUDA graph's own pool, or,
+// when the workload emptied P's cache on its own, as (0, P), a
+// torch.cuda.MemPool's, whose destructor does that; the default pool (0,
+// 0); a pool release is not recorded, as in PyTorch), and, at the end, the
 // segments with their blocks.
 type recorder struct {
 	entries   []snapshot.TraceEntry
 	free      func() int64       // device bytes free, for oom entries
 	requested map[int64]struct{} // ids whose free_requested is recorded, awaiting free_completed
+	memPools  map[int64]bool     // private pools an empty_cache of their own named: MemPools
+}
+
+// emptiedPool notes the workload's empty_cache of private pool p alone
+// (emptyCache(mempool_id)): the export names p as a MemPool, (0, p), so
+// that reading it back infers the same scoped empty_cache.
+func (r *recorder) emptiedPool(p int64) {
+	if r.memPools == nil {
+		r.memPools = map[int64]bool{}
+	}
+	r.memPools[p] = true
+}
+
+// memPoolID renames, in ids recorded as (p, 0), the pools emptiedPool
+// named to (0, p).
+func (r *recorder) memPoolID(id [2]uint64) [2]uint64 {
+	if id[1] == 0 && id[0] != 0 && r.memPools[int64(id[0])] {
+		return [2]uint64{0, id[0]}
+	}
+	return id
 }
 
 func (r *recorder) driverOp(op host.DriverOp) {
@@ -57,6 +79,11 @@ func (r *recorder) blockOp(op host.BlockOp) {
 // device 0 of a snapshot. Each mapped run of an expandable segment is a
 // segment of its own, as PyTorch reports them.
 func (r *recorder) snapshotOf(a *host.Allocator) *snapshot.Snapshot {
+	if len(r.memPools) > 0 {
+		for k := range r.entries {
+			r.entries[k].PoolID = r.memPoolID(r.entries[k].PoolID)
+		}
+	}
 	s := &snapshot.Snapshot{Traces: [][]snapshot.TraceEntry{r.entries}}
 	for _, seg := range a.Segments() {
 		var cur *snapshot.Segment
@@ -68,7 +95,7 @@ func (r *recorder) snapshotOf(a *host.Allocator) *snapshot.Snapshot {
 			if cur == nil {
 				s.Segments = append(s.Segments, snapshot.Segment{
 					Address: b.Addr, Stream: a.StreamValue(seg.Stream), Pool: poolType(seg.Pool), Expandable: seg.Expandable(),
-					PoolID: poolID(seg.PrivatePool),
+					PoolID: r.memPoolID(poolID(seg.PrivatePool)),
 				})
 				cur = &s.Segments[len(s.Segments)-1]
 			}

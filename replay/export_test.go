@@ -147,3 +147,53 @@ func TestSnapshotRoundTripPools(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotRoundTripMemPool: the export names a pool whose cache the
+// workload emptied on its own as a MemPool, (0, 1), so the import infers
+// the same release_pool and empty_cache of that pool, and replaying it
+// keeps the default pool's cached segment as the run did.
+func TestSnapshotRoundTripMemPool(t *testing.T) {
+	events := memPoolEvents(1)
+	var pickle bytes.Buffer
+	var ops []host.DriverOp
+	if _, err := Run(context.Background(), synth.NewReader(events), builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}),
+		Options{SnapshotOut: &pickle, OnDriverOp: func(op host.DriverOp) { ops = append(ops, op) }}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := snapshot.Read(bytes.NewReader(pickle.Bytes()), "export.pickle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := snap.Workload(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snapshot.Verify(w, snap); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.PoolIDs) != 1 || w.PoolIDs[0] != [2]uint64{0, 1} {
+		t.Errorf("pool ids %v, want [(0, 1)]", w.PoolIDs)
+	}
+	if len(w.Events) != len(events) {
+		t.Fatalf("%d events back, want %d:\n%+v", len(w.Events), len(events), w.Events)
+	}
+	for i, e := range events {
+		if g := w.Events[i]; g.Op != e.Op || g.ID != e.ID || g.Size != e.Size || g.Pool != e.Pool {
+			t.Errorf("event %d: got %+v, want %+v", i, g, e)
+		}
+	}
+	ri, initial := SnapshotInput(w)
+	var again []host.DriverOp
+	if _, err := Run(context.Background(), ri, builtin(t, "pytorch"), cudadriver.NewSim(cudadriver.SimOptions{}),
+		Options{Initial: initial, Place: RecordedPlacement(w), OnDriverOp: func(op host.DriverOp) { again = append(again, op) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != len(ops) {
+		t.Fatalf("replaying the export made %d segment events, want %d", len(again), len(ops))
+	}
+	for i := range ops {
+		if again[i] != ops[i] {
+			t.Errorf("segment event %d: %+v, want %+v", i, again[i], ops[i])
+		}
+	}
+}

@@ -109,6 +109,20 @@ func TestGraphPoolsExample(t *testing.T) {
 	}
 }
 
+// memPoolEvents: a default-pool segment cached, then a MemPool's deletion:
+// release_pool 1 and the empty_cache of pool (1; 0: of the whole cache).
+func memPoolEvents(pool int64) []trace.Event {
+	return []trace.Event{
+		{Op: trace.OpAlloc, ID: 0, Size: 16 * MiB},
+		{Op: trace.OpFree, ID: 0},
+		{Op: trace.OpAlloc, ID: 1, Size: 12 * MiB, Pool: 1},
+		{Op: trace.OpFree, ID: 1},
+		{Op: trace.OpReleasePool, Pool: 1},
+		{Op: trace.OpEmptyCache, Pool: pool},
+		{Op: trace.OpAlloc, ID: 2, Size: 16 * MiB},
+	}
+}
+
 // TestMemPoolEmptyCache replays a torch.cuda.MemPool's deletion
 // (release_pool, then the empty_cache of that pool) while the default pool
 // caches a whole free segment: only the pool's segment is released, at the
@@ -116,17 +130,7 @@ func TestGraphPoolsExample(t *testing.T) {
 // whole-cache empty_cache there releases both. The driver log writes the
 // release as it writes an empty_cache's.
 func TestMemPoolEmptyCache(t *testing.T) {
-	events := func(pool int64) []trace.Event {
-		return []trace.Event{
-			{Op: trace.OpAlloc, ID: 0, Size: 16 * MiB},
-			{Op: trace.OpFree, ID: 0},
-			{Op: trace.OpAlloc, ID: 1, Size: 12 * MiB, Pool: 1},
-			{Op: trace.OpFree, ID: 1},
-			{Op: trace.OpReleasePool, Pool: 1},
-			{Op: trace.OpEmptyCache, Pool: pool},
-			{Op: trace.OpAlloc, ID: 2, Size: 16 * MiB},
-		}
-	}
+	events := memPoolEvents
 	for _, policy := range []string{"default", "pytorch"} {
 		t.Run(policy, func(t *testing.T) {
 			res, log := run(t, synth.NewReader(events(1)), policy, 0)

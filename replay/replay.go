@@ -264,6 +264,9 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 			case trace.OpEmptyCache:
 				if e.Pool != 0 {
 					err = a.EmptyCachePool(e.Pool)
+					if rec != nil {
+						rec.emptiedPool(e.Pool)
+					}
 				} else {
 					err = a.EmptyCache()
 				}

@@ -352,7 +352,7 @@ func (s *snapshotSink) dropped() []string {
 		d = append(d, fmt.Sprintf("the tags of %d allocations (a snapshot has stack frames, not tags)", s.tagged))
 	}
 	if s.releases > 0 {
-		d = append(d, fmt.Sprintf("%d release_pool events (a snapshot records each entry's pool, here pool P as id (P, 0), but no pool release: reading it back infers one before the pool's first released segment, and numbers pools by first appearance)", s.releases))
+		d = append(d, fmt.Sprintf("%d release_pool events (a snapshot records each entry's pool, here pool P as id (P, 0), or (0, P) after an empty_cache of P alone, but no pool release: reading it back infers one before the pool's first released segment, and numbers pools by first appearance)", s.releases))
 	}
 	return d
 }
