@@ -206,3 +206,108 @@ func TestRandomPoliciesReachEveryPath(t *testing.T) {
 			total.OOMs, total.SegmentFrees, total.SegmentMaps, total.SegmentUnmaps)
 	}
 }
+
+// TestRandomPoolsKeepInvariants drives random workloads with private
+// pools, frees that wait for other streams, pool releases and empty_cache
+// calls of the whole cache and of one pool under random policies, checking
+// every invariant after every event. At the end, an empty_cache of each
+// released pool and of the whole cache leaves no releasable segment.
+func TestRandomPoolsKeepInvariants(t *testing.T) {
+	seeds, events := 30, 1000
+	if testing.Short() {
+		seeds, events = 6, 400
+	}
+	var scoped, synced int64
+	for seed := int64(0); seed < int64(seeds); seed++ {
+		r := rand.New(rand.NewSource(seed))
+		capacity := []int64{0, 96 << 20, 1 << 30}[r.Intn(3)]
+		var pol Policy = newRandomPolicy(seed)
+		if seed%4 == 0 {
+			pol = NoHooks{}
+		}
+		a := New(cudadriver.NewSim(cudadriver.SimOptions{Capacity: capacity}), pol, Options{})
+		var live, waiting []int64
+		next := int64(0)
+		released := func(p int64) bool {
+			for _, pp := range a.PrivatePools() {
+				if pp.ID == p {
+					return pp.Released
+				}
+			}
+			return false
+		}
+		for i := 0; i < events; i++ {
+			a.SetEvent(int64(i))
+			var err error
+			pools := a.PrivatePools()
+			switch k := r.Intn(20); {
+			case k < 9 || len(live) == 0:
+				pool := int64(r.Intn(4))
+				if pool != 0 && released(pool) {
+					pool = 0
+				}
+				err = a.AllocIn(next, randomSize(r), int64(r.Intn(2)), pool, 0)
+				if _, ok := a.Live(next); ok {
+					live = append(live, next)
+				}
+				next++
+			case k < 15:
+				j := r.Intn(len(live))
+				id := live[j]
+				live[j] = live[len(live)-1]
+				live = live[:len(live)-1]
+				if r.Intn(4) == 0 {
+					err = a.FreeRequested(id)
+					waiting = append(waiting, id)
+				} else {
+					err = a.Free(id)
+				}
+			case k < 16 && len(waiting) > 0:
+				j := r.Intn(len(waiting))
+				err = a.Free(waiting[j]) // completes it, or a no-op after a synchronisation
+				waiting[j] = waiting[len(waiting)-1]
+				waiting = waiting[:len(waiting)-1]
+			case k < 18 && len(pools) > 0:
+				p := pools[r.Intn(len(pools))]
+				if !p.Released {
+					err = a.ReleasePool(p.ID)
+				}
+			case k < 19 && len(pools) > 0:
+				err = a.EmptyCachePool(pools[r.Intn(len(pools))].ID)
+				scoped++
+			default:
+				err = a.EmptyCache()
+			}
+			if err != nil {
+				t.Fatalf("seed %d event %d: %v", seed, i, err)
+			}
+			if err := a.Check(); err != nil {
+				t.Fatalf("seed %d event %d: invariant broken: %v", seed, i, err)
+			}
+		}
+		for _, p := range a.PrivatePools() {
+			if p.Released {
+				if err := a.EmptyCachePool(p.ID); err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
+				}
+			}
+		}
+		for _, p := range a.PrivatePools() {
+			if p.Released {
+				// Its remaining segments must hold live (or waiting) blocks.
+				for _, seg := range a.Segments() {
+					if seg.PrivatePool == p.ID && !seg.Expandable() && len(seg.Blocks()) == 1 && !seg.Blocks()[0].Allocated {
+						t.Fatalf("seed %d: released pool %d keeps a whole free segment after its empty_cache", seed, p.ID)
+					}
+				}
+			}
+		}
+		synced += a.Stats().SyncedFrees
+		if err := a.Check(); err != nil {
+			t.Fatalf("seed %d: invariant broken: %v", seed, err)
+		}
+	}
+	if scoped == 0 || synced == 0 {
+		t.Errorf("paths not reached: %d empty_caches of a pool, %d synchronised frees", scoped, synced)
+	}
+}
