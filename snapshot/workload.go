@@ -727,16 +727,10 @@ func (b *builder) scopedPool(st *state, i, j int, released map[int64]bool) int64
 	}
 	var pool int64
 	for k := i; k < j; k++ {
-		e := b.t[k]
-		var p int64
-		switch {
-		case isRelease(e.Action):
-			p = privateAt(e.Addr)
-		case b.role[k] == roleCompleted:
-			p = privateAt(e.Addr)
-		default:
+		if !isRelease(b.t[k].Action) && b.role[k] != roleCompleted {
 			continue
 		}
+		p := privateAt(b.t[k].Addr)
 		if p == 0 || (pool != 0 && p != pool) {
 			return 0
 		}
