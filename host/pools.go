@@ -140,10 +140,11 @@ func (a *Allocator) PrivatePools() []PrivatePool {
 }
 
 // forgetReleasedPools drops released private pools that hold no segment
-// any more (PyTorch deletes them in release_cached_blocks).
-func (a *Allocator) forgetReleasedPools() {
+// any more (PyTorch deletes them in release_cached_blocks): only pool
+// only when it is 1 and up, every pool with 0.
+func (a *Allocator) forgetReleasedPools(only int64) {
 	for id, p := range a.private {
-		if p.Released && p.Segments == 0 {
+		if (only == 0 || id == only) && p.Released && p.Segments == 0 {
 			delete(a.private, id)
 		}
 	}

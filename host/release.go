@@ -118,22 +118,13 @@ func (a *Allocator) releaseSequence(only int64) []freeList {
 // segments, in the default pool and in private pools already released
 // (PyTorch's release_cached_blocks). Private pools still in use keep their
 // memory; released ones left with no segment are forgotten.
-func (a *Allocator) releaseCached() (int64, error) {
-	if err := a.syncPending(0); err != nil {
-		return 0, err
-	}
-	released, err := a.releaseLists(a.releaseSequence(0))
-	if err != nil {
-		return released, err
-	}
-	a.forgetReleasedPools()
-	return released, nil
-}
+func (a *Allocator) releaseCached() (int64, error) { return a.releasePoolCached(0) }
 
 // releasePoolCached is releaseCached for released private pool id alone
-// (release_cached_blocks with its mempool_id): it completes the pending
-// frees of the pool's blocks, releases its whole free segments and pages,
-// and forgets the pool if it holds no segment then.
+// (release_cached_blocks with its mempool_id), or for everything with id
+// 0: it completes the pending frees of the pool's blocks, releases its
+// whole free segments and pages, and forgets the pool if it holds no
+// segment then.
 func (a *Allocator) releasePoolCached(id int64) (int64, error) {
 	if err := a.syncPending(id); err != nil {
 		return 0, err
@@ -142,9 +133,7 @@ func (a *Allocator) releasePoolCached(id int64) (int64, error) {
 	if err != nil {
 		return released, err
 	}
-	if p := a.private[id]; p != nil && p.Released && p.Segments == 0 {
-		delete(a.private, id)
-	}
+	a.forgetReleasedPools(id)
 	return released, nil
 }
 
