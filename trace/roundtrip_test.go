@@ -228,18 +228,24 @@ func TestPoolsRoundTrip(t *testing.T) {
 		write func([]trace.Event) ([]byte, error)
 		read  func([]byte) (trace.Reader, error)
 	}
+	// each writes the events with a new writer on a buffer, then finishes it.
+	each := func(events []trace.Event, w interface {
+		Write(trace.Event, *trace.Tags) error
+	}, finish func() error, buf *bytes.Buffer) ([]byte, error) {
+		for _, e := range events {
+			if err := w.Write(e, nil); err != nil {
+				return nil, err
+			}
+		}
+		err := finish()
+		return buf.Bytes(), err
+	}
 	formats := map[string]format{
 		"jsonl": {
 			write: func(events []trace.Event) ([]byte, error) {
 				var buf bytes.Buffer
 				w := trace.NewJSONLWriter(&buf)
-				for _, e := range events {
-					if err := w.Write(e, nil); err != nil {
-						return nil, err
-					}
-				}
-				err := w.Flush()
-				return buf.Bytes(), err
+				return each(events, w, w.Flush, &buf)
 			},
 			read: func(b []byte) (trace.Reader, error) { return trace.NewJSONLReader(bytes.NewReader(b), "rt.jsonl"), nil },
 		},
@@ -250,13 +256,7 @@ func TestPoolsRoundTrip(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				for _, e := range events {
-					if err := w.Write(e, nil); err != nil {
-						return nil, err
-					}
-				}
-				err = w.Close()
-				return buf.Bytes(), err
+				return each(events, w, w.Close, &buf)
 			},
 			read: func(b []byte) (trace.Reader, error) { return trace.NewBinaryReader(bytes.NewReader(b), "rt.fltr") },
 		},
@@ -267,13 +267,7 @@ func TestPoolsRoundTrip(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				for _, e := range events {
-					if err := w.Write(e, nil); err != nil {
-						return nil, err
-					}
-				}
-				err = w.Flush()
-				return buf.Bytes(), err
+				return each(events, w, w.Flush, &buf)
 			},
 			read: func(b []byte) (trace.Reader, error) { return trace.NewRMMReader(bytes.NewReader(b), "rt.csv") },
 		},
