@@ -43,6 +43,7 @@ const (
 const (
 	FlagExpandable   = 1 << 0 // the block lies in an expandable segment
 	FlagWholeSegment = 1 << 1 // the block spans its whole segment (classic segments only)
+	FlagStitched     = 1 << 2 // ABI 1.5: the block lies in a stitched range (free pages of other segments mapped together)
 )
 
 // Merge sides, passed to policy_merge.
@@ -64,8 +65,14 @@ const (
 	ActReleaseCached = 1 // release every free cached segment of every pool (empty_cache)
 	ActReleaseOver   = 2 // arg = threshold: release oversize free segments of this pool and stream
 	ActReleaseAged   = 3 // arg = target bytes: release old free segments of this pool
-	ActionBits       = 4
-	ActionMask       = 1<<ActionBits - 1
+	// ABI 1.5 (sdk/ABI.md §3.7): stitching. ActStitch maps free 2 MiB pages
+	// of the request's pool's expandable segments into one new virtual range
+	// that holds the request; ActReleaseStitched tears down every free
+	// stitched range, giving its pages back to their segments.
+	ActStitch          = 4
+	ActReleaseStitched = 5
+	ActionBits         = 4
+	ActionMask         = 1<<ActionBits - 1
 )
 
 // MaxReleaseAttempts bounds the release-and-retry loop of one allocation.
@@ -109,7 +116,11 @@ const (
 	StatRequestPrivatePool = 17
 	StatPrivateReserved    = 18
 	StatPendingFree        = 19
-	StatUnknown            = -1 << 63
+	// ABI 1.5: bytes mapped in stitched ranges, and of those the bytes in
+	// free stitched blocks.
+	StatStitched     = 20
+	StatStitchedFree = 21
+	StatUnknown      = -1 << 63
 )
 
 // Config keys of the config(key, value) import (callable from policy_init only).
@@ -118,6 +129,7 @@ const (
 	ConfigHooks           = 2 // ABI 1.1: bit h set = hook h is really implemented; exported hooks not in the mask are never called
 	ConfigMergeRepeat     = 3 // ABI 1.2: 1 = after a free merged, ask again about the new neighbours until none merges (default 0)
 	ConfigReserveLimit    = 4 // ABI 1.3: the most bytes the allocator may hold from the device; a growth past it fails without a device call (0: no limit, the default)
+	ConfigStitchKeep      = 5 // ABI 1.5: 1 = a stitched block freed stays mapped and cached for reuse; 0 (default) = its range is torn down when freed
 )
 
 // Candidate window bounds.
@@ -199,8 +211,24 @@ const (
 	HookExpandSize
 	HookRelease
 	HookObserve
+	// ABI 1.5 (sdk/ABI.md §3.8): offline planning. Before the replay the
+	// host hands the whole workload's allocations to policy_plan in
+	// batches of PlanRecords; at each allocation policy_place may answer an
+	// offset in the planned arena.
+	HookPlan
+	HookPlace
 	NumHooks
 )
+
+// HookSince is the ABI minor version that introduced a hook; a module that
+// declares an older version and exports it is refused.
+func HookSince(h Hook) int {
+	switch h {
+	case HookPlan, HookPlace:
+		return 5
+	}
+	return 0
+}
 
 // HookSpec is the export name, parameter names and signature of a hook.
 type HookSpec struct {
@@ -225,6 +253,8 @@ var Hooks = [NumHooks]HookSpec{
 	HookExpandSize:  {"policy_expand_size", []string{"missing", "rounded", "pool", "stream", "page"}, []ValType{I64, I64, I32, I32, I64}, []ValType{I64}},
 	HookRelease:     {"policy_release", []string{"phase", "rounded", "pool", "stream", "attempt"}, []ValType{I32, I64, I32, I32, I32}, []ValType{I64}},
 	HookObserve:     {"policy_observe", []string{"kind", "id", "size", "tag"}, []ValType{I32, I64, I64, I32}, []ValType{I64}},
+	HookPlan:        {"policy_plan", []string{"count", "done"}, []ValType{I32, I32}, []ValType{I64}},
+	HookPlace:       {"policy_place", []string{"id", "rounded", "pool", "stream", "tag"}, []ValType{I64, I64, I32, I32, I32}, []ValType{I64}},
 }
 
 // String returns the hook's export name.
@@ -288,5 +318,59 @@ func ReadCandidate(b []byte) Candidate {
 		ExpandableSize: int64(binary.LittleEndian.Uint64(b[RecExpandableSize:])),
 		Flags:          binary.LittleEndian.Uint32(b[RecFlags:]),
 		Stream:         binary.LittleEndian.Uint32(b[RecStream:]),
+	}
+}
+
+// Plan record layout (ABI 1.5, sdk/ABI.md §3.8): little-endian, PlanRecordSize
+// bytes each, written back to back at the scratch address before policy_plan.
+// One record per allocation of the workload, in order of allocation.
+const (
+	PlanRecordSize = 48
+	PlanID         = 0  // u64 allocation id (policy_place's id)
+	PlanSize       = 8  // u64 requested bytes
+	PlanAlloc      = 16 // u64 index of the allocation's event
+	PlanFree       = 24 // u64 index of its free event; PlanNever when never freed
+	PlanStream     = 32 // u32 stream index
+	PlanTag        = 36 // u32 tag id
+	PlanPool       = 40 // u32 private memory pool (0: the default pool)
+	PlanFlags      = 44 // u32 reserved, 0
+	PlanNever      = 1<<64 - 1
+)
+
+// PlanRecord is one allocation handed to policy_plan.
+type PlanRecord struct {
+	ID     uint64
+	Size   uint64
+	Alloc  uint64
+	Free   uint64 // PlanNever when the workload never frees it
+	Stream uint32
+	Tag    uint32
+	Pool   uint32
+}
+
+// Put writes r as one record into b, which must hold PlanRecordSize bytes.
+func (r *PlanRecord) Put(b []byte) {
+	_ = b[PlanRecordSize-1]
+	binary.LittleEndian.PutUint64(b[PlanID:], r.ID)
+	binary.LittleEndian.PutUint64(b[PlanSize:], r.Size)
+	binary.LittleEndian.PutUint64(b[PlanAlloc:], r.Alloc)
+	binary.LittleEndian.PutUint64(b[PlanFree:], r.Free)
+	binary.LittleEndian.PutUint32(b[PlanStream:], r.Stream)
+	binary.LittleEndian.PutUint32(b[PlanTag:], r.Tag)
+	binary.LittleEndian.PutUint32(b[PlanPool:], r.Pool)
+	binary.LittleEndian.PutUint32(b[PlanFlags:], 0)
+}
+
+// ReadPlanRecord decodes one plan record from b.
+func ReadPlanRecord(b []byte) PlanRecord {
+	_ = b[PlanRecordSize-1]
+	return PlanRecord{
+		ID:     binary.LittleEndian.Uint64(b[PlanID:]),
+		Size:   binary.LittleEndian.Uint64(b[PlanSize:]),
+		Alloc:  binary.LittleEndian.Uint64(b[PlanAlloc:]),
+		Free:   binary.LittleEndian.Uint64(b[PlanFree:]),
+		Stream: binary.LittleEndian.Uint32(b[PlanStream:]),
+		Tag:    binary.LittleEndian.Uint32(b[PlanTag:]),
+		Pool:   binary.LittleEndian.Uint32(b[PlanPool:]),
 	}
 }
