@@ -335,6 +335,7 @@ const (
 	PlanPool       = 40 // u32 private memory pool (0: the default pool)
 	PlanFlags      = 44 // u32 reserved, 0
 	PlanNever      = 1<<64 - 1
+	PlanBatch      = 256 // most records in one policy_plan call
 )
 
 // PlanRecord is one allocation handed to policy_plan.
