@@ -83,7 +83,7 @@ FRAGLAB_STATIC_ASSERT(sizeof(void *) == 4, "fraglab.h needs 32-bit pointers");
 /* The ABI this header describes. A module declares the version it needs
  * with its marker, below. */
 #define FRAGLAB_ABI_MAJOR 1
-#define FRAGLAB_ABI_MINOR 4
+#define FRAGLAB_ABI_MINOR 5
 
 /* The version markers. The host never calls them; it only checks the name.
  * A module defines exactly one. */
@@ -92,6 +92,7 @@ FRAGLAB_EXPORT(fraglab_abi_v1_1) void fraglab_abi_v1_1(void);
 FRAGLAB_EXPORT(fraglab_abi_v1_2) void fraglab_abi_v1_2(void);
 FRAGLAB_EXPORT(fraglab_abi_v1_3) void fraglab_abi_v1_3(void);
 FRAGLAB_EXPORT(fraglab_abi_v1_4) void fraglab_abi_v1_4(void);
+FRAGLAB_EXPORT(fraglab_abi_v1_5) void fraglab_abi_v1_5(void);
 
 /* FRAGLAB_ABI_V1(): defines the ABI 1.0 marker, for a module that uses
  * nothing added after 1.0; it runs on every 1.x host. Write it once, at
@@ -129,6 +130,14 @@ FRAGLAB_EXPORT(fraglab_abi_v1_4) void fraglab_abi_v1_4(void);
 #define FRAGLAB_ABI_V1_4()          \
     void fraglab_abi_v1_4(void) {}  \
     extern void fraglab_abi_v1_4(void)
+
+/* FRAGLAB_ABI_V1_5(): defines the ABI 1.5 marker instead, for a module that
+ * stitches (answers FRAGLAB_ACT_STITCH or FRAGLAB_ACT_RELEASE_STITCHED,
+ * calls fraglab_config(FRAGLAB_CONFIG_STITCH_KEEP, ...)) or plans
+ * (defines policy_plan and policy_place); it needs a 1.5 host. */
+#define FRAGLAB_ABI_V1_5()          \
+    void fraglab_abi_v1_5(void) {}  \
+    extern void fraglab_abi_v1_5(void)
 
 /* ------------------------------------------------------------------------
  * Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -170,6 +179,7 @@ static inline fraglab_i64 fraglab_align_up(fraglab_i64 v, fraglab_i64 a) {
 /* Block flags: policy_split's `flags` and candidate records (ABI §3.2, §3.4). */
 #define FRAGLAB_FLAG_EXPANDABLE    (1 << 0) /* in an expandable segment */
 #define FRAGLAB_FLAG_WHOLE_SEGMENT (1 << 1) /* spans its whole segment */
+#define FRAGLAB_FLAG_STITCHED      (1 << 2) /* ABI 1.5: in a stitched range */
 
 /* Merge sides: policy_merge's `side` (ABI §3.5). */
 #define FRAGLAB_SIDE_PREV 0 /* the free neighbour lies below */
@@ -184,6 +194,9 @@ static inline fraglab_i64 fraglab_align_up(fraglab_i64 v, fraglab_i64 a) {
 #define FRAGLAB_ACT_RELEASE_CACHED   1 /* empty_cache; arg 0 */
 #define FRAGLAB_ACT_RELEASE_OVERSIZE 2 /* arg = threshold T > 0 */
 #define FRAGLAB_ACT_RELEASE_AGED     3 /* arg = target bytes B > 0 */
+/* ABI 1.5 (ABI §3.7): stitching; arg 0 */
+#define FRAGLAB_ACT_STITCH           4 /* map free pages of the pool into one range for the request */
+#define FRAGLAB_ACT_RELEASE_STITCHED 5 /* tear down every free stitched range */
 #define FRAGLAB_ACTION_BITS          4
 #define FRAGLAB_ACTION_MASK          ((1 << FRAGLAB_ACTION_BITS) - 1)
 #define FRAGLAB_MAX_RELEASE_ATTEMPTS 16
@@ -221,6 +234,9 @@ static inline fraglab_i64 fraglab_align_up(fraglab_i64 v, fraglab_i64 a) {
 #define FRAGLAB_STAT_REQUEST_PRIVATE_POOL 17 /* request's private pool: 0 default, -1 outside an allocation */
 #define FRAGLAB_STAT_PRIVATE_RESERVED     18 /* bytes reserved by private pools */
 #define FRAGLAB_STAT_PENDING_FREE         19 /* bytes in frees waiting for other streams */
+/* ABI 1.5 (ABI §3.7): stitched ranges */
+#define FRAGLAB_STAT_STITCHED      20 /* bytes mapped in stitched ranges */
+#define FRAGLAB_STAT_STITCHED_FREE 21 /* of those, bytes in free stitched blocks */
 #define FRAGLAB_STAT_UNKNOWN       (-0x7fffffffffffffffLL - 1) /* INT64_MIN */
 
 /* Config keys of fraglab_config, callable in policy_init only (ABI §5.5). */
@@ -228,6 +244,7 @@ static inline fraglab_i64 fraglab_align_up(fraglab_i64 v, fraglab_i64 a) {
 #define FRAGLAB_CONFIG_HOOKS             2 /* ABI 1.1: the hook mask */
 #define FRAGLAB_CONFIG_MERGE_REPEAT      3 /* ABI 1.2: 1 = merge again */
 #define FRAGLAB_CONFIG_RESERVE_LIMIT     4 /* ABI 1.3: most bytes reserved; 0 none */
+#define FRAGLAB_CONFIG_STITCH_KEEP       5 /* ABI 1.5: 1 = freed stitched blocks stay cached */
 #define FRAGLAB_DEFAULT_CANDIDATE_WINDOW 8
 #define FRAGLAB_MAX_CANDIDATES           256
 
@@ -248,7 +265,9 @@ static inline fraglab_i64 fraglab_align_up(fraglab_i64 v, fraglab_i64 a) {
 #define FRAGLAB_HOOK_EXPAND_SIZE  10
 #define FRAGLAB_HOOK_RELEASE      11
 #define FRAGLAB_HOOK_OBSERVE      12
-#define FRAGLAB_NUM_HOOKS         13
+#define FRAGLAB_HOOK_PLAN         13 /* ABI 1.5 */
+#define FRAGLAB_HOOK_PLACE        14 /* ABI 1.5 */
+#define FRAGLAB_NUM_HOOKS         15
 
 /* FRAGLAB_HOOK_BIT(h): the mask bit of hook FRAGLAB_HOOK_*. */
 #define FRAGLAB_HOOK_BIT(h) ((fraglab_i64)1 << (h))
@@ -373,6 +392,55 @@ FRAGLAB_STATIC_ASSERT(__builtin_offsetof(fraglab_candidate, flags) == 40,
 FRAGLAB_STATIC_ASSERT(__builtin_offsetof(fraglab_candidate, stream) == 44,
                       "stream must be at offset 44 (ABI 3.4)");
 
+/* ------------------------------------------------------------------------
+ * Planning (ABI 1.5, ABI §3.8). A module that defines policy_plan must
+ * define policy_place and policy_scratch too (size the scratch area for
+ * FRAGLAB_PLAN_BATCH records), and declare FRAGLAB_ABI_V1_5(). Such a
+ * policy is offline: it sees the whole workload before the first event.
+ */
+
+/* Called before the first event, repeatedly: the scratch area holds
+ * `count` plan records (at most FRAGLAB_PLAN_BATCH; read them with
+ * fraglab_plan_records()), one per allocation of the workload in event
+ * order; done is 1 on the last call (count may be 0). Answer 0 (or
+ * FRAGLAB_ERROR) to a call with done 0; to the last call, the arena's size
+ * in bytes (0 or FRAGLAB_DEFER: no arena). */
+FRAGLAB_EXPORT(policy_plan)
+fraglab_i64 policy_plan(fraglab_i32 count, fraglab_i32 done);
+
+/* At each allocation, after rounding and the pool: an offset in the arena
+ * where the block of `rounded` bytes goes (inside the arena, overlapping
+ * no live placed block), or FRAGLAB_DEFER / FRAGLAB_NONE for the usual
+ * path. */
+FRAGLAB_EXPORT(policy_place)
+fraglab_i64 policy_place(fraglab_i64 id, fraglab_i64 rounded, fraglab_i32 pool,
+                         fraglab_i32 stream, fraglab_i32 tag);
+
+/* Plan records: 48 bytes each, little-endian, back to back. */
+typedef struct fraglab_plan_record {
+    fraglab_u64 id;     /* allocation id (policy_place's id) */
+    fraglab_u64 size;   /* requested bytes */
+    fraglab_u64 alloc;  /* index of the allocation's event */
+    fraglab_u64 free;   /* index of its free event; FRAGLAB_PLAN_NEVER if none */
+    fraglab_u32 stream; /* stream index */
+    fraglab_u32 tag;    /* tag id */
+    fraglab_u32 pool;   /* private memory pool, 0 the default pool */
+    fraglab_u32 flags;  /* reserved, 0 */
+} fraglab_plan_record;
+
+#define FRAGLAB_PLAN_RECORD_SIZE 48
+#define FRAGLAB_PLAN_BATCH       256
+#define FRAGLAB_PLAN_NEVER       (~(fraglab_u64)0)
+
+FRAGLAB_STATIC_ASSERT(sizeof(fraglab_plan_record) == FRAGLAB_PLAN_RECORD_SIZE,
+                      "plan record must be 48 bytes (ABI 3.8)");
+FRAGLAB_STATIC_ASSERT(__builtin_offsetof(fraglab_plan_record, free) == 24,
+                      "free must be at offset 24 (ABI 3.8)");
+FRAGLAB_STATIC_ASSERT(__builtin_offsetof(fraglab_plan_record, stream) == 32,
+                      "stream must be at offset 32 (ABI 3.8)");
+FRAGLAB_STATIC_ASSERT(__builtin_offsetof(fraglab_plan_record, pool) == 40,
+                      "pool must be at offset 40 (ABI 3.8)");
+
 /* FRAGLAB_SCRATCH(bytes): defines a static 8-byte aligned scratch area of
  * `bytes` bytes and the policy_scratch hook that hands it out (it answers 0,
  * failing the load, when the host asks for more). Needed with
@@ -394,6 +462,11 @@ FRAGLAB_STATIC_ASSERT(__builtin_offsetof(fraglab_candidate, stream) == 44,
  * defined; inside policy_pick_block, entries 0..n-1 are valid. */
 #define fraglab_candidates() \
     ((const fraglab_candidate *)(const void *)fraglab_scratch_area)
+
+/* fraglab_plan_records(): the plan records in the area FRAGLAB_SCRATCH
+ * defined; inside policy_plan, entries 0..count-1 are valid. */
+#define fraglab_plan_records() \
+    ((const fraglab_plan_record *)(const void *)fraglab_scratch_area)
 
 /* ------------------------------------------------------------------------
  * Host imports of module "fraglab" (ABI §5), raw. Strings are (pointer,
