@@ -13,7 +13,7 @@ type fakeDriver struct {
 	free     int64 // bytes the "card" has free
 	next     uint64
 	allocs   map[uint64]int64
-	handles  map[uint64]int64 // live physical handles → size
+	handles  map[uint64]int64  // live physical handles → size
 	mapped   map[uint64]uint64 // cuMemMap base -> handle
 	msize    map[uint64]int64  // cuMemMap base -> bytes
 	words    map[fakeWord]uint32
