@@ -87,7 +87,7 @@ type Segment struct {
 	Stitched bool
 
 	sources  []*Block // stitched range: the lent blocks, in mapping order
-	ctx      int32 // free-list context: (stream, private pool)
+	ctx      int32    // free-list context: (stream, private pool)
 	head     *Block
 	unmapped *addrTree // expandable: unmapped blocks by address
 }
