@@ -79,6 +79,11 @@ type CUDA struct {
 	version int
 	ledger
 	reserved map[uint64]*cudaReservation
+	// aliased counts, per physical handle, the stitched ranges mapping it;
+	// a handle released (cuMemRelease) while aliased keeps its memory, and
+	// its bytes on the cap, until the last alias goes.
+	aliased  map[uint64]int
+	orphaned map[uint64]bool // handles released while aliased
 	timings  Timings
 	closed   bool
 }
@@ -86,6 +91,7 @@ type CUDA struct {
 type cudaReservation struct {
 	size    int64
 	handles map[int64]uint64 // granule index → physical handle
+	alias   bool             // mapped by MapAlias: the handles are other ranges'
 }
 
 // OpenCUDA opens CUDA device opts.Index. Without a driver the error wraps
@@ -122,6 +128,8 @@ func newCUDA(drv driver, dd driverDevice, opts CUDAOptions) (*CUDA, error) {
 		version:  dd.Version,
 		ledger:   newLedger(),
 		reserved: map[uint64]*cudaReservation{},
+		aliased:  map[uint64]int{},
+		orphaned: map[uint64]bool{},
 		timings:  Timings{Measured: true},
 	}, nil
 }
@@ -255,17 +263,25 @@ func (c *CUDA) Unmap(addr uint64, size int64) error {
 	if err != nil {
 		return err
 	}
+	if r.alias {
+		return fmt.Errorf("cuda: unmap of %d bytes at %#x: a stitched range, unmapped whole by UnmapAlias", size, addr)
+	}
 	start := time.Now()
 	defer func() { c.timings.Unmap += time.Since(start) }()
 	for p := first; p < first+n; p++ {
 		if err := c.drv.memUnmap(addr+uint64((p-first)*g), g); err != nil {
 			return err
 		}
-		if err := c.drv.memRelease(r.handles[p]); err != nil {
+		h := r.handles[p]
+		if err := c.drv.memRelease(h); err != nil {
 			return err
 		}
 		delete(r.handles, p)
-		c.used -= g
+		if c.aliased[h] > 0 {
+			c.orphaned[h] = true // the memory lives on in a stitched range
+		} else {
+			c.used -= g
+		}
 	}
 	c.countUnmap(size)
 	return nil
@@ -365,6 +381,11 @@ func (c *CUDA) Close() error {
 	}
 	g := c.info.Granularity
 	for base, r := range c.reserved {
+		if r.alias {
+			errs = append(errs, c.UnmapAlias(base))
+		}
+	}
+	for base, r := range c.reserved {
 		for p := range r.handles {
 			errs = append(errs, c.Unmap(base+uint64(p*g), g))
 		}
@@ -372,6 +393,105 @@ func (c *CUDA) Close() error {
 	}
 	errs = append(errs, c.drv.close())
 	return errors.Join(errs...)
+}
+
+// MapAlias implements Stitcher: one cuMemMap per granule of the existing
+// handle behind each source granule, at its place in the stitched range,
+// then one cuMemSetAccess over the range. On failure what was mapped is
+// unmapped.
+func (c *CUDA) MapAlias(addr uint64, spans []Span) error {
+	r, ok := c.reserved[addr]
+	if !ok {
+		return fmt.Errorf("cuda: stitch at %#x: not the base of a reserved range", addr)
+	}
+	g := c.info.Granularity
+	if err := aliasCheck("cuda", g, addr, r.size, len(r.handles), spans); err != nil {
+		return err
+	}
+	var hs []uint64
+	for _, sp := range spans {
+		for at := sp.Addr; at < sp.Addr+uint64(sp.Size); at += uint64(g) {
+			src, _, p, ok := sourcePage(c.reserved, g, at)
+			if !ok {
+				return fmt.Errorf("cuda: stitch at %#x: source granule %#x is not a mapped granule of an expandable range", addr, at)
+			}
+			hs = append(hs, src.handles[p])
+		}
+	}
+	start := time.Now()
+	defer func() { c.timings.Map += time.Since(start) }()
+	undo := func(cause error) error {
+		for p := range r.handles {
+			c.drv.memUnmap(addr+uint64(p*g), g)
+			delete(r.handles, p)
+		}
+		c.counters.FailedMaps++
+		return cause
+	}
+	for i, h := range hs {
+		if err := c.drv.memMap(addr+uint64(int64(i)*g), g, h); err != nil {
+			return undo(err)
+		}
+		r.handles[int64(i)] = h
+	}
+	if err := c.drv.setAccess(addr, r.size); err != nil {
+		return undo(err)
+	}
+	for _, h := range hs {
+		c.aliased[h]++
+	}
+	r.alias = true
+	c.counters.AliasMaps++
+	c.counters.AliasBytes += r.size
+	return nil
+}
+
+// UnmapAlias implements Stitcher: cuMemUnmap per granule (the handles stay
+// their sources'), then cuMemAddressFree.
+func (c *CUDA) UnmapAlias(addr uint64) error {
+	r, ok := c.reserved[addr]
+	if !ok || !r.alias {
+		return fmt.Errorf("cuda: unstitch of %#x: not a stitched range", addr)
+	}
+	g := c.info.Granularity
+	start := time.Now()
+	for p, h := range r.handles {
+		if err := c.drv.memUnmap(addr+uint64(p*g), g); err != nil {
+			c.timings.Unmap += time.Since(start)
+			return err
+		}
+		delete(r.handles, p)
+		if c.aliased[h]--; c.aliased[h] == 0 {
+			delete(c.aliased, h)
+			if c.orphaned[h] {
+				delete(c.orphaned, h)
+				c.used -= g
+			}
+		}
+	}
+	c.timings.Unmap += time.Since(start)
+	c.counters.AliasUnmaps++
+	r.alias = false
+	return c.Release(addr)
+}
+
+// PhysicalPage implements Stitcher: a classic segment's granule is named
+// by its address, a mapped granule by its physical handle (with the top
+// bit set, so the two never meet).
+func (c *CUDA) PhysicalPage(addr uint64) (uint64, bool) {
+	g := uint64(c.info.Granularity)
+	for base, n := range c.segments {
+		if addr >= base && addr < base+uint64(c.roundUp(n)) {
+			return addr &^ (g - 1), true
+		}
+	}
+	for base, r := range c.reserved {
+		if addr >= base && addr < base+uint64(r.size) {
+			h, ok := r.handles[int64((addr-base)/g)]
+			return 1<<63 | h, ok
+		}
+	}
+	return 0, false
 }
 
 var (

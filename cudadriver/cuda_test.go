@@ -13,9 +13,10 @@ type fakeDriver struct {
 	free     int64 // bytes the "card" has free
 	next     uint64
 	allocs   map[uint64]int64
-	handles  map[uint64]int64 // live physical handles → size
-	mapped   map[uint64]uint64
-	words    map[uint64]uint32
+	handles  map[uint64]int64  // live physical handles → size
+	mapped   map[uint64]uint64 // cuMemMap base -> handle
+	msize    map[uint64]int64  // cuMemMap base -> bytes
+	words    map[fakeWord]uint32
 	nextH    uint64
 	failNext string // call name whose next call fails
 	failCode int
@@ -26,7 +27,22 @@ type fakeDriver struct {
 
 func newFakeDriver(free int64) *fakeDriver {
 	return &fakeDriver{free: free, next: 0x7000_0000_0000, allocs: map[uint64]int64{}, handles: map[uint64]int64{},
-		mapped: map[uint64]uint64{}, words: map[uint64]uint32{}}
+		mapped: map[uint64]uint64{}, msize: map[uint64]int64{}, words: map[fakeWord]uint32{}}
+}
+
+// fakeWord is a word of fake device memory: at an offset of a physical
+// handle's memory, or (handle 0) at an address of a cuMemAlloc segment.
+// Memory belongs to handles, so a handle mapped at two addresses shows the
+// same words at both.
+type fakeWord struct{ h, off uint64 }
+
+func (f *fakeDriver) word(va uint64) fakeWord {
+	for p, h := range f.mapped {
+		if va >= p && va < p+uint64(f.msize[p]) {
+			return fakeWord{h, va - p}
+		}
+	}
+	return fakeWord{0, va}
 }
 
 func (f *fakeDriver) call(name string) error {
@@ -86,7 +102,7 @@ func (f *fakeDriver) memMap(p uint64, size int64, h uint64) error {
 	if err := f.call("cuMemMap"); err != nil {
 		return err
 	}
-	f.mapped[p] = h
+	f.mapped[p], f.msize[p] = h, size
 	return nil
 }
 func (f *fakeDriver) memUnmap(p uint64, size int64) error {
@@ -94,18 +110,19 @@ func (f *fakeDriver) memUnmap(p uint64, size int64) error {
 		return fmt.Errorf("unmap of %#x, not mapped by one cuMemMap", p)
 	}
 	delete(f.mapped, p)
+	delete(f.msize, p)
 	return f.call("cuMemUnmap")
 }
 func (f *fakeDriver) setAccess(uint64, int64) error { return f.call("cuMemSetAccess") }
 func (f *fakeDriver) memsetD32(p uint64, v uint32, n int64) error {
 	for i := range uint64(n) {
-		f.words[p+4*i] = v
+		f.words[f.word(p+4*i)] = v
 	}
 	return f.call("cuMemsetD32_v2")
 }
 func (f *fakeDriver) memcpyDtoH(dst []uint32, src uint64) error {
 	for i := range dst {
-		dst[i] = f.words[src+4*uint64(i)]
+		dst[i] = f.words[f.word(src+4*uint64(i))]
 	}
 	return f.call("cuMemcpyDtoH_v2")
 }

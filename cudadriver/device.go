@@ -56,6 +56,9 @@ type Counters struct {
 	Allocs, Frees, Reserves, Releases, Maps, Unmaps int64
 	FailedAllocs, FailedMaps                        int64
 	AllocBytes, FreeBytes, MapBytes, UnmapBytes     int64
+	// Stitched ranges (Stitcher): MapAlias and UnmapAlias calls, and the
+	// bytes MapAlias mapped (no memory is created for them).
+	AliasMaps, AliasUnmaps, AliasBytes int64
 }
 
 // Timings is the time spent in device calls of each kind, failed calls

@@ -104,6 +104,31 @@ func TestFakeDriverChild(t *testing.T) {
 	if err := can.Free(4); !errors.As(err, &ce) || ce.Bad < r+2*MiB || ce.Bad >= r+3*MiB || ce.Over != 5 || can.Stats().SampledChecks == 0 {
 		t.Errorf("overlap: %v", err)
 	}
+	// A stitched range over granules 1 and 3: cuMemMap of their handles
+	// at a second address; the fake's memory belongs to handles, so a
+	// write through either address is read through the other.
+	al, err := c.Reserve(4 * MiB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MapAlias(al, []Span{{r + 2*MiB, 2 * MiB}, {r + 6*MiB, 2 * MiB}}); err != nil {
+		t.Fatal(err)
+	}
+	if p1, _ := c.PhysicalPage(r + 6*MiB); p1 != func() uint64 { p, _ := c.PhysicalPage(al + 2*MiB); return p }() {
+		t.Error("the alias's second granule is not its source's handle")
+	}
+	if err := c.FillD32(al, 4096, 0x5a5a5a5a); err != nil {
+		t.Fatal(err)
+	}
+	if bad, got, found, err := c.CheckD32(r+2*MiB, 4096, 0x5a5a5a5a); err != nil || found {
+		t.Errorf("write through the alias not seen at the source: %#x holds %#x (%v)", bad, got, err)
+	}
+	if err := c.FillD32(r+6*MiB, 4096, 0x77); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found, err := c.CheckD32(al+2*MiB, 4096, 0x77); err != nil || found {
+		t.Errorf("write at the source not seen through the alias (%v)", err)
+	}
 	// Unmap a sub-range, then the rest: one cuMemUnmap per granule.
 	if err := c.Unmap(r+2*MiB, 4*MiB); err != nil {
 		t.Fatal(err)
@@ -112,6 +137,17 @@ func TestFakeDriverChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := c.Unmap(r+6*MiB, 2*MiB); err != nil {
+		t.Fatal(err)
+	}
+	// The sources' handles were released while the alias maps them: their
+	// memory lives on, on the cap, until the alias goes.
+	if c.Used() != 8*MiB { // the 3 MiB segment (a 4 MiB footprint) and the two stitched granules
+		t.Errorf("used %d with the sources unmapped under the alias", c.Used())
+	}
+	if _, _, found, err := c.CheckD32(al, 4096, 0x5a5a5a5a); err != nil || found {
+		t.Errorf("the alias lost its memory with the source's mapping (%v)", err)
+	}
+	if err := c.UnmapAlias(al); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Release(r); err != nil {

@@ -70,16 +70,26 @@ func (m *shadow) mismatch(a, b uint64, v uint32) (uint64, uint32, bool) {
 	return 0, 0, false
 }
 
+// physPiece is a run of virtual addresses backed by contiguous physical
+// bytes: [va, va+n) is [phys, phys+n).
+type physPiece struct {
+	va, phys uint64
+	n        int64
+}
+
 // backed checks that [addr, addr+size) lies in one classic segment or in
-// mapped pages of one reservation: memory a kernel could write.
-func (s *Sim) backed(op string, addr uint64, size int64) error {
+// mapped pages of one reservation (stitched ones included): memory a
+// kernel could write. It returns the physical bytes behind the range,
+// piece by piece: a classic segment's bytes are its virtual addresses, a
+// page's are its physical page's, shared by every range that maps it.
+func (s *Sim) backed(op string, addr uint64, size int64) ([]physPiece, error) {
 	if size <= 0 || size%4 != 0 || addr%4 != 0 {
-		return fmt.Errorf("sim: %s of %d bytes at %#x: address and size must be positive multiples of 4", op, size, addr)
+		return nil, fmt.Errorf("sim: %s of %d bytes at %#x: address and size must be positive multiples of 4", op, size, addr)
 	}
 	end := addr + uint64(size)
 	for base, n := range s.segments {
 		if addr >= base && end <= base+uint64(n) {
-			return nil
+			return []physPiece{{addr, addr, size}}, nil
 		}
 	}
 	g := uint64(s.opts.Granularity)
@@ -87,32 +97,53 @@ func (s *Sim) backed(op string, addr uint64, size int64) error {
 		if addr < base || end > base+uint64(r.size) {
 			continue
 		}
-		for p := (addr - base) / g; p*g+base < end; p++ {
-			if !r.mapped[int64(p)] {
-				return fmt.Errorf("sim: %s of %d bytes at %#x: page %#x is not mapped", op, size, addr, base+p*g)
+		var out []physPiece
+		for at := addr; at < end; {
+			p := (at - base) / g
+			ph, ok := r.mapped[int64(p)]
+			if !ok {
+				return nil, fmt.Errorf("sim: %s of %d bytes at %#x: page %#x is not mapped", op, size, addr, base+p*g)
 			}
+			next := min(base+(p+1)*g, end)
+			off := (at - base) % g
+			if k := len(out) - 1; k >= 0 && out[k].phys+uint64(out[k].n) == ph+off {
+				out[k].n += int64(next - at)
+			} else {
+				out = append(out, physPiece{at, ph + off, int64(next - at)})
+			}
+			at = next
 		}
-		return nil
+		return out, nil
 	}
-	return fmt.Errorf("sim: %s of %d bytes at %#x: not inside a segment or a reserved range", op, size, addr)
+	return nil, fmt.Errorf("sim: %s of %d bytes at %#x: not inside a segment or a reserved range", op, size, addr)
 }
 
-// FillD32 implements PatternMemory on the shadow of the simulated memory.
+// FillD32 implements PatternMemory on the shadow of the simulated memory,
+// kept by physical address: a write through a stitched range is seen
+// through every other range mapping the same pages.
 func (s *Sim) FillD32(addr uint64, size int64, v uint32) error {
-	if err := s.backed("fill", addr, size); err != nil {
+	pieces, err := s.backed("fill", addr, size)
+	if err != nil {
 		return err
 	}
-	s.shadow.set(addr, addr+uint64(size), v)
+	for _, pc := range pieces {
+		s.shadow.set(pc.phys, pc.phys+uint64(pc.n), v)
+	}
 	return nil
 }
 
 // CheckD32 implements PatternMemory on the shadow of the simulated memory.
 func (s *Sim) CheckD32(addr uint64, size int64, v uint32) (uint64, uint32, bool, error) {
-	if err := s.backed("check", addr, size); err != nil {
+	pieces, err := s.backed("check", addr, size)
+	if err != nil {
 		return 0, 0, false, err
 	}
-	bad, got, found := s.shadow.mismatch(addr, addr+uint64(size), v)
-	return bad, got, found, nil
+	for _, pc := range pieces {
+		if bad, got, found := s.shadow.mismatch(pc.phys, pc.phys+uint64(pc.n), v); found {
+			return pc.va + (bad - pc.phys), got, true, nil
+		}
+	}
+	return 0, 0, false, nil
 }
 
 // CheapCheck reports that checking any range costs no more than a small

@@ -35,7 +35,12 @@ type Sim struct {
 	free     []span // free virtual ranges, sorted by address, coalesced
 	reserved map[uint64]*reservation
 	timings  Timings
-	shadow   shadow // canary patterns written with FillD32
+	shadow   shadow // canary patterns written with FillD32, by physical address
+	// Physical pages of reservations: page address -> mappings (its own
+	// Map plus the MapAlias ranges holding it). A page lives while mapped
+	// somewhere; its address is never reused.
+	phys     map[uint64]int
+	nextPhys uint64
 }
 
 type span struct {
@@ -45,8 +50,13 @@ type span struct {
 
 type reservation struct {
 	size   int64
-	mapped map[int64]bool // page index -> mapped
+	mapped map[int64]uint64 // page index -> physical page address
+	alias  bool             // mapped by MapAlias: its pages are other mappings' pages
 }
+
+// simPhysBase is the first physical page address of reservations' pages;
+// classic segments' bytes are their own virtual addresses (below simHigh).
+const simPhysBase = 1 << 52
 
 // NewSim returns a simulated device.
 func NewSim(opts SimOptions) *Sim {
@@ -64,6 +74,8 @@ func NewSim(opts SimOptions) *Sim {
 		free:     []span{{simLow, int64(opts.Base - simLow)}, {opts.Base, int64(simHigh - opts.Base)}},
 		ledger:   newLedger(),
 		reserved: map[uint64]*reservation{},
+		phys:     map[uint64]int{},
+		nextPhys: simPhysBase,
 	}
 }
 
@@ -194,7 +206,7 @@ func (s *Sim) Reserve(size int64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.reserved[addr] = &reservation{size: size, mapped: map[int64]bool{}}
+	s.reserved[addr] = &reservation{size: size, mapped: map[int64]uint64{}}
 	s.timings.Reserve += s.opts.Latency.Estimate(OpReserve, size)
 	s.counters.Reserves++
 	return addr, nil
@@ -212,7 +224,9 @@ func (s *Sim) Map(addr uint64, size int64) error {
 		return s.oom(size)
 	}
 	for p := first; p < first+n; p++ {
-		r.mapped[p] = true
+		r.mapped[p] = s.nextPhys
+		s.phys[s.nextPhys] = 1
+		s.nextPhys += uint64(s.opts.Granularity)
 	}
 	s.addMapped(size)
 	return nil
@@ -224,11 +238,13 @@ func (s *Sim) Unmap(addr uint64, size int64) error {
 	if err != nil {
 		return err
 	}
+	if r.alias {
+		return fmt.Errorf("sim: unmap of %d bytes at %#x: a stitched range, unmapped whole by UnmapAlias", size, addr)
+	}
 	for p := first; p < first+n; p++ {
+		s.dropPage(r.mapped[p])
 		delete(r.mapped, p)
 	}
-	s.used -= size
-	s.shadow.clear(addr, addr+uint64(size))
 	s.timings.Unmap += s.opts.Latency.Estimate(OpUnmap, size)
 	s.countUnmap(size)
 	return nil
@@ -269,10 +285,26 @@ func (s *Sim) Counters() Counters { return s.counters }
 // deterministic.
 func (s *Sim) Timings() Timings { return s.timings }
 
+// dropPage ends one mapping of physical page ph; the page is freed (its
+// bytes leave the capacity, its content is forgotten) with its last one.
+func (s *Sim) dropPage(ph uint64) {
+	if s.phys[ph]--; s.phys[ph] > 0 {
+		return
+	}
+	delete(s.phys, ph)
+	s.used -= s.opts.Granularity
+	s.shadow.clear(ph, ph+uint64(s.opts.Granularity))
+}
+
 // Close implements Device: it frees every segment and reservation.
 func (s *Sim) Close() error {
 	for addr := range s.segments {
 		s.Free(addr)
+	}
+	for addr, r := range s.reserved {
+		if r.alias {
+			s.UnmapAlias(addr)
+		}
 	}
 	for addr, r := range s.reserved {
 		for p := range r.mapped {

@@ -11,7 +11,7 @@ type vmRange interface {
 }
 
 func (r *reservation) rangeSize() int64            { return r.size }
-func (r *reservation) unitMapped(unit int64) bool  { return r.mapped[unit] }
+func (r *reservation) unitMapped(unit int64) bool  { _, ok := r.mapped[unit]; return ok }
 func (r *cudaReservation) rangeSize() int64        { return r.size }
 func (r *cudaReservation) unitMapped(p int64) bool { _, ok := r.handles[p]; return ok }
 

@@ -13,13 +13,16 @@ import (
 // DriverOp is one device operation, as written to a driver log.
 type DriverOp struct {
 	Event  int64  // trace event that caused it; -1 before the first event
-	Action string // segment_alloc, segment_free, segment_map, segment_unmap
+	Action string // segment_alloc, segment_free, segment_map, segment_unmap, stitch_map, stitch_unmap
 	Addr   uint64
 	Size   int64
 	Stream int64 // raw stream value of the workload
 	Pool   int32
 	// PrivatePool is the private pool holding the segment; 0: the default pool
 	PrivatePool int64
+	// Sources are the lent pages of a stitch_map or stitch_unmap, in
+	// mapping order; nil for the other actions.
+	Sources []cudadriver.Span
 }
 
 // Device actions of a DriverOp.
@@ -117,6 +120,13 @@ type Allocator struct {
 	// a free tail that holds the request serves it with nothing mapped
 	newest    bool
 	mergeOffs [2]int64 // during policy_merge: block and neighbour offsets in their segment; else -1
+
+	// Stitching (ABI 1.5): whether the policy may answer the stitching
+	// actions (it declares 1.5 or does not say), whether freed stitched
+	// blocks stay mapped (StitchKeeper), and the stitched ranges by address.
+	stitchOK   bool
+	stitchKeep bool
+	stitches   map[uint64]*Segment
 }
 
 // New returns an Allocator over dev asking pol for decisions.
@@ -156,6 +166,14 @@ func New(dev cudadriver.Device, pol Policy, opts Options) *Allocator {
 		a.newest = v.ABIMinor() >= 3
 	}
 	a.mergeOffs = [2]int64{-1, -1}
+	a.stitchOK = true
+	if v, ok := pol.(Versioned); ok {
+		a.stitchOK = v.ABIMinor() >= 5
+	}
+	if sk, ok := pol.(StitchKeeper); ok && a.stitchOK {
+		a.stitchKeep = sk.StitchKeep()
+	}
+	a.stitches = map[uint64]*Segment{}
 	return a
 }
 
@@ -299,7 +317,7 @@ func (a *Allocator) take(b *Block, id, size, rounded int64, pool, stream int32, 
 	if b.indexed {
 		a.unindex(b)
 	}
-	for {
+	for !b.seg.Stitched { // a stitched range is one block, never split
 		flags := int32(0)
 		if b.seg.Page > 0 {
 			flags |= abi.FlagExpandable
@@ -418,7 +436,13 @@ func (a *Allocator) completeFree(b *Block) error {
 		}
 	}
 	b.freedAt = a.searches[seg.Pool]
-	a.index(b)
+	if seg.Stitched && !a.stitchKeep {
+		if err := a.unstitch(seg); err != nil {
+			return err
+		}
+	} else {
+		a.index(b)
+	}
 	if a.has[abi.HookObserve] {
 		return a.observe(abi.ObserveFree, id, size, tag)
 	}
@@ -432,7 +456,7 @@ func (a *Allocator) tryMerge(b *Block, side int32) (bool, error) {
 	if side == abi.SideNext {
 		n = b.next
 	}
-	if n == nil || n.Allocated || !n.Mapped {
+	if n == nil || !n.isFree() {
 		return false, nil
 	}
 	a.mergeOffs = [2]int64{int64(b.Addr - b.seg.Addr), int64(n.Addr - b.seg.Addr)}
@@ -568,7 +592,9 @@ func (a *Allocator) collect(fl *freeIndex, order int64, rounded int64) int {
 		c := &a.cands[n]
 		c.Size, c.Addr, c.SegmentAddr, c.SegmentSize = b.Size, b.Addr, b.seg.Addr, b.seg.Mapped
 		c.ExpandableSize, c.Stream, c.Flags = b.expandableSize(), uint32(b.seg.Stream), 0
-		if b.seg.Page > 0 {
+		if b.seg.Stitched {
+			c.Flags |= abi.FlagStitched
+		} else if b.seg.Page > 0 {
 			c.Flags |= abi.FlagExpandable
 		} else if b.prev == nil && b.next == nil {
 			c.Flags |= abi.FlagWholeSegment
@@ -590,7 +616,9 @@ func (a *Allocator) collect(fl *freeIndex, order int64, rounded int64) int {
 
 // grow gets a block of at least rounded bytes from the device for context
 // c, releasing cached memory as the policy says. It returns nil when the
-// device has no room: the allocation is an OOM.
+// device has no room: the allocation is an OOM. A stitch (ABI 1.5), or a
+// teardown of stitched ranges followed by a new search, may serve the
+// request without growing.
 func (a *Allocator) grow(rounded int64, pool, c, tag int32) (*Block, error) {
 	stream := a.ctxs[c].stream
 	act, err := a.release(abi.PhaseBeforeGrow, rounded, pool, stream, 0)
@@ -598,8 +626,9 @@ func (a *Allocator) grow(rounded int64, pool, c, tag int32) (*Block, error) {
 		return nil, err
 	}
 	if act != abi.ActNothing {
-		if _, err := a.perform(act, rounded, pool, c); err != nil {
-			return nil, err
+		b, _, err := a.perform(act, rounded, pool, c, tag)
+		if b != nil || err != nil {
+			return b, err
 		}
 	}
 	mode, err := a.segmentMode(pool, stream)
@@ -632,9 +661,9 @@ func (a *Allocator) grow(rounded int64, pool, c, tag int32) (*Block, error) {
 		if act == abi.ActNothing {
 			return nil, nil
 		}
-		retry, err := a.perform(act, rounded, pool, c)
-		if err != nil {
-			return nil, err
+		served, retry, err := a.perform(act, rounded, pool, c, tag)
+		if served != nil || err != nil {
+			return served, err
 		}
 		if retry {
 			b, err = try()

@@ -14,7 +14,12 @@ type Block struct {
 	// Pending: the workload freed the block but it waits for work queued
 	// on other streams (FreeRequested); still Allocated, not reusable.
 	Pending bool
+	// Lent: the block's pages are mapped into a stitched range as well
+	// (they back a block there): neither allocatable nor mergeable here
+	// until the range is torn down. Never Allocated.
+	Lent bool
 
+	lentTo     *Segment // the stitched range of a lent block
 	seg        *Segment
 	prev, next *Block
 	freedAt    uint64 // pool search count when the block became free
@@ -34,7 +39,16 @@ func (b *Block) Next() *Block { return b.next }
 func (b *Block) end() uint64 { return b.Addr + uint64(b.Size) }
 
 // wholeSegment reports whether a classic block spans its whole segment.
-func (b *Block) wholeSegment() bool { return b.prev == nil && b.next == nil && b.seg.Page == 0 }
+func (b *Block) wholeSegment() bool {
+	return b.prev == nil && b.next == nil && b.seg.Page == 0 && !b.seg.Stitched
+}
+
+// isFree reports whether b is a free cached block: mapped, not allocated,
+// not lent to a stitched range.
+func (b *Block) isFree() bool { return b.Mapped && !b.Allocated && !b.Lent }
+
+// LentTo is the stitched range a lent block's pages back, or nil.
+func (b *Block) LentTo() *Segment { return b.lentTo }
 
 // wholePages is the range of whole pages inside b, an expandable segment's
 // block, as offsets in the segment: [first, last), empty when last <= first.
@@ -66,11 +80,21 @@ type Segment struct {
 	PrivatePool int64
 	Page        int64 // page size of an expandable segment; 0 for classic
 	Event       int64 // trace event that created it (-1: before the first event)
+	// Stitched: a stitched range (ABI 1.5), a virtual range mapping pages
+	// lent by free blocks of the context's expandable segment; one block,
+	// never split. Its bytes are its sources': they count in the reserved
+	// bytes of the segment they belong to, not here.
+	Stitched bool
 
-	ctx      int32 // free-list context: (stream, private pool)
+	sources  []*Block // stitched range: the lent blocks, in mapping order
+	ctx      int32    // free-list context: (stream, private pool)
 	head     *Block
 	unmapped *addrTree // expandable: unmapped blocks by address
 }
+
+// Sources returns a stitched range's lent blocks, in the order their
+// pages are mapped in it.
+func (s *Segment) Sources() []*Block { return s.sources }
 
 // Expandable reports whether the segment is an expandable segment.
 func (s *Segment) Expandable() bool { return s.Page > 0 }

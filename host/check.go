@@ -1,8 +1,11 @@
 package host
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
+	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host/abi"
 )
 
@@ -10,10 +13,17 @@ import (
 // broken: blocks tile their segment in address order with consistent links,
 // segments do not overlap, every free mapped block is in its pool's free
 // indexes exactly once and nothing else is, live allocations map to their
-// blocks, and every byte total kept incrementally equals a recount. It costs
-// O(blocks); tests run it after every event.
+// blocks, and every byte total kept incrementally equals a recount. With
+// stitching (ABI 1.5) it also proves that no two live blocks share
+// physical memory (checkPhysical) and that every lent block belongs to
+// exactly one stitched range, whose pages are its sources' on the device.
+// It costs O(blocks log blocks); tests run it after every event.
 func (a *Allocator) Check() error {
+	if err := a.checkPhysical(); err != nil {
+		return err
+	}
 	var want Stats
+	var lent int
 	var freeBlocks int
 	privSegs, privBytes := map[int64]int{}, map[int64]int64{}
 	var prevEnd uint64
@@ -24,6 +34,14 @@ func (a *Allocator) Check() error {
 		prevEnd = seg.Addr + uint64(seg.Size)
 		if seg.head == nil || seg.head.prev != nil {
 			return fmt.Errorf("segment %#x: bad head block", seg.Addr)
+		}
+		if seg.Stitched {
+			if err := a.checkStitched(seg); err != nil {
+				return err
+			}
+			want.Stitched += seg.Size
+		} else if a.stitches[seg.Addr] != nil {
+			return fmt.Errorf("segment %#x: listed as a stitched range but is not one", seg.Addr)
 		}
 		addr := seg.Addr
 		var mapped int64
@@ -42,8 +60,14 @@ func (a *Allocator) Check() error {
 				return fmt.Errorf("block %#x: unmapped block in a classic segment", b.Addr)
 			case !b.Mapped && b.Allocated:
 				return fmt.Errorf("block %#x: allocated but unmapped", b.Addr)
-			case b.indexed != (b.Mapped && !b.Allocated):
-				return fmt.Errorf("block %#x: in free index = %v, but allocated = %v, mapped = %v", b.Addr, b.indexed, b.Allocated, b.Mapped)
+			case b.indexed != b.isFree():
+				return fmt.Errorf("block %#x: in free index = %v, but allocated = %v, mapped = %v, lent = %v", b.Addr, b.indexed, b.Allocated, b.Mapped, b.Lent)
+			case b.Lent && (b.Allocated || !b.Mapped || seg.Page == 0 || seg.Stitched):
+				return fmt.Errorf("block %#x: lent to a stitched range but allocated = %v, mapped = %v, in an expandable segment = %v", b.Addr, b.Allocated, b.Mapped, seg.Page > 0 && !seg.Stitched)
+			case b.Lent && !slices.Contains(b.lentTo.Sources(), b):
+				return fmt.Errorf("block %#x: lent, but not a source of the stitched range it names", b.Addr)
+			case !b.Lent && b.lentTo != nil:
+				return fmt.Errorf("block %#x: not lent but names a stitched range", b.Addr)
 			}
 			addr = b.end()
 			if !b.Mapped {
@@ -57,6 +81,10 @@ func (a *Allocator) Check() error {
 				continue
 			}
 			mapped += b.Size
+			if b.Lent {
+				lent++
+				continue
+			}
 			if b.Allocated {
 				if lb, ok := a.live[b.ID]; !ok || lb != b {
 					return fmt.Errorf("block %#x: allocated as id %d, but that id maps elsewhere", b.Addr, b.ID)
@@ -100,6 +128,9 @@ func (a *Allocator) Check() error {
 		if mapped != seg.Mapped {
 			return fmt.Errorf("segment %#x: mapped bytes %d, blocks add up to %d", seg.Addr, seg.Mapped, mapped)
 		}
+		if seg.Stitched {
+			continue // its bytes are its sources'
+		}
 		want.Reserved += mapped
 		want.PoolReserved[seg.Pool] += mapped
 		want.Segments++
@@ -112,6 +143,19 @@ func (a *Allocator) Check() error {
 			privSegs[seg.PrivatePool]++
 			privBytes[seg.PrivatePool] += mapped
 		}
+	}
+	var sources int
+	for addr, ss := range a.stitches {
+		if a.segs[addr] != ss {
+			return fmt.Errorf("stitched range %#x: not among the segments", addr)
+		}
+		sources += len(ss.sources)
+	}
+	if sources != lent {
+		return fmt.Errorf("%d lent blocks in segments, stitched ranges name %d sources", lent, sources)
+	}
+	if a.stats.Stitched != want.Stitched {
+		return fmt.Errorf("stitched: counter says %d bytes, a recount gives %d", a.stats.Stitched, want.Stitched)
 	}
 	for id, p := range a.private {
 		if p.Segments != privSegs[id] || p.Reserved != privBytes[id] {
@@ -162,6 +206,101 @@ func (a *Allocator) Check() error {
 	}
 	if s.Reserved != s.Active+sum(s.PoolFree[:]) {
 		return fmt.Errorf("reserved %d != active %d + free %d", s.Reserved, s.Active, sum(s.PoolFree[:]))
+	}
+	return nil
+}
+
+// checkStitched checks stitched range ss: one block over the whole range,
+// sources that are lent to it, whole granules of the expandable segment of
+// its pool and context adding up to it, and, on a device that names
+// physical pages, each of its granules backed by its source's page.
+func (a *Allocator) checkStitched(ss *Segment) error {
+	b := ss.head
+	switch {
+	case a.stitches[ss.Addr] != ss:
+		return fmt.Errorf("stitched range %#x: not in the list of stitched ranges", ss.Addr)
+	case b.next != nil || b.Size != ss.Size || ss.Mapped != ss.Size || ss.Page != 0:
+		return fmt.Errorf("stitched range %#x: must be one mapped block over the whole range", ss.Addr)
+	case b.Lent || (b.Pending && !b.Allocated):
+		return fmt.Errorf("stitched range %#x: its block is lent or pending", ss.Addr)
+	}
+	st, _ := a.dev.(cudadriver.Stitcher)
+	var total int64
+	at := ss.Addr
+	for _, lb := range ss.sources {
+		switch {
+		case !lb.Lent || lb.lentTo != ss:
+			return fmt.Errorf("stitched range %#x: source block %#x is not lent to it", ss.Addr, lb.Addr)
+		case lb.seg.Stitched || lb.seg.Page == 0 || lb.seg.Pool != ss.Pool || lb.seg.ctx != ss.ctx || a.segs[lb.seg.Addr] != lb.seg:
+			return fmt.Errorf("stitched range %#x: source block %#x is not in a live expandable segment of its pool and context", ss.Addr, lb.Addr)
+		case int64(lb.Addr)%a.gran != 0 || lb.Size%a.gran != 0:
+			return fmt.Errorf("stitched range %#x: source block %#x (%d bytes) is not whole granules", ss.Addr, lb.Addr, lb.Size)
+		}
+		if st != nil {
+			for off := int64(0); off < lb.Size; off += a.gran {
+				p1, ok1 := st.PhysicalPage(lb.Addr + uint64(off))
+				p2, ok2 := st.PhysicalPage(at + uint64(off))
+				if !ok1 || !ok2 || p1 != p2 {
+					return fmt.Errorf("stitched range %#x: granule %#x is backed by physical page %#x, its source %#x by %#x", ss.Addr, at+uint64(off), p2, lb.Addr+uint64(off), p1)
+				}
+			}
+		}
+		total += lb.Size
+		at += uint64(lb.Size)
+	}
+	if total != ss.Size {
+		return fmt.Errorf("stitched range %#x: %d bytes, its sources add up to %d", ss.Addr, ss.Size, total)
+	}
+	return nil
+}
+
+// physRange is a range of physical memory held by a live block.
+type physRange struct {
+	start, end uint64
+	id         int64
+}
+
+// physical appends the physical ranges behind [addr, addr+size) of segment
+// seg: its own addresses, or a stitched range's sources'. The host's map
+// (the stitched ranges' sources) names the memory; checkStitched proves the
+// device agrees.
+func (a *Allocator) physical(out []physRange, seg *Segment, addr uint64, size int64, id int64) []physRange {
+	if !seg.Stitched {
+		return append(out, physRange{addr, addr + uint64(size), id})
+	}
+	at, end := addr, addr+uint64(size)
+	base := seg.Addr
+	for _, lb := range seg.sources {
+		lo, hi := base, base+uint64(lb.Size)
+		if s, e := max(at, lo), min(end, hi); s < e {
+			out = append(out, physRange{lb.Addr + (s - lo), lb.Addr + (e - lo), id})
+		}
+		base = hi
+	}
+	return out
+}
+
+// checkPhysical proves that no two live blocks (pending frees included)
+// share physical memory, whether they lie in segments or in stitched
+// ranges mapped over other blocks' pages.
+func (a *Allocator) checkPhysical() error {
+	if len(a.stitches) == 0 {
+		return nil // blocks tile disjoint segments: the walk of Check proves it
+	}
+	var rs []physRange
+	for id, b := range a.live {
+		rs = a.physical(rs, b.seg, b.Addr, b.Size, id)
+	}
+	slices.SortFunc(rs, func(x, y physRange) int {
+		if c := cmp.Compare(x.start, y.start); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.id, y.id)
+	})
+	for i := 1; i < len(rs); i++ {
+		if rs[i].start < rs[i-1].end {
+			return fmt.Errorf("live blocks id %d and id %d share physical memory at %#x (page %#x)", rs[i-1].id, rs[i].id, rs[i].start, rs[i].start/uint64(a.gran)*uint64(a.gran))
+		}
 	}
 	return nil
 }

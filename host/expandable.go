@@ -61,7 +61,7 @@ func (a *Allocator) expand(rounded int64, pool, c int32, page int64) (*Block, er
 	var tail int64
 	seg.unmapped.Ascend(func(b *Block) bool {
 		var t int64
-		if p := b.prev; p != nil && !p.Allocated && p.Mapped {
+		if p := b.prev; p != nil && p.isFree() {
 			t = p.Size
 		}
 		if t+b.Size >= rounded {
@@ -91,11 +91,11 @@ func (a *Allocator) expand(rounded int64, pool, c int32, page int64) (*Block, er
 	}
 	a.unindex(nb)
 	// New pages join the free blocks around them.
-	if p := nb.prev; p != nil && !p.Allocated && p.Mapped {
+	if p := nb.prev; p != nil && p.isFree() {
 		a.unindex(p)
 		a.absorbPrev(nb)
 	}
-	if n := nb.next; n != nil && !n.Allocated && n.Mapped {
+	if n := nb.next; n != nil && n.isFree() {
 		a.unindex(n)
 		a.absorbNext(nb)
 	}

@@ -86,6 +86,11 @@ type OOMSegment struct {
 	Allocated   int64  `json:"allocated"`
 	Cached      int64  `json:"cached"`
 	LargestFree int64  `json:"largest_free"`
+	// Stitched: a stitched range (ABI 1.5), whose bytes are lent by other
+	// segments' blocks (Lent: the bytes a segment lends); not counted in
+	// the reserved bytes twice.
+	Stitched bool  `json:"stitched,omitempty"`
+	Lent     int64 `json:"lent,omitempty"`
 }
 
 // OOMPrivatePool is one private pool as an OOMReport sees it.
@@ -111,19 +116,25 @@ func (a *Allocator) explainOOM(id, requested, rounded int64, pool, c int32) OOMR
 	r.TotalSegments = len(segs)
 	pools := map[int64]*OOMPrivatePool{}
 	for _, seg := range segs {
-		sr := OOMSegment{Addr: seg.Addr, Mapped: seg.Mapped, Expandable: seg.Page > 0, Pool: seg.Pool, Stream: a.svals[seg.Stream], PrivatePool: seg.PrivatePool}
+		sr := OOMSegment{Addr: seg.Addr, Mapped: seg.Mapped, Expandable: seg.Page > 0, Pool: seg.Pool, Stream: a.svals[seg.Stream], PrivatePool: seg.PrivatePool,
+			Stitched: seg.Stitched}
 		var pp *OOMPrivatePool
 		if seg.PrivatePool != 0 {
 			if pp = pools[seg.PrivatePool]; pp == nil {
 				pp = &OOMPrivatePool{ID: seg.PrivatePool, Released: a.private[seg.PrivatePool].Released}
 				pools[seg.PrivatePool] = pp
 			}
-			pp.Reserved += seg.Mapped
+			if !seg.Stitched {
+				pp.Reserved += seg.Mapped
+			}
 		}
 		held := !a.releasable(seg.ctx)
 		for b := seg.head; b != nil; b = b.next {
 			switch {
 			case !b.Mapped:
+				continue
+			case b.Lent: // counted in its stitched range
+				sr.Lent += b.Size
 				continue
 			case b.Allocated:
 				sr.LiveBlocks++
@@ -158,7 +169,8 @@ func (a *Allocator) explainOOM(id, requested, rounded int64, pool, c int32) OOMR
 				whole = max(last-first, 0)
 			} else if b.wholeSegment() {
 				whole = b.Size
-			}
+			} // a free stitched block: a release tears it down, its pages return to their segment
+
 			r.Releasable += whole
 			r.Stranded += b.Size - whole
 		}

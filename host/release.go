@@ -32,28 +32,52 @@ func (a *Allocator) freeSegment(b *Block) error {
 // freed all it aimed at (ABI 1.3; before, when it freed anything); after
 // release aged, when it freed anything. An allocation to a private pool
 // gets no release cached (PyTorch skips that last resort while a capture
-// or MemPool context is active: it would synchronise the device).
-func (a *Allocator) perform(act int64, rounded int64, pool, c int32) (retry bool, err error) {
+// or MemPool context is active: it would synchronise the device). The
+// stitching actions (ABI 1.5) may serve the request: a stitch returns the
+// new stitched block, a teardown of stitched ranges searches the free
+// blocks again and returns the one found (else it asks for a retry when
+// it tore anything down: the pages back in their segment may hold the
+// request with less to map).
+func (a *Allocator) perform(act int64, rounded int64, pool, c, tag int32) (served *Block, retry bool, err error) {
 	arg := act >> abi.ActionBits
 	switch act & abi.ActionMask {
 	case abi.ActReleaseCached:
 		if a.ctxs[c].pool != 0 {
 			a.stats.SkippedReleases++
-			return false, nil
+			return nil, false, nil
 		}
 		_, err = a.releaseCached()
-		return true, err
+		return nil, true, err
 	case abi.ActReleaseOver:
+		if _, err := a.teardownFree(func(s *Segment) bool { return s.Pool == pool && s.ctx == c }); err != nil {
+			return nil, false, err
+		}
 		released, enough, err := a.releaseOversize(arg, rounded, pool, c)
 		if a.newest {
-			return enough, err
+			return nil, enough, err
 		}
-		return released > 0, err
+		return nil, released > 0, err
 	case abi.ActReleaseAged:
+		if _, err := a.teardownFree(func(s *Segment) bool { return s.Pool != abi.PoolSmall && s.PrivatePool == 0 }); err != nil {
+			return nil, false, err
+		}
 		released, err := a.releaseAged(arg)
-		return released > 0, err
+		return nil, released > 0, err
+	case abi.ActStitch:
+		b, err := a.stitch(rounded, pool, c)
+		return b, false, err
+	case abi.ActReleaseStitched:
+		n, err := a.teardownFree(func(*Segment) bool { return true })
+		if err != nil || n == 0 {
+			return nil, false, err
+		}
+		b, err := a.findBlock(rounded, pool, c, tag)
+		if b != nil && b.indexed {
+			a.unindex(b)
+		}
+		return b, b == nil, err
 	}
-	return false, nil
+	return nil, false, nil
 }
 
 // releaseOrder is the order the default memory pool's block pools are
@@ -127,6 +151,11 @@ func (a *Allocator) releaseCached() (int64, error) { return a.releasePoolCached(
 // segment then.
 func (a *Allocator) releasePoolCached(id int64) (int64, error) {
 	if err := a.syncPending(id); err != nil {
+		return 0, err
+	}
+	if _, err := a.teardownFree(func(s *Segment) bool {
+		return a.releasable(s.ctx) && (id == 0 || s.PrivatePool == id)
+	}); err != nil {
 		return 0, err
 	}
 	released, err := a.releaseLists(a.releaseSequence(id))

@@ -48,6 +48,13 @@ type Stats struct {
 	PrivateReserved, PeakPrivateReserved int64
 	SkippedReleases                      int64
 
+	// Stitching (ABI 1.5): stitched ranges mapped, torn down, stitches
+	// that found too few free pages (or a device that cannot stitch), and
+	// the bytes mapped in stitched ranges now and at most. Those bytes are
+	// their source segments': they are not in Reserved a second time.
+	Stitches, StitchTeardowns, FailedStitches int64
+	Stitched, PeakStitched                    int64
+
 	HookCalls  [abi.NumHooks]int64 // answers asked of the policy, per hook
 	HookDefers [abi.NumHooks]int64 // of which DEFER
 }
@@ -139,6 +146,10 @@ func (a *Allocator) Stat(key, arg int32) int64 {
 		return s.PrivateReserved
 	case abi.StatPendingFree:
 		return s.PendingBytes
+	case abi.StatStitched:
+		return s.Stitched
+	case abi.StatStitchedFree:
+		return a.stitchedFree()
 	}
 	return math.MinInt64
 }

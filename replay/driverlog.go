@@ -9,7 +9,9 @@ import (
 )
 
 // driverLog writes device operations as JSON Lines:
-// {"event":I,"action":A,"addr":N,"size":N,"stream":S,"pool":"small"|"large"|"poolN"}.
+// {"event":I,"action":A,"addr":N,"size":N,"stream":S,"pool":"small"|"large"|"poolN"},
+// with "private_pool":P for a private pool's segment and, for stitch_map
+// and stitch_unmap, "sources":[{"addr":N,"size":N},...], the lent pages.
 type driverLog struct {
 	w   *bufio.Writer
 	buf []byte
@@ -48,13 +50,26 @@ func (d *driverLog) write(op host.DriverOp) {
 	b = strconv.AppendInt(b, op.Stream, 10)
 	b = append(b, `,"pool":"`...)
 	b = append(b, PoolName(op.Pool)...)
+	b = append(b, '"')
 	if op.PrivatePool != 0 {
-		b = append(b, `","private_pool":`...)
+		b = append(b, `,"private_pool":`...)
 		b = strconv.AppendInt(b, op.PrivatePool, 10)
-		b = append(b, "}\n"...)
-	} else {
-		b = append(b, "\"}\n"...)
 	}
+	if op.Sources != nil { // stitch_map, stitch_unmap: the lent pages
+		b = append(b, `,"sources":[`...)
+		for i, sp := range op.Sources {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"addr":`...)
+			b = strconv.AppendUint(b, sp.Addr, 10)
+			b = append(b, `,"size":`...)
+			b = strconv.AppendInt(b, sp.Size, 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, "}\n"...)
 	d.buf = b
 	_, d.err = d.w.Write(b)
 }

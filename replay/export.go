@@ -94,13 +94,17 @@ func (r *recorder) snapshotOf(a *host.Allocator) *snapshot.Snapshot {
 			}
 			if cur == nil {
 				s.Segments = append(s.Segments, snapshot.Segment{
-					Address: b.Addr, Stream: a.StreamValue(seg.Stream), Pool: poolType(seg.Pool), Expandable: seg.Expandable(),
+					Address: b.Addr, Stream: a.StreamValue(seg.Stream), Pool: poolType(seg.Pool), Expandable: seg.Expandable(), Stitched: seg.Stitched,
 					PoolID: r.memPoolID(poolID(seg.PrivatePool)),
 				})
 				cur = &s.Segments[len(s.Segments)-1]
 			}
 			sb := snapshot.Block{Address: b.Addr, Size: b.Size, State: snapshot.StateInactive}
 			cur.TotalSize += b.Size
+			if b.Lent { // backs a block of a stitched range: active, nothing requested here
+				sb.State = snapshot.StateAllocated
+				cur.ActiveSize += b.Size
+			}
 			if b.Allocated {
 				sb.State, sb.RequestedSize = snapshot.StateAllocated, b.Requested
 				if b.Pending {

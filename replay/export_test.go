@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
@@ -64,7 +65,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("replaying the export made %d segment events, want %d", len(again), len(ops))
 	}
 	for i := range ops {
-		if again[i] != ops[i] {
+		if !reflect.DeepEqual(again[i], ops[i]) {
 			t.Fatalf("segment event %d: %+v, want %+v", i, again[i], ops[i])
 		}
 	}
@@ -142,7 +143,7 @@ func TestSnapshotRoundTripPools(t *testing.T) {
 	for i := range ops {
 		a, o := again[i], ops[i]
 		a.Event, o.Event = 0, 0 // one event fewer before the release
-		if a != o {
+		if !reflect.DeepEqual(a, o) {
 			t.Errorf("segment event %d: %+v, want %+v", i, again[i], ops[i])
 		}
 	}
@@ -192,7 +193,7 @@ func TestSnapshotRoundTripMemPool(t *testing.T) {
 		t.Fatalf("replaying the export made %d segment events, want %d", len(again), len(ops))
 	}
 	for i := range ops {
-		if again[i] != ops[i] {
+		if !reflect.DeepEqual(again[i], ops[i]) {
 			t.Errorf("segment event %d: %+v, want %+v", i, again[i], ops[i])
 		}
 	}

@@ -30,8 +30,14 @@ type Metrics struct {
 	SegmentFrees        int64   `json:"segment_frees"`  // classic segments freed
 	SegmentMaps         int64   `json:"segment_maps"`   // expandable-segment map operations
 	SegmentUnmaps       int64   `json:"segment_unmaps"` // expandable-segment unmap operations
-	Events              int64   `json:"events"`         // trace events replayed
-	NsPerEvent          float64 `json:"ns_per_event"`   // host + policy time per event (trace decoding excluded)
+	// Stitching (ABI 1.5, docs/stitching.md): stitched ranges mapped and
+	// torn down, and the most bytes mapped in stitched ranges at once (the
+	// source segments' bytes, not in peak_reserved twice); omitted when 0.
+	Stitches        int64   `json:"stitches,omitempty"`
+	StitchTeardowns int64   `json:"stitch_teardowns,omitempty"`
+	PeakStitched    int64   `json:"peak_stitched,omitempty"`
+	Events          int64   `json:"events"`       // trace events replayed
+	NsPerEvent      float64 `json:"ns_per_event"` // host + policy time per event (trace decoding excluded)
 }
 
 func metricsOf(s host.Stats, events int64, busy time.Duration) Metrics {
@@ -49,6 +55,9 @@ func metricsOf(s host.Stats, events int64, busy time.Duration) Metrics {
 		SegmentFrees:        s.SegmentFrees,
 		SegmentMaps:         s.SegmentMaps,
 		SegmentUnmaps:       s.SegmentUnmaps,
+		Stitches:            s.Stitches,
+		StitchTeardowns:     s.StitchTeardowns,
+		PeakStitched:        s.PeakStitched,
 		Events:              events,
 	}
 	if s.PeakReserved > 0 {

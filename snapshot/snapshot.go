@@ -32,7 +32,12 @@ type Segment struct {
 	Pool          string    // segment_type: "large" or "small"
 	PoolID        [2]uint64 // segment_pool_id (a MempoolId_t); (0, 0) is the default pool
 	Expandable    bool
-	Blocks        []Block // address order
+	// Stitched: a fraglab stitched range (is_stitched, written only when
+	// true; PyTorch has none): its bytes are those of the blocks it lends
+	// from other segments, so it does not add to the reserved bytes.
+	// Snapshots holding one are not replayed (their state is not PyTorch's).
+	Stitched bool
+	Blocks   []Block // address order
 }
 
 // Block is one block of a segment.
@@ -562,6 +567,9 @@ func (c *converter) segment(v any) (Segment, error) {
 		return s, err
 	}
 	if s.Expandable, err = f.bool("is_expandable", false); err != nil {
+		return s, err
+	}
+	if s.Stitched, err = f.bool("is_stitched", false); err != nil {
 		return s, err
 	}
 	if s.Pool, err = f.str("segment_type", false, ""); err != nil {

@@ -260,6 +260,9 @@ func (b *builder) freeRoles() {
 func (b *builder) rewind() (*state, error) {
 	st := &state{}
 	for _, sg := range b.final {
+		if sg.Stitched {
+			return nil, fmt.Errorf("final segments: segment %#x is a fraglab stitched range (is_stitched): a snapshot exported with stitching cannot be replayed", sg.Address)
+		}
 		if err := st.add(&seg{addr: sg.Address, size: sg.TotalSize, pool: poolNumber(sg.Pool), stream: sg.Stream, expandable: sg.Expandable, pid: sg.PoolID, pidKnown: true}); err != nil {
 			return nil, fmt.Errorf("final segments: %v", err)
 		}

@@ -224,7 +224,11 @@ func (e *encoder) snapshot(s *Snapshot) {
 func (e *encoder) emptyList() { e.raw(opEmptyList) }
 
 func (e *encoder) segment(sg *Segment) {
-	e.fields([]field{
+	var stitched []field
+	if sg.Stitched {
+		stitched = []field{{"is_stitched", func() { e.bool(true) }}}
+	}
+	e.fields(append([]field{
 		{"device", func() { e.int(int64(sg.Device)) }},
 		{"address", func() { e.uint(sg.Address) }},
 		{"total_size", func() { e.int(sg.TotalSize) }},
@@ -248,7 +252,7 @@ func (e *encoder) segment(sg *Segment) {
 				})
 			})
 		}},
-	})
+	}, stitched...))
 }
 
 func (e *encoder) entry(t *TraceEntry) {

@@ -104,7 +104,7 @@ func wasteOf(a *host.Allocator, event int64) *PeakWaste {
 			}
 		}
 		for _, b := range seg.Blocks() {
-			if b.Allocated || !b.Mapped {
+			if !b.Mapped || b.Allocated || b.Lent {
 				continue
 			}
 			bc := 0

@@ -77,12 +77,14 @@ type Instance struct {
 	mergeRepeat bool
 	// reserveLimit: the most bytes reserved (config ConfigReserveLimit, ABI 1.3); 0 none
 	reserveLimit int64
-	scratch      uint32
-	view         []byte // scratch bytes in guest memory; re-taken when memory grows
-	memSize      uint32
-	dead         error
-	cancel       context.CancelFunc // safe mode only
-	stopped      atomic.Value       // why Interrupt stopped the instance (string)
+	// stitchKeep: freed stitched blocks stay mapped (config ConfigStitchKeep, ABI 1.5)
+	stitchKeep bool
+	scratch    uint32
+	view       []byte // scratch bytes in guest memory; re-taken when memory grows
+	memSize    uint32
+	dead       error
+	cancel     context.CancelFunc // safe mode only
+	stopped    atomic.Value       // why Interrupt stopped the instance (string)
 	// running is the hook being called, -1 between calls. Its store after
 	// the arguments are in stack publishes them to Running, which a hang
 	// watchdog calls from another goroutine while the hook does not return.
@@ -389,6 +391,11 @@ func (in *Instance) ABIMinor() int { return in.mod.Minor }
 // config key 4); 0 when none. It makes Instance a host.ReserveLimiter.
 func (in *Instance) ReserveLimit() int64 { return in.reserveLimit }
 
+// StitchKeep reports whether the policy asked (ABI 1.5, config key 5) that
+// freed stitched blocks stay mapped and cached. It makes Instance a
+// host.StitchKeeper.
+func (in *Instance) StitchKeep() bool { return in.stitchKeep }
+
 // ErrorText is the policy's last error_set text.
 func (in *Instance) ErrorText() string { return in.errText }
 
@@ -649,6 +656,10 @@ func (in *Instance) importParamStr(_ context.Context, m api.Module, s []uint64) 
 
 func (in *Instance) importStat(_ context.Context, _ api.Module, s []uint64) {
 	key, arg := api.DecodeI32(s[0]), api.DecodeI32(s[1])
+	if (key == abi.StatStitched || key == abi.StatStitchedFree) && in.mod.Minor < 5 {
+		s[0] = api.EncodeI64(abi.StatUnknown) // ABI 1.5's keys, unknown to older modules
+		return
+	}
 	if in.stats != nil {
 		s[0] = uint64(in.stats(key, arg))
 		return
@@ -663,7 +674,7 @@ func (in *Instance) importStat(_ context.Context, _ api.Module, s []uint64) {
 	case abi.StatEventIndex, abi.StatMergeBlockOffset, abi.StatMergeNeighbourOffset:
 		v = -1
 	case abi.StatReserved, abi.StatAllocated, abi.StatRequested, abi.StatActive, abi.StatSegments,
-		abi.StatOOMs, abi.StatPeakReserved, abi.StatLiveBlocks:
+		abi.StatOOMs, abi.StatPeakReserved, abi.StatLiveBlocks, abi.StatStitched, abi.StatStitchedFree:
 		v = 0
 	case abi.StatPoolFree, abi.StatPoolLargest, abi.StatPoolReserved:
 		if arg >= 0 && arg < abi.MaxPools {
@@ -720,6 +731,13 @@ func (in *Instance) importConfig(_ context.Context, _ api.Module, s []uint64) {
 		// ABI 1.3: a module that declares 1.0 to 1.2 does not know this key.
 		if in.mod.Minor >= 3 && value >= 0 && value <= 1<<48 { // 2^48: the largest size of the ABI
 			in.reserveLimit = value
+			s[0] = uint64(value)
+			return
+		}
+	case abi.ConfigStitchKeep:
+		// ABI 1.5: a module that declares 1.0 to 1.4 does not know this key.
+		if in.mod.Minor >= 5 && (value == 0 || value == 1) {
+			in.stitchKeep = value == 1
 			s[0] = uint64(value)
 			return
 		}

@@ -20,9 +20,9 @@ func TestCompileRefuses(t *testing.T) {
 		fixture string
 		want    []string
 	}{
-		{"load_no_marker", []string{"no ABI version marker: export an empty function fraglab_abi_v1_4"}},
-		{"load_abi_v2_0", []string{"unsupported ABI version 2.0: this host implements 1.4"}},
-		{"load_abi_v1_9", []string{"unsupported ABI version 1.9: this host implements 1.4"}},
+		{"load_no_marker", []string{"no ABI version marker: export an empty function fraglab_abi_v1_5"}},
+		{"load_abi_v2_0", []string{"unsupported ABI version 2.0: this host implements 1.5"}},
+		{"load_abi_v1_9", []string{"unsupported ABI version 1.9: this host implements 1.5"}},
 		{"load_abi_malformed", []string{"malformed ABI version marker fraglab_abi_v1 (expected fraglab_abi_v<major>_<minor>)"}},
 		{"load_two_markers", []string{"more than one ABI version marker: fraglab_abi_v1_0, fraglab_abi_v1_1"}},
 		{"load_marker_params", []string{"version marker fraglab_abi_v1_0 must have type () -> (), has (i32) -> ()"}},

@@ -93,7 +93,7 @@ func TestInvalidAnswers(t *testing.T) {
 		{"answer_expand_zero", 0, traceOne, 0, abi.HookExpandSize, []int64{1024, 1024, 0, 0, 2 * MiB}, 0,
 			"event 0: policy_expand_size(missing=1024, rounded=1024, pool=0, stream=0, page=2097152) answered 0: the bytes to map must be a multiple of the page and ≥ the missing bytes"},
 		{"answer_release_5", 0, traceOne, 0, abi.HookRelease, []int64{0, 1024, 0, 0, 0}, 5,
-			"event 0: policy_release(phase=0, rounded=1024, pool=0, stream=0, attempt=0) answered 5: unknown release action (the low 4 bits must be 0..3)"},
+			"event 0: policy_release(phase=0, rounded=1024, pool=0, stream=0, attempt=0) answered 5: unknown release action (the low 4 bits must be 0..3; stitch (4) and release stitched (5) need ABI 1.5)"},
 		{"answer_release_2_noarg", 0, traceOne, 0, abi.HookRelease, []int64{0, 1024, 0, 0, 0}, 2,
 			"event 0: policy_release(phase=0, rounded=1024, pool=0, stream=0, attempt=0) answered 2: actions release oversize (2) and release aged (3) need an argument > 0 (arg<<4 | action)"},
 		{"answer_release_1_arg", 0, traceOne, 0, abi.HookRelease, []int64{0, 1024, 0, 0, 0}, 1<<4 | 1,
