@@ -19,7 +19,9 @@ type recordingPlanner struct {
 	recs []abi.PlanRecord
 }
 
-func (p *recordingPlanner) Implements(h abi.Hook) bool { return h == abi.HookPlan || h == abi.HookPlace }
+func (p *recordingPlanner) Implements(h abi.Hook) bool {
+	return h == abi.HookPlan || h == abi.HookPlace
+}
 
 func (p *recordingPlanner) Plan(recs []abi.PlanRecord, done bool) (int64, error) {
 	p.recs = append(p.recs, recs...)
