@@ -127,6 +127,8 @@ type Allocator struct {
 	stitchOK   bool
 	stitchKeep bool
 	stitches   map[uint64]*Segment
+
+	arena arena // the planned arena (ABI 1.5, plan.go)
 }
 
 // New returns an Allocator over dev asking pol for decisions.
@@ -266,6 +268,11 @@ func (a *Allocator) AllocIn(id, size, stream, private int64, tag int32) error {
 	pool, err := a.choosePool(rounded, s, tag)
 	if err != nil {
 		return err
+	}
+	if a.has[abi.HookPlace] && private == 0 && a.arena.planned > 0 {
+		if placed, err := a.placeInArena(id, size, rounded, pool, s, tag); placed || err != nil {
+			return err
+		}
 	}
 	a.searches[pool]++
 	b, err := a.findBlock(rounded, pool, c, tag)
@@ -410,6 +417,9 @@ func (a *Allocator) completeFree(b *Block) error {
 		b.Pending = false
 		a.stats.PendingFrees--
 		a.stats.PendingBytes -= b.Size
+	}
+	if a.arena.holds(b) {
+		return a.freePlaced(b)
 	}
 	if a.opts.OnBlockOp != nil {
 		a.opts.OnBlockOp(BlockOp{Event: a.event, Action: ActionFree, ID: id, Addr: b.Addr, Size: b.Size, Requested: b.Requested, Stream: a.svals[b.seg.Stream], Pool: b.seg.Pool, PrivatePool: b.seg.PrivatePool})

@@ -157,6 +157,9 @@ func (a *Allocator) Check() error {
 	if a.stats.Stitched != want.Stitched {
 		return fmt.Errorf("stitched: counter says %d bytes, a recount gives %d", a.stats.Stitched, want.Stitched)
 	}
+	if err := a.checkArena(&want); err != nil {
+		return err
+	}
 	for id, p := range a.private {
 		if p.Segments != privSegs[id] || p.Reserved != privBytes[id] {
 			return fmt.Errorf("private pool %d: counts %d segments and %d bytes, a recount gives %d and %d", id, p.Segments, p.Reserved, privSegs[id], privBytes[id])
@@ -204,8 +207,8 @@ func (a *Allocator) Check() error {
 			return fmt.Errorf("%s: counter says %d bytes, a recount gives %d", t.name, t.got, t.want)
 		}
 	}
-	if s.Reserved != s.Active+sum(s.PoolFree[:]) {
-		return fmt.Errorf("reserved %d != active %d + free %d", s.Reserved, s.Active, sum(s.PoolFree[:]))
+	if s.Reserved != s.Active+sum(s.PoolFree[:])+s.ArenaFree {
+		return fmt.Errorf("reserved %d != active %d + free %d + arena free %d", s.Reserved, s.Active, sum(s.PoolFree[:]), s.ArenaFree)
 	}
 	return nil
 }

@@ -55,6 +55,13 @@ type Stats struct {
 	Stitches, StitchTeardowns, FailedStitches int64
 	Stitched, PeakStitched                    int64
 
+	// Offline planning (ABI 1.5, plan.go): allocations handed to
+	// policy_plan, allocations placed in the arena, placements that took
+	// the normal path because the arena could not be reserved, the
+	// arena's bytes (0 until reserved) and its bytes not placed now.
+	PlanRecords, Placed, PlaceFallbacks int64
+	ArenaBytes, ArenaFree               int64
+
 	HookCalls  [abi.NumHooks]int64 // answers asked of the policy, per hook
 	HookDefers [abi.NumHooks]int64 // of which DEFER
 }

@@ -17,6 +17,9 @@
 //   - prealloc-arena: one big arena at the first growth (C).
 //   - tlsf: Two-Level Segregated Fit, good-fit lists (Rust).
 //   - bfc: TensorFlow's best-fit with coalescing, doubling regions (C).
+//   - planner: offline planner (ABI 1.5): the workload's allocations laid
+//     out in one arena by greedy best-fit over their lifetimes, the rest
+//     PyTorch's rules (C, including pytorch/pytorch.c).
 package policies
 
 import (
@@ -61,6 +64,9 @@ var tlsfWasm []byte
 //go:embed bfc/bfc.wasm
 var bfcWasm []byte
 
+//go:embed planner/planner.wasm
+var plannerWasm []byte
+
 // builtins maps each built-in's name to its module.
 var builtins = map[string][]byte{
 	"default": defaultWasm,
@@ -76,6 +82,7 @@ var builtins = map[string][]byte{
 	"prealloc-arena":         preallocArenaWasm,
 	"tlsf":                   tlsfWasm,
 	"bfc":                    bfcWasm,
+	"planner":                plannerWasm,
 }
 
 // Builtin returns the WebAssembly module of the built-in policy name, and

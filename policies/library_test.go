@@ -33,6 +33,7 @@ var library = []struct{ name, lang string }{
 	{"prealloc-arena", "c"},
 	{"tlsf", "rust"},
 	{"bfc", "c"},
+	{"planner", "c"},
 }
 
 // libRun is one replay of a built-in through the real host: its result

@@ -38,6 +38,10 @@ type Metrics struct {
 	PeakStitched    int64   `json:"peak_stitched,omitempty"`
 	Events          int64   `json:"events"`       // trace events replayed
 	NsPerEvent      float64 `json:"ns_per_event"` // host + policy time per event (trace decoding excluded)
+	// Offline planning (ABI 1.5): allocations placed in the planned arena
+	// and the arena's bytes; omitted (0) for policies that do not plan.
+	Placed     int64 `json:"placed,omitempty"`
+	ArenaBytes int64 `json:"arena_bytes,omitempty"`
 }
 
 func metricsOf(s host.Stats, events int64, busy time.Duration) Metrics {
@@ -59,6 +63,8 @@ func metricsOf(s host.Stats, events int64, busy time.Duration) Metrics {
 		StitchTeardowns:     s.StitchTeardowns,
 		PeakStitched:        s.PeakStitched,
 		Events:              events,
+		Placed:              s.Placed,
+		ArenaBytes:          s.ArenaBytes,
 	}
 	if s.PeakReserved > 0 {
 		m.FragRatio = 1 - float64(s.PeakAllocated)/float64(s.PeakReserved)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/snapshot"
 	"github.com/fraglab/fraglab/trace"
@@ -100,6 +101,9 @@ type PolicyInfo struct {
 	Hash   string // sha256 of the module
 	Hooks  []string
 	Params map[string]string
+	// Offline: the policy plans (implements policy_plan, ABI 1.5): it saw
+	// the whole workload before the replay.
+	Offline bool
 }
 
 // batch is how many events are decoded ahead: the allocator is timed per
@@ -123,7 +127,7 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 		return nil, err
 	}
 	defer inst.Close()
-	info := PolicyInfo{Name: mod.Name, Hash: mod.Hash, Hooks: mod.HookNames(), Params: opts.Params}
+	info := PolicyInfo{Name: mod.Name, Hash: mod.Hash, Hooks: mod.HookNames(), Params: opts.Params, Offline: inst.Implements(abi.HookPlan)}
 	hc := hookControl{running: inst.AppendRunning}
 	if opts.Safe {
 		hc.interrupt = inst.Interrupt
@@ -136,7 +140,7 @@ func Run(ctx context.Context, r trace.Reader, mod *wasm.Module, dev cudadriver.D
 // can be preempted.
 func RunPolicy(ctx context.Context, r trace.Reader, pol host.Policy, dev cudadriver.Device, opts Options) (*Result, error) {
 	opts.HangTimeout = -1
-	return replayWith(ctx, r, pol, nil, hookControl{}, PolicyInfo{Name: fmt.Sprintf("%T", pol), Params: opts.Params}, dev, opts)
+	return replayWith(ctx, r, pol, nil, hookControl{}, PolicyInfo{Name: fmt.Sprintf("%T", pol), Params: opts.Params, Offline: pol.Implements(abi.HookPlan)}, dev, opts)
 }
 
 // hookControl is what the hang watchdog may do with a Wasm policy's hooks.
@@ -206,6 +210,10 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 				}
 			}
 		}
+	}
+	r, err := plan(r, a, pol)
+	if err != nil {
+		return nil, err
 	}
 	placer, _ := dev.(interface{ PlaceNext(uint64) })
 	var tl *timeline

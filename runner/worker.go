@@ -251,6 +251,7 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 	rec.DeviceInfo = replay.NewDeviceReport(cudadriver.Describe(dev, sel, prof, note), res)
 	m := res.Metrics
 	rec.Metrics = &m
+	rec.Offline = res.Policy.Offline
 	rec.Timeline = res.Timeline
 	if len(res.OOMReports) > 0 {
 		rec.FirstOOMReport = &res.OOMReports[0]

@@ -50,10 +50,17 @@ type Config struct {
 	// safe mode the call is stopped and Instantiate fails naming it; in
 	// fast mode the process reports it on stderr and ends with ExitHung.
 	InitTimeout time.Duration
+	// PlanTimeout bounds the policy_plan calls of a run together (ABI
+	// 1.5), as InitTimeout the start-up calls; 0 means DefaultPlanTimeout.
+	PlanTimeout time.Duration
 }
 
 // DefaultInitTimeout bounds a module's start-up calls.
 const DefaultInitTimeout = 10 * time.Second
+
+// DefaultPlanTimeout bounds a module's policy_plan calls: planning the
+// largest workloads of the suite takes well under a second.
+const DefaultPlanTimeout = 60 * time.Second
 
 // ExitHung is the exit status of a process ended because a policy did not
 // return in fast mode (replay.ExitHung is the same).
@@ -80,6 +87,7 @@ type Instance struct {
 	// stitchKeep: freed stitched blocks stay mapped (config ConfigStitchKeep, ABI 1.5)
 	stitchKeep bool
 	scratch    uint32
+	scratchLen uint32 // bytes asked of policy_scratch
 	view       []byte // scratch bytes in guest memory; re-taken when memory grows
 	memSize    uint32
 	dead       error
@@ -98,6 +106,8 @@ type Instance struct {
 	errText  string
 	logLines int
 	stderr   boundedBuffer
+
+	planStop func() bool // stops the plan timer; nil outside planning
 }
 
 // Instantiate starts an instance: it runs _initialize and policy_init,
@@ -180,8 +190,15 @@ func (m *Module) Instantiate(ctx context.Context, cfg Config) (*Instance, error)
 	if err := in.checkUnread(); err != nil {
 		return fail("%v", err)
 	}
-	if f := in.fns[abi.HookScratch]; f != nil && in.Implements(abi.HookPickBlock) {
-		need := uint32(in.window * abi.RecordSize)
+	if f := in.fns[abi.HookScratch]; f != nil && (in.Implements(abi.HookPickBlock) || in.Implements(abi.HookPlan)) {
+		need := uint32(0)
+		if in.Implements(abi.HookPickBlock) {
+			need = uint32(in.window * abi.RecordSize)
+		}
+		if in.Implements(abi.HookPlan) {
+			need = max(need, abi.PlanBatch*abi.PlanRecordSize)
+		}
+		in.scratchLen = need
 		stage.Store(2)
 		res, err := f.Call(ctx, uint64(need))
 		if err != nil {
@@ -283,6 +300,9 @@ func (in *Instance) Stderr() string { return in.stderr.String() }
 
 // Close releases the instance.
 func (in *Instance) Close() error {
+	if in.planStop != nil {
+		in.planStop()
+	}
 	if in.cancel != nil {
 		defer in.cancel()
 	}
@@ -303,7 +323,7 @@ func (in *Instance) Interrupt(why string) bool {
 
 func (in *Instance) takeView() {
 	in.memSize = in.inst.Memory().Size()
-	in.view, _ = in.inst.Memory().Read(in.scratch, uint32(in.window*abi.RecordSize))
+	in.view, _ = in.inst.Memory().Read(in.scratch, in.scratchLen)
 }
 
 // AppendRunning appends the hook being called and its arguments, as
@@ -481,6 +501,63 @@ func (in *Instance) Observe(kind int32, id, size int64, tag int32) (int64, error
 	s := in.stack
 	s[0], s[1], s[2], s[3] = i32(kind), uint64(id), uint64(size), i32(tag)
 	return in.call(abi.HookObserve)
+}
+
+// Plan writes the records to the scratch buffer and calls policy_plan
+// (ABI 1.5). The calls of a run, from the first to the one with done, are
+// bounded together by Config.PlanTimeout: past it, a safe instance is
+// interrupted (the call fails naming it); in fast mode the process reports
+// it and ends with ExitHung.
+func (in *Instance) Plan(recs []abi.PlanRecord, done bool) (int64, error) {
+	if len(recs) > abi.PlanBatch {
+		return 0, fmt.Errorf("policy_plan: %d records in one call, at most %d", len(recs), abi.PlanBatch)
+	}
+	if in.planStop == nil && in.dead == nil {
+		in.planStop = in.watchPlan()
+	}
+	if in.inst.Memory().Size() != in.memSize {
+		in.takeView()
+	}
+	for i := range recs {
+		recs[i].Put(in.view[i*abi.PlanRecordSize:])
+	}
+	s := in.stack
+	s[0], s[1] = i32(int32(len(recs))), 0
+	if done {
+		s[1] = 1
+	}
+	ans, err := in.call(abi.HookPlan)
+	if (done || err != nil) && in.planStop != nil {
+		in.planStop()
+		in.planStop = nil
+	}
+	return ans, err
+}
+
+// watchPlan starts the plan timer (see Plan); it returns what stops it.
+func (in *Instance) watchPlan() (stop func() bool) {
+	timeout := in.cfg.PlanTimeout
+	if timeout <= 0 {
+		timeout = DefaultPlanTimeout
+	}
+	report := fmt.Appendf(nil, "fraglab: policy %s: policy_plan did not return within %v. Wasm code cannot be interrupted in fast mode, so the process ends; rerun with --safe to stop it instead of the process.\n",
+		in.mod.Name, timeout)
+	t := time.AfterFunc(timeout, func() {
+		if in.cancel != nil {
+			in.Interrupt("policy_plan did not return within " + timeout.String() + " and was stopped")
+			return
+		}
+		os.Stderr.Write(report)
+		os.Exit(ExitHung)
+	})
+	return t.Stop
+}
+
+// Place calls policy_place (ABI 1.5).
+func (in *Instance) Place(id, rounded int64, pool, stream, tag int32) (int64, error) {
+	s := in.stack
+	s[0], s[1], s[2], s[3], s[4] = uint64(id), uint64(rounded), i32(pool), i32(stream), i32(tag)
+	return in.call(abi.HookPlace)
 }
 
 // ---- host imports ----

@@ -52,6 +52,10 @@ type Module struct {
 	bytes        []byte
 }
 
+// Offline reports whether the module plans offline (exports policy_plan):
+// it sees the whole workload before the replay.
+func (m *Module) Offline() bool { return m.Hooks[abi.HookPlan] }
+
 // HookNames lists the exported hooks' names in ABI order.
 func (m *Module) HookNames() []string {
 	var out []string
@@ -139,6 +143,22 @@ func Compile(ctx context.Context, name string, bin []byte) (*Module, error) {
 	}
 	if m.Hooks[abi.HookPickBlock] && !m.Hooks[abi.HookScratch] {
 		bad("policy_pick_block needs policy_scratch to receive candidates")
+	}
+	if m.Major >= 0 {
+		for h := abi.Hook(0); h < abi.NumHooks; h++ {
+			if m.Hooks[h] && abi.HookSince(h) > m.Minor {
+				bad("hook %s is ABI 1.%d, but the module declares ABI %d.%d (export %s%d_%d)", h, abi.HookSince(h), m.Major, m.Minor, abi.MarkerPrefix, abi.Major, abi.HookSince(h))
+			}
+		}
+	}
+	switch {
+	case m.Hooks[abi.HookPlan] && !m.Hooks[abi.HookPlace]:
+		bad("policy_plan needs policy_place: a plan is carried out by placements")
+	case m.Hooks[abi.HookPlace] && !m.Hooks[abi.HookPlan]:
+		bad("policy_place needs policy_plan: placements are offsets in the planned arena")
+	}
+	if m.Hooks[abi.HookPlan] && !m.Hooks[abi.HookScratch] {
+		bad("policy_plan needs policy_scratch to receive plan records")
 	}
 	imports := map[string]abi.ImportSpec{}
 	for _, s := range abi.Imports {

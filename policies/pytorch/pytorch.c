@@ -31,7 +31,15 @@
  */
 #include "fraglab.h"
 
+/* Another policy may reuse these rules by defining PYTORCH_AS_LIBRARY and
+ * including this file (policies/planner does): it then declares its own
+ * marker and scratch area (FRAGLAB_SCRATCH, at least
+ * CANDIDATE_WINDOW_EXPANDABLE records, before the #include), and
+ * pytorch_init, the knobs' policy_init, is a static function it calls
+ * from its own policy_init. */
+#ifndef PYTORCH_AS_LIBRARY
 FRAGLAB_ABI_V1_3(); /* config key 4: the memory fraction's limit */
+#endif
 
 /* Constants of the allocator (ref §1.1); not configurable in PyTorch. */
 #define MIN_BLOCK_SIZE  512                 /* kMinBlockSize */
@@ -60,7 +68,9 @@ FRAGLAB_ABI_V1_3(); /* config key 4: the memory fraction's limit */
 #define CANDIDATE_WINDOW_CLASSIC    1
 #define CANDIDATE_WINDOW_EXPANDABLE 8
 
+#ifndef PYTORCH_AS_LIBRARY
 FRAGLAB_SCRATCH(CANDIDATE_WINDOW_EXPANDABLE * FRAGLAB_RECORD_SIZE);
+#endif
 
 /* Functions policy_init alone runs: kept out of line and optimised for
  * size, so the module stays small. */
@@ -483,7 +493,11 @@ INIT static fraglab_i64 set_memory_limit(void) {
     return 0;
 }
 
+#ifdef PYTORCH_AS_LIBRARY
+static fraglab_i64 pytorch_init(void) {
+#else
 fraglab_i64 policy_init(void) {
+#endif
     fraglab_i64 r;
     default_settings(&settings);
     if ((r = read_max_split_size()) < 0 ||

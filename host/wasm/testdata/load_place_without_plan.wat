@@ -1,0 +1,5 @@
+;; refused at load: policy_place without policy_plan
+(module
+  (memory (export "memory") 1)
+  (func (export "fraglab_abi_v1_5"))
+  (func (export "policy_place") (param i64 i64 i32 i32 i32) (result i64) (i64.const -1)))
