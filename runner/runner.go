@@ -282,11 +282,15 @@ feed:
 
 // newWorkerClient prepares (does not start) a worker process running
 // o.Executable with o.Args, and the go-plugin client that talks to it; the
-// worker's stderr goes to the returned tail.
-func newWorkerClient(o *Options) (*plugin.Client, *exec.Cmd, *stderrTail) {
+// worker's stderr goes to the returned tail. The worker dies with this
+// process: the kernel kills it (Linux), and it exits when its lifeline,
+// which the caller closes when done with the worker, ends.
+func newWorkerClient(o *Options) (*plugin.Client, *exec.Cmd, *stderrTail, *lifeline) {
 	tail := &stderrTail{}
 	cmd := exec.Command(o.Executable, o.Args...)
 	cmd.Env = os.Environ()
+	cmd.SysProcAttr = workerSysProcAttr()
+	life := attachLifeline(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		Plugins:          plugin.PluginSet{pluginName: &workerPlugin{}},
@@ -297,7 +301,7 @@ func newWorkerClient(o *Options) (*plugin.Client, *exec.Cmd, *stderrTail) {
 		Logger:           hclog.NewNullLogger(),
 		StartTimeout:     time.Minute,
 	})
-	return client, cmd, tail
+	return client, cmd, tail, life
 }
 
 // runWorker runs s in a fresh worker process and returns its record, or
@@ -307,11 +311,14 @@ func runWorker(ctx context.Context, o *Options, s *Spec) *runrecord.Record {
 	fail := func(format string, args ...any) *runrecord.Record {
 		return s.failedRecord(start, format, args...)
 	}
-	client, cmd, tail := newWorkerClient(o)
+	client, cmd, tail, life := newWorkerClient(o)
+	defer life.close() // after Kill: a worker still there exits
 	defer client.Kill()
 	// Started here, not in the goroutine below, so that cmd.Process is set
 	// before anything may kill it. The handshake is bounded by StartTimeout.
-	if _, err := client.Start(); err != nil {
+	_, err := client.Start()
+	life.started()
+	if err != nil {
 		return fail("starting the worker: %s", exitReason(client, cmd, err, tail))
 	}
 
