@@ -67,12 +67,14 @@ type pooledWorker struct {
 	cmd    *exec.Cmd
 	rpc    *workerClient
 	tail   *stderrTail
+	life   *lifeline
 }
 
 // start launches the worker process and connects to it.
 func (w *pooledWorker) start() error {
-	w.client, w.cmd, w.tail = newWorkerClient(w.o)
+	w.client, w.cmd, w.tail, w.life = newWorkerClient(w.o)
 	proto, err := w.client.Client()
+	w.life.started()
 	if err == nil {
 		var raw any
 		if raw, err = proto.Dispense(pluginName); err == nil {
@@ -90,7 +92,10 @@ func (w *pooledWorker) stop() {
 	if w.client != nil {
 		w.client.Kill()
 	}
-	w.client, w.cmd, w.rpc = nil, nil, nil
+	if w.life != nil {
+		w.life.close()
+	}
+	w.client, w.cmd, w.rpc, w.life = nil, nil, nil, nil
 }
 
 // run executes s on the worker (starting it if needed) and returns its

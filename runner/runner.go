@@ -42,6 +42,9 @@ type Options struct {
 	// Only); the zero Shard runs the whole matrix. A shard writes its
 	// manifest to Out/shards and its label into each record.
 	Shard Shard
+	// RetryFailed runs only the runs recorded failed; the runs with no
+	// record are left for a sweep without it (Summary.Left counts them).
+	RetryFailed bool
 	// Executable is the worker binary (default os.Executable()), started
 	// with Args and the magic cookie in its environment.
 	Executable string
@@ -81,6 +84,8 @@ type Summary struct {
 	// Ran, Skipped and Failed count runs executed now, runs skipped, and
 	// runs (executed now) that failed.
 	Ran, Skipped, Failed int
+	// Left counts the runs with no record that RetryFailed left out.
+	Left int
 	// RunsDir is where the records are.
 	RunsDir string
 }
@@ -160,12 +165,16 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 	recs := make([]*runrecord.Record, len(specs))
 	var todo []int
 	for i := range specs {
-		if r := readOK(sum.RunsDir, specs[i].ID); r != nil {
+		r := readRecord(sum.RunsDir, specs[i].ID)
+		switch {
+		case r != nil && r.Status == runrecord.StatusOK:
 			recs[i] = r
 			sum.Skipped++
-			continue
+		case r == nil && o.RetryFailed:
+			sum.Left++
+		default:
+			todo = append(todo, i)
 		}
-		todo = append(todo, i)
 	}
 	if o.OnStart != nil {
 		o.OnStart(len(todo), sum.Skipped)
@@ -211,14 +220,15 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 	return sum, ctx.Err()
 }
 
-// readOK returns the record of id in dir if there is one with status ok.
-func readOK(dir, id string) *runrecord.Record {
+// readRecord returns the record of id in dir, or nil if there is none (a
+// file that is not a record of id counts as none, and is overwritten).
+func readRecord(dir, id string) *runrecord.Record {
 	b, err := os.ReadFile(filepath.Join(dir, runrecord.FileName(id)))
 	if err != nil {
 		return nil
 	}
 	var r runrecord.Record
-	if json.Unmarshal(b, &r) != nil || r.ID != id || r.Status != runrecord.StatusOK {
+	if json.Unmarshal(b, &r) != nil || r.ID != id || (r.Status != runrecord.StatusOK && r.Status != runrecord.StatusFailed) {
 		return nil
 	}
 	return &r
@@ -282,11 +292,15 @@ feed:
 
 // newWorkerClient prepares (does not start) a worker process running
 // o.Executable with o.Args, and the go-plugin client that talks to it; the
-// worker's stderr goes to the returned tail.
-func newWorkerClient(o *Options) (*plugin.Client, *exec.Cmd, *stderrTail) {
+// worker's stderr goes to the returned tail. The worker dies with this
+// process: the kernel kills it (Linux), and it exits when its lifeline,
+// which the caller closes when done with the worker, ends.
+func newWorkerClient(o *Options) (*plugin.Client, *exec.Cmd, *stderrTail, *lifeline) {
 	tail := &stderrTail{}
 	cmd := exec.Command(o.Executable, o.Args...)
 	cmd.Env = os.Environ()
+	cmd.SysProcAttr = workerSysProcAttr()
+	life := attachLifeline(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		Plugins:          plugin.PluginSet{pluginName: &workerPlugin{}},
@@ -297,7 +311,7 @@ func newWorkerClient(o *Options) (*plugin.Client, *exec.Cmd, *stderrTail) {
 		Logger:           hclog.NewNullLogger(),
 		StartTimeout:     time.Minute,
 	})
-	return client, cmd, tail
+	return client, cmd, tail, life
 }
 
 // runWorker runs s in a fresh worker process and returns its record, or
@@ -307,11 +321,14 @@ func runWorker(ctx context.Context, o *Options, s *Spec) *runrecord.Record {
 	fail := func(format string, args ...any) *runrecord.Record {
 		return s.failedRecord(start, format, args...)
 	}
-	client, cmd, tail := newWorkerClient(o)
+	client, cmd, tail, life := newWorkerClient(o)
+	defer life.close() // after Kill: a worker still there exits
 	defer client.Kill()
 	// Started here, not in the goroutine below, so that cmd.Process is set
 	// before anything may kill it. The handshake is bounded by StartTimeout.
-	if _, err := client.Start(); err != nil {
+	_, err := client.Start()
+	life.started()
+	if err != nil {
 		return fail("starting the worker: %s", exitReason(client, cmd, err, tail))
 	}
 

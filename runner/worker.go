@@ -288,6 +288,8 @@ func Serve(o WorkerOptions) {
 	// go-plugin points os.Stderr at a stream that is lost when the process
 	// ends abruptly; the watchdog's hang report must reach the real stderr.
 	stderr := os.Stderr
+	// The sweep's death ends the worker (see EnvLifeline).
+	watchLifeline(stderr)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{pluginName: &workerPlugin{impl: &workerServer{opts: o, stderr: stderr}}},

@@ -41,7 +41,11 @@ reports are written all the same). Re-run what is missing with
 
 A run recorded in several DIRs counts once (an ok record over a failed
 one, else the first DIR's). Records of runs outside the sweep are left out
-of the reports, and counted.`,
+of the reports, and counted.
+
+Merge holds the lock of the directory it writes to (OUT/.fraglab.lock) while
+it writes: it is refused while an unsharded run or another merge holds it.
+Shards still running do not hold it and are not disturbed.`,
 		Example: `  fraglab merge /shared/results
   fraglab merge --experiment exp.yaml --shards 8 /shared/results
   fraglab merge --out merged node1/results node2/results`,
@@ -94,6 +98,11 @@ of the reports, and counted.`,
 			if out == "" {
 				out = args[0]
 			}
+			lock, err := lockDir(stderr, out, commandLine(cmd, args))
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 			if err := report.Write(out, keep); err != nil {
 				return err
 			}

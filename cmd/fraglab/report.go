@@ -50,6 +50,11 @@ func reportCmd() *cobra.Command {
 			if out == "" {
 				out = args[0]
 			}
+			lock, err := lockDir(cmd.ErrOrStderr(), out, commandLine(cmd, args))
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 			if err := report.Write(out, recs); err != nil {
 				return err
 			}

@@ -3,13 +3,12 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -47,6 +46,7 @@ func runCmd() *cobra.Command {
 		runTimeout    time.Duration
 		shardFlag     string
 		resumeMissing bool
+		retryFailed   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run EXPERIMENT.yaml",
@@ -75,7 +75,20 @@ SLURM_ARRAY_TASK_COUNT too), "--shard k8s/N" from JOB_COMPLETION_INDEX.
 
 --resume-missing re-runs exactly the runs with no ok record in OUT (of the
 shard with --shard, else of the whole matrix), after listing them by shard;
-it refuses to start when OUT holds no record of the experiment.`,
+it refuses to start when OUT holds no record of the experiment.
+--retry-failed re-runs only the runs recorded failed, leaving the runs with
+no record for a later run.
+
+One writer per results directory: an unsharded run holds the lock
+OUT/.fraglab.lock (pid, host, start, command) from start to end, and a
+second run or merge into OUT is refused, naming the holder; the lock of a
+run that died on this host is taken over, saying so. A shard takes no lock:
+it writes only its own records, and the reports are merge's.
+
+Ctrl-C or SIGTERM stops the running workers (their runs get no record),
+keeps every finished record, writes no report, prints the command that
+resumes and exits with status 130 (SIGINT) or 143 (SIGTERM). Workers die
+with this process however it ends, SIGKILL included.`,
 		Example: `  fraglab run experiments/quickstart.yaml
   fraglab run exp.yaml --out /tmp/results --parallel 4 --only /pytorch
   fraglab run exp.yaml --out /shared/results --shard 2/8
@@ -96,6 +109,17 @@ it refuses to start when OUT holds no record of the experiment.`,
 			for _, n := range e.Notes {
 				fmt.Fprintln(stderr, "note:", n)
 			}
+			if resumeMissing && retryFailed {
+				return errors.New("--resume-missing and --retry-failed: give one (--resume-missing re-runs the failed runs too)")
+			}
+			if !shard.Sharded() {
+				// The whole directory is ours: records and reports.
+				lock, err := lockDir(stderr, cmp.Or(out, e.Output), commandLine(cmd, args))
+				if err != nil {
+					return err
+				}
+				defer lock.Release()
+			}
 			if resumeMissing {
 				todo, err := listMissing(stdout, e, cmp.Or(out, e.Output), shard)
 				if err != nil {
@@ -106,7 +130,7 @@ it refuses to start when OUT holds no record of the experiment.`,
 				}
 			}
 			// SIGTERM too: that is how Slurm (scancel) and Kubernetes stop a shard.
-			ctx, stop := signal.NotifyContext(ctxOf(cmd), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(ctxOf(cmd))
 			defer stop()
 			if e.Device.Kind != "sim" && !cmd.Flags().Changed("parallel") {
 				// Runs sharing a GPU would take each other's memory.
@@ -115,14 +139,22 @@ it refuses to start when OUT holds no record of the experiment.`,
 			}
 			p := &progress{w: stderr, tty: isTerminal(stderr)}
 			sum, err := runner.Run(ctx, e, runner.Options{Out: out, Parallel: parallel, Only: only, RunTimeout: runTimeout,
-				Shard: shard, OnStart: p.start, OnDone: p.done})
+				Shard: shard, RetryFailed: retryFailed, OnStart: p.start, OnDone: p.done})
 			p.finish()
 			if sum == nil {
 				return err
 			}
 			printSummary(stdout, sum)
+			if sig := interruptedBy(ctx); sig != nil {
+				fmt.Fprintf(stderr, "fraglab: interrupted by %s: the runs still going were stopped and not recorded, the %d finished ones are in %s; no report was written. Resume with:\n  %s\n",
+					sigName(sig), sum.Ran, sum.RunsDir, commandLine(cmd, args))
+				return exitError{code: 128 + sigNumber(sig)}
+			}
 			if err != nil && ctx.Err() != nil {
 				return fmt.Errorf("interrupted: the runs still going were stopped and not recorded; run again to finish (%w)", err)
+			}
+			if sum.Left > 0 {
+				fmt.Fprintf(stderr, "fraglab: --retry-failed: %d runs have no record and were left; run without --retry-failed to run them\n", sum.Left)
 			}
 			if err != nil {
 				return err
@@ -146,6 +178,7 @@ it refuses to start when OUT holds no record of the experiment.`,
 	f.StringVar(&only, "only", "", `run only the runs whose "workload/policy-label" contains FILTER`)
 	f.StringVar(&shardFlag, "shard", "", `run one slice of the matrix: I/N (0 ≤ I < N), slurm, slurm/N or k8s/N`)
 	f.BoolVar(&resumeMissing, "resume-missing", false, "re-run exactly the missing and failed runs (of the shard with --shard), listing them first")
+	f.BoolVar(&retryFailed, "retry-failed", false, "re-run only the runs recorded failed (not those with no record)")
 	f.DurationVar(&runTimeout, "run-timeout", runner.DefaultRunTimeout, "wall-clock limit of one run; its worker is killed past it")
 	atLeast(f, "1", "parallel")
 	atLeast(f, "1ns", "run-timeout")
@@ -155,7 +188,7 @@ it refuses to start when OUT holds no record of the experiment.`,
 // failedExit says how many runs failed and gives exit status 1 if any did.
 func failedExit(stderr io.Writer, sum *runner.Summary) error {
 	if sum.Failed > 0 {
-		fmt.Fprintf(stderr, "fraglab: %d of %d runs failed (records in %s; run again to retry them)\n", sum.Failed, sum.Ran, sum.RunsDir)
+		fmt.Fprintf(stderr, "fraglab: %d of %d runs failed (records in %s; run again to retry them, or with --retry-failed to retry only them)\n", sum.Failed, sum.Ran, sum.RunsDir)
 		return exitError{code: 1}
 	}
 	return nil
