@@ -10,7 +10,7 @@ import "encoding/binary"
 // was built for by exporting an empty function named MarkerPrefix+"<major>_<minor>".
 const (
 	Major        = 1
-	Minor        = 4
+	Minor        = 5
 	MarkerPrefix = "fraglab_abi_v"
 )
 
