@@ -5,7 +5,8 @@
 // SDKs, which own the version marker, must also declare the newest ABI,
 // reproduce the built-in buddy policy with its 1.2 features and set 1.3's
 // reserve limit; the C, Go, Rust and AssemblyScript SDKs must read 1.4's
-// stat key 17 through the host.
+// stat key 17 through the host; every SDK must name 1.4's stat keys and
+// 1.5's constants.
 package conformance
 
 import (
@@ -511,7 +512,8 @@ func TestSDKReserveLimit(t *testing.T) {
 // with the C, Go, Rust and AssemblyScript SDKs: policy_choose_pool puts an
 // allocation to private memory pool p into pool 1 + p and defers for the
 // default memory pool, and fails the run if key 17 answers no pool. Each
-// declares 1.4 with its SDK's marker. (The sizeclass examples read no stat,
+// declares at least 1.4 with its SDK's marker (C and AssemblyScript choose
+// 1.4; Go and Rust declare their newest). (The sizeclass examples read no stat,
 // and WAT has no SDK: TestSDKsNameABI14StatKeys checks what it documents.)
 func TestSDKsReadRequestPrivatePool(t *testing.T) {
 	events := []trace.Event{
@@ -547,8 +549,8 @@ func TestSDKsReadRequestPrivatePool(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "privatepool.wasm")
 			b.build(t, path)
 			m := compileFile(t, b.lang+" privatepool", path)
-			if m.Major != abi.Major || m.Minor != abi.Minor || abi.Minor < 4 {
-				t.Errorf("declares ABI %d.%d, want %d.%d (stat key 17 needs at least 1.4)", m.Major, m.Minor, abi.Major, abi.Minor)
+			if m.Major != abi.Major || m.Minor < 4 || m.Minor > abi.Minor {
+				t.Errorf("declares ABI %d.%d, want 1.4 to %d.%d (stat key 17 needs at least 1.4)", m.Major, m.Minor, abi.Major, abi.Minor)
 			}
 			got := map[int64][2]int64{}
 			opts := replay.Options{CheckInvariants: true, OnBlockOp: func(op host.BlockOp) {
@@ -620,6 +622,96 @@ func TestSDKsNameABI14StatKeys(t *testing.T) {
 		for _, k := range []string{"17 the private memory pool", "18 bytes reserved by private pools", "19 bytes in frees that wait for other streams"} {
 			if !strings.Contains(text, k) {
 				t.Errorf("%s does not document stat key %q", file, k)
+			}
+		}
+	}
+}
+
+// TestSDKsNameABI15Constants: every SDK names ABI 1.5's constants
+// (stitching: flag, actions, stat and config keys; planning: hook numbers
+// and plan records) with the host's values (the Go SDK takes them from
+// host/abi), and the WAT notes document them.
+func TestSDKsNameABI15Constants(t *testing.T) {
+	consts := []struct {
+		name  string // as Rust and AssemblyScript name it; C adds FRAGLAB_
+		value string // as the sources write it
+		abi   int64
+	}{
+		{"FLAG_STITCHED", "1 << 2", abi.FlagStitched},
+		{"ACT_STITCH", "4", abi.ActStitch},
+		{"ACT_RELEASE_STITCHED", "5", abi.ActReleaseStitched},
+		{"STAT_STITCHED", "20", abi.StatStitched},
+		{"STAT_STITCHED_FREE", "21", abi.StatStitchedFree},
+		{"CONFIG_STITCH_KEEP", "5", abi.ConfigStitchKeep},
+		{"HOOK_PLAN", "13", int64(abi.HookPlan)},
+		{"HOOK_PLACE", "14", int64(abi.HookPlace)},
+		{"NUM_HOOKS", "15", int64(abi.NumHooks)},
+		{"PLAN_RECORD_SIZE", "48", abi.PlanRecordSize},
+		{"PLAN_BATCH", "256", abi.PlanBatch},
+	}
+	for _, c := range consts {
+		var v int64
+		if _, err := fmt.Sscanf(strings.ReplaceAll(c.value, "1 << 2", "4"), "%d", &v); err != nil || v != c.abi {
+			t.Errorf("%s: the table says %s, host/abi %d", c.name, c.value, c.abi)
+		}
+	}
+	goSDK := []struct {
+		name      string
+		got, want int64
+	}{
+		{"FlagStitched", fraglab.FlagStitched, abi.FlagStitched},
+		{"ActStitch", fraglab.ActStitch, abi.ActStitch},
+		{"ActReleaseStitched", fraglab.ActReleaseStitched, abi.ActReleaseStitched},
+		{"StatStitched", fraglab.StatStitched, abi.StatStitched},
+		{"StatStitchedFree", fraglab.StatStitchedFree, abi.StatStitchedFree},
+		{"ConfigStitchKeep", fraglab.ConfigStitchKeep, abi.ConfigStitchKeep},
+		{"HookPlan", int64(fraglab.HookPlan), int64(abi.HookPlan)},
+		{"HookPlace", int64(fraglab.HookPlace), int64(abi.HookPlace)},
+		{"PlanRecordSize", fraglab.PlanRecordSize, abi.PlanRecordSize},
+		{"PlanBatch", fraglab.PlanBatch, abi.PlanBatch},
+	}
+	for _, c := range goSDK {
+		if c.got != c.want {
+			t.Errorf("the Go SDK's %s is %d, host/abi's %d", c.name, c.got, c.want)
+		}
+	}
+	if fraglab.PlanNever != uint64(abi.PlanNever) {
+		t.Error("the Go SDK's PlanNever is not host/abi's")
+	}
+	for _, f := range []struct {
+		file   string
+		define func(name, value string) string // a regular expression
+		never  string                          // how it names PlanNever
+	}{
+		{"sdk/c/fraglab.h", func(n, v string) string { return `#define FRAGLAB_` + n + `\s+\(?` + regexp.QuoteMeta(v) + `\)?(\s|$)` }, "FRAGLAB_PLAN_NEVER"},
+		{"sdk/rust/fraglab/src/lib.rs", func(n, v string) string { return `pub const ` + n + `: \w+ = ` + regexp.QuoteMeta(v) + `;` }, "pub const PLAN_NEVER: u64 = u64::MAX;"},
+		{"sdk/assemblyscript/assembly/fraglab.ts", func(n, v string) string {
+			return `export const ` + n + `: \w+ = ` + regexp.QuoteMeta(v) + `;`
+		}, "export const PLAN_NEVER: u64 = u64.MAX_VALUE;"},
+	} {
+		src, err := os.ReadFile(filepath.Join(root, f.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range consts {
+			if re := regexp.MustCompile(`(?m)` + f.define(c.name, c.value)); !re.Match(src) {
+				t.Errorf("%s does not define %s as %s (%s)", f.file, c.name, c.value, re)
+			}
+		}
+		if !bytes.Contains(src, []byte(f.never)) {
+			t.Errorf("%s does not define PLAN_NEVER (%q)", f.file, f.never)
+		}
+	}
+	for _, file := range []string{"sdk/wat/template.wat", "sdk/wat/README.md"} {
+		src, err := os.ReadFile(filepath.Join(root, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(strings.ReplaceAll(string(src), ";;", "")), " ")
+		for _, k := range []string{"20 bytes mapped in stitched ranges", "21 of those the bytes in free stitched blocks",
+			"4 stitch", "5 release stitched", "plan 13", "place 14", "policy_plan", "policy_place"} {
+			if !strings.Contains(text, k) {
+				t.Errorf("%s does not document %q", file, k)
 			}
 		}
 	}

@@ -1,5 +1,5 @@
 ;; template.wat: a starting point for a fraglab policy in WebAssembly text,
-;; policy ABI v1.4 (sdk/ABI.md is the normative contract; host/abi/abi.go
+;; policy ABI v1.5 (sdk/ABI.md is the normative contract; host/abi/abi.go
 ;; holds the same constants in Go).
 ;;
 ;; As it stands the module is a valid policy that implements no hook, so
@@ -71,9 +71,10 @@
   ;; neighbour's; (ABI 1.4, §3.6) 17 the private memory pool of the
   ;; allocation being served (0 the default pool, -1 outside an
   ;; allocation), 18 bytes reserved by private pools, 19 bytes in frees
-  ;; that wait for other streams. Keys need no marker: a host answers every
-  ;; key it knows to every module (an older one INT64_MIN); keys 17 to 19
-  ;; answer INT64_MIN in policy_init.
+  ;; that wait for other streams; (ABI 1.5, §3.7) 20 bytes mapped in
+  ;; stitched ranges, 21 of those the bytes in free stitched blocks. Keys
+  ;; need no marker: a host answers every key it knows to every module (an
+  ;; older one INT64_MIN); keys 17 to 19 answer INT64_MIN in policy_init.
   (import "fraglab" "stat" (func $stat (param i32 i32) (result i64)))
 
   ;; tag_name(tag, buf, limit) -> -1 for an unknown tag id, else the name's
@@ -88,11 +89,15 @@
   ;;     host never calls an exported hook whose bit is clear. h: init 0,
   ;;     scratch 1, round_size 2, choose_pool 3, search_order 4,
   ;;     pick_block 5, split 6, merge 7, segment_mode 8, segment_size 9,
-  ;;     expand_size 10, release 11, observe 12. Needs the 1.1 marker;
+  ;;     expand_size 10, release 11, observe 12, (ABI 1.5) plan 13,
+  ;;     place 14. Needs the 1.1 marker;
   ;;   3 (ABI 1.2) repeated merges: 1 ask policy_merge again about a merged
   ;;     block's new neighbours, 0 once per side. Needs the 1.2 marker;
   ;;   4 (ABI 1.3) reserve limit: the most bytes held from the device,
-  ;;     0..2^48, 0 none. Needs the 1.3 marker.
+  ;;     0..2^48, 0 none. Needs the 1.3 marker;
+  ;;   5 (ABI 1.5) stitch keep: 1 a freed stitched block stays mapped and
+  ;;     cached, 0 (default) its range is torn down when freed. Needs the
+  ;;     1.5 marker.
   (import "fraglab" "config" (func $config (param i32 i64) (result i64)))
 
   ;; -----------------------------------------------------------------------
@@ -113,6 +118,8 @@
   ;;   fraglab_abi_v1_2  calls config(3, 1) (repeated merges)
   ;;   fraglab_abi_v1_3  calls config(4, limit) (a reserve limit)
   ;;   fraglab_abi_v1_4  relies on stat keys 17 to 19 (a 1.3 host refuses it)
+  ;;   fraglab_abi_v1_5  stitches (release actions 4 and 5, config key 5) or
+  ;;                     plans (exports policy_plan and policy_place)
   ;; Each needs a host that implements its version.
   (func (export "fraglab_abi_v1_0"))
 
@@ -233,6 +240,10 @@
   ;;   2 release oversize free segments of this pool and stream, arg =
   ;;     threshold T > 0
   ;;   3 release aged free segments of the large pools, arg = target bytes
+  ;;   4 stitch (ABI 1.5): map free 2 MiB pages of this pool's expandable
+  ;;     segments into one new range that serves the request, arg 0 (§3.7)
+  ;;   5 release stitched (ABI 1.5): tear down every free stitched range,
+  ;;     arg 0
   ;; Host default: phase 0 nothing; phase 1 attempt 0 release cached, later
   ;; nothing.
   ;;
@@ -247,4 +258,31 @@
   ;;
   ;; (func (export "policy_observe") (param $kind i32) (param $id i64) (param $size i64) (param $tag i32) (result i64)
   ;;   (i64.const 0))
+
+  ;; Offline planning (ABI 1.5, §3.8). A module that exports policy_plan
+  ;; must export policy_place and policy_scratch too and the 1.5 marker.
+  ;; policy_scratch is then asked for at least 256 x 48 = 12288 bytes
+  ;; (move the scratch area and the strings apart to make room).
+  ;;
+  ;; policy_plan(count i32, done i32) -> i64. Called before the first
+  ;; event, repeatedly: the scratch area holds count (at most 256) plan
+  ;; records of 48 bytes, one per allocation of the workload in event
+  ;; order; done is 1 on the last call (count may be 0). Records:
+  ;;   +0  u64 allocation id        +8  u64 requested bytes
+  ;;   +16 u64 alloc event index    +24 u64 free event index (-1: never)
+  ;;   +32 u32 stream index         +36 u32 tag id
+  ;;   +40 u32 private memory pool  +44 u32 flags (0)
+  ;; Answer 0 (or ERROR) while done is 0; on the last call the arena size
+  ;; in bytes (0 or DEFER: no arena).
+  ;;
+  ;; (func (export "policy_plan") (param $count i32) (param $done i32) (result i64)
+  ;;   (select (i64.const 0x4000000) (i64.const 0) (local.get $done)))
+  ;;
+  ;; policy_place(id i64, rounded i64, pool i32, stream i32, tag i32) -> i64.
+  ;; At each allocation, after round_size and choose_pool: an offset in the
+  ;; arena for [offset, offset+rounded), inside the arena and overlapping
+  ;; no live placed block; DEFER or NONE: the usual path.
+  ;;
+  ;; (func (export "policy_place") (param $id i64) (param $rounded i64) (param $pool i32) (param $stream i32) (param $tag i32) (result i64)
+  ;;   (i64.const -1))
 )

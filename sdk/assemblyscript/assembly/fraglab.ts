@@ -1,5 +1,5 @@
 // fraglab.ts: the AssemblyScript SDK for fraglab policy modules, policy ABI
-// v1.4.
+// v1.5.
 //
 // sdk/ABI.md is the normative contract; this module restates it in
 // AssemblyScript and mirrors the constants of host/abi/abi.go (the names are
@@ -42,11 +42,12 @@
 //   export { fraglab_abi_v1_2 } from "./fraglab";   // needs config(CONFIG_MERGE_REPEAT, …)
 //   export { fraglab_abi_v1_3 } from "./fraglab";   // needs config(CONFIG_RESERVE_LIMIT, …)
 //   export { fraglab_abi_v1_4 } from "./fraglab";   // relies on STAT_REQUEST_PRIVATE_POOL, … (keys 17-19)
+//   export { fraglab_abi_v1_5 } from "./fraglab";   // stitches (ACT_STITCH, …) or plans (policy_plan, policy_place)
 // Each needs a host that implements its version; re-export the oldest
 // whose keys the policy calls (the example re-exports fraglab_abi_v1_0).
 
 export const ABI_MAJOR: i32 = 1;
-export const ABI_MINOR: i32 = 4;
+export const ABI_MINOR: i32 = 5;
 
 /** The ABI 1.0 marker: the module uses nothing added after 1.0. */
 export function fraglab_abi_v1_0(): void {}
@@ -63,6 +64,11 @@ export function fraglab_abi_v1_3(): void {}
 /** The ABI 1.4 marker: the module relies on stat keys 17 to 19 (private
  * memory pools, pending frees), which an older host answers STAT_UNKNOWN. */
 export function fraglab_abi_v1_4(): void {}
+
+/** The ABI 1.5 marker: the module stitches (answers ACT_STITCH or
+ * ACT_RELEASE_STITCHED, calls config(CONFIG_STITCH_KEEP, …)) or plans
+ * (exports policy_plan and policy_place, ABI §3.8). */
+export function fraglab_abi_v1_5(): void {}
 
 // ---------------------------------------------------------------------------
 // Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -94,6 +100,7 @@ export const ORDER_LARGEST: i64 = 2; // size descending, then address
 // Block flags: policy_split's `flags` and candidate records (ABI §3.2, §3.4).
 export const FLAG_EXPANDABLE: u32 = 1 << 0; // in an expandable segment
 export const FLAG_WHOLE_SEGMENT: u32 = 1 << 1; // spans its whole classic segment
+export const FLAG_STITCHED: u32 = 1 << 2; // ABI 1.5: in a stitched range (ABI §3.7)
 
 // Merge sides: policy_merge's `side` (ABI §3.5).
 export const SIDE_PREV: i32 = 0; // the free neighbour lies below
@@ -109,6 +116,9 @@ export const ACT_NOTHING: i64 = 0; // nothing (phase 1: OOM)
 export const ACT_RELEASE_CACHED: i64 = 1; // empty_cache; arg 0
 export const ACT_RELEASE_OVERSIZE: i64 = 2; // arg = threshold T > 0
 export const ACT_RELEASE_AGED: i64 = 3; // arg = target bytes B > 0
+// ABI 1.5 (ABI §3.7; needs the fraglab_abi_v1_5 marker), arg 0:
+export const ACT_STITCH: i64 = 4; // map free pages of the pool into one range for the request
+export const ACT_RELEASE_STITCHED: i64 = 5; // tear down every free stitched range
 export const ACTION_BITS: i64 = 4;
 export const ACTION_MASK: i64 = (1 << ACTION_BITS) - 1;
 export const MAX_RELEASE_ATTEMPTS: i32 = 16;
@@ -149,6 +159,9 @@ export const STAT_MERGE_NEIGHBOUR_OFFSET: i32 = 16; // the neighbour's offset in
 export const STAT_REQUEST_PRIVATE_POOL: i32 = 17; // the request's private pool: 0 default, -1 outside an allocation
 export const STAT_PRIVATE_RESERVED: i32 = 18; // bytes reserved by private pools
 export const STAT_PENDING_FREE: i32 = 19; // bytes in frees waiting for other streams
+// ABI 1.5 (ABI §3.7):
+export const STAT_STITCHED: i32 = 20; // bytes mapped in stitched ranges
+export const STAT_STITCHED_FREE: i32 = 21; // of those, bytes in free stitched blocks
 export const STAT_UNKNOWN: i64 = i64.MIN_VALUE; // the answer for an unknown key
 
 // Config keys of config(key, value), callable in policy_init only (ABI §5.5).
@@ -161,6 +174,9 @@ export const CONFIG_MERGE_REPEAT: i32 = 3; // ABI 1.2 (needs the fraglab_abi_v1_
 // per_process_memory_fraction). config answers ERROR to a value out of range:
 // check that the answer is the value.
 export const CONFIG_RESERVE_LIMIT: i32 = 4;
+// ABI 1.5 (needs the fraglab_abi_v1_5 marker): 1 = a freed stitched block
+// stays mapped and cached; 0 (default) = its range is torn down when freed.
+export const CONFIG_STITCH_KEEP: i32 = 5;
 export const DEFAULT_CANDIDATE_WINDOW: i32 = 8;
 export const MAX_CANDIDATES: i32 = 256;
 
@@ -180,7 +196,9 @@ export const HOOK_SEGMENT_SIZE: i32 = 9;
 export const HOOK_EXPAND_SIZE: i32 = 10;
 export const HOOK_RELEASE: i32 = 11;
 export const HOOK_OBSERVE: i32 = 12;
-export const NUM_HOOKS: i32 = 13;
+export const HOOK_PLAN: i32 = 13; // ABI 1.5
+export const HOOK_PLACE: i32 = 14; // ABI 1.5
+export const NUM_HOOKS: i32 = 15;
 
 /** The hook-mask bit of hook `h` (HOOK_*). */
 // @ts-ignore: decorator
@@ -282,18 +300,71 @@ if (offsetof<Candidate>("expandableSize") != 32 || offsetof<Candidate>("flags") 
   Candidate_does_not_match_the_48_byte_record_of_ABI_3_4();
 }
 
+// Plan records (ABI 1.5, ABI §3.8). An offline policy re-exports the
+// 1.5 marker and policy_scratch, and exports the two planning hooks itself:
+//
+//   export { fraglab_abi_v1_5, policy_scratch } from "./fraglab";
+//
+//   // Before the first event, repeatedly: planRecord(0..count-1) are the
+//   // next allocations of the workload, in event order; done is 1 on the
+//   // last call (count may be 0). Answer 0 before it, then the arena size.
+//   export function policy_plan(count: i32, done: i32): i64 {
+//     for (let i = 0; i < count; i++) {
+//       const r = planRecord(i); // r.id, r.size, r.alloc, r.free, ...
+//     }
+//     return done ? ARENA_BYTES : 0;
+//   }
+//
+//   // At each allocation: an offset in the arena, or DEFER.
+//   export function policy_place(id: i64, rounded: i64, pool: i32, stream: i32, tag: i32): i64 {
+//     return DEFER;
+//   }
+export const PLAN_RECORD_SIZE: i32 = 48;
+export const PLAN_BATCH: i32 = 256; // most records of one policy_plan call
+export const PLAN_NEVER: u64 = u64.MAX_VALUE; // PlanRecord.free when never freed
+
+/** One plan record, read in place from the scratch area (offsets 0, 8,
+ * 16, 24, 32, 36, 40, 44, checked below). Get one with planRecord(i). */
+@unmanaged
+export class PlanRecord {
+  id: u64; // allocation id: policy_place's id
+  size: u64; // requested bytes
+  alloc: u64; // index of the allocation's event
+  free: u64; // index of its free event, PLAN_NEVER when never freed
+  stream: u32; // stream index
+  tag: u32; // tag id
+  pool: u32; // private memory pool, 0 the default pool
+  flags: u32; // reserved, 0
+}
+
+if (offsetof<PlanRecord>("free") != 24 || offsetof<PlanRecord>("stream") != 32 ||
+    offsetof<PlanRecord>("pool") != 40 || offsetof<PlanRecord>() != <usize>PLAN_RECORD_SIZE ||
+    PLAN_BATCH * PLAN_RECORD_SIZE != MAX_CANDIDATES * RECORD_SIZE) {
+  // @ts-ignore: deliberately undefined
+  PlanRecord_does_not_match_the_48_byte_record_of_ABI_3_8();
+}
+
 /** The scratch area the host writes candidates to: room for MAX_CANDIDATES
  * records, so any candidate window fits; 8-byte aligned, static, never
  * moves. It is placed in the module only when something uses it
  * (policy_scratch or candidate). */
 export const scratch: usize = memory.data(MAX_CANDIDATES * RECORD_SIZE, 8);
 
-/** The scratch hook. A policy that exports policy_pick_block re-exports it:
+/** The scratch hook. A policy that exports policy_pick_block or policy_plan
+ * re-exports it:
  *   export { policy_scratch } from "./fraglab";
  * It answers 0 (the load fails) if the host asks for more room than it has. */
 export function policy_scratch(minBytes: i32): i32 {
   if (minBytes < 0 || minBytes > MAX_CANDIDATES * RECORD_SIZE) return 0;
   return <i32>scratch;
+}
+
+/** Plan record `i` of the count written before policy_plan (0 <= i < count);
+ * the scratch area holds PLAN_BATCH of them. */
+// @ts-ignore: decorator
+@inline
+export function planRecord(i: i32): PlanRecord {
+  return changetype<PlanRecord>(scratch + <usize>i * <usize>PLAN_RECORD_SIZE);
 }
 
 /** Candidate `i` of the n written before policy_pick_block (0 <= i < n). */

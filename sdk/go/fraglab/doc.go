@@ -1,13 +1,15 @@
 // Package fraglab is the Go SDK for fraglab policy modules: WebAssembly
 // modules that make the allocator decisions of fraglab's host (policy ABI
-// v1.4, sdk/ABI.md).
+// v1.5, sdk/ABI.md).
 //
 // A policy is a value that implements some of the hook interfaces
 // (RoundSizer, PoolChooser, SearchOrderer, BlockPicker, Splitter, Merger,
 // SegmentModer, SegmentSizer, ExpandSizer, Releaser, Observer), plus Initer
 // to read parameters, Windowed to choose the candidate window,
-// MergeRepeater to make merges cascade and ReserveLimiter to cap the bytes
-// reserved from the device. Package
+// MergeRepeater to make merges cascade, ReserveLimiter to cap the bytes
+// reserved from the device, StitchKeeper to keep freed stitched blocks
+// (ABI 1.5) and Planner to plan offline, seeing the whole workload first
+// (ABI 1.5). Package
 // main registers it from an init function and keeps an empty main:
 //
 //	package main
@@ -28,12 +30,15 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o policy.wasm .
 //
-// The SDK owns the module's exports: the version marker fraglab_abi_v1_4,
-// policy_init, policy_scratch and every policy_* hook. Each hook forwards to
+// The SDK owns the module's exports: the version marker fraglab_abi_v1_5,
+// policy_init, policy_scratch and every policy_* hook (policy_plan and
+// policy_place included: the hook mask keeps a policy that is no Planner
+// online). Each hook forwards to
 // the registered policy, or answers Defer when the policy lacks it. In
 // policy_init the SDK runs Init, then declares the candidate window
 // (Windowed), repeated merges (MergeRepeater, config key 3), the reserve
-// limit (ReserveLimiter, config key 4) and the hook mask (config key 2)
+// limit (ReserveLimiter, config key 4), stitch keeping (StitchKeeper,
+// config key 5) and the hook mask (config key 2)
 // computed from the interfaces the policy implements, so the host calls
 // only those hooks and applies its defaults to the others at no cost.
 // During Merge, MergeOffsets gives the offsets of the two

@@ -8,11 +8,11 @@ import "unsafe"
 // hook mask that policyInit declares tells the host which ones the policy
 // really implements, and the host never calls the others.
 
-// fraglabABIv14 is the version marker (ABIMajor.ABIMinor); the host never
+// fraglabABIv15 is the version marker (ABIMajor.ABIMinor); the host never
 // calls it.
 //
-//go:wasmexport fraglab_abi_v1_4
-func fraglabABIv14() {}
+//go:wasmexport fraglab_abi_v1_5
+func fraglabABIv15() {}
 
 //go:wasmexport policy_init
 func exportInit() int64 { return policyInit() }
@@ -78,4 +78,12 @@ func exportRelease(phase int32, rounded int64, pool, stream, attempt int32) int6
 //go:wasmexport policy_observe
 func exportObserve(kind int32, id, size int64, tag int32) int64 {
 	return policyObserve(kind, id, size, tag)
+}
+
+//go:wasmexport policy_plan
+func exportPlan(count, done int32) int64 { return policyPlan(count, done) }
+
+//go:wasmexport policy_place
+func exportPlace(id, rounded int64, pool, stream, tag int32) int64 {
+	return policyPlace(id, rounded, pool, stream, tag)
 }

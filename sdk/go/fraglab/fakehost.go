@@ -13,7 +13,7 @@ import (
 	"github.com/fraglab/fraglab/host/abi"
 )
 
-// FakeHost stands in for an ABI 1.4 fraglab host when a policy is built for the
+// FakeHost stands in for an ABI 1.5 fraglab host when a policy is built for the
 // machine running go test rather than for WebAssembly: it answers the host
 // imports (parameters, stats, tag names, config, log, error_set) and calls
 // the SDK's hook glue the way the host calls the module's exports. A test
@@ -53,6 +53,9 @@ type FakeHost struct {
 	// key 4, ABI 1.3), or 0 if none. The fake records it; it runs no
 	// allocator, so nothing enforces it.
 	ReserveLimit int64
+	// StitchKeep is whether the policy asked that freed stitched blocks
+	// stay cached (config key 5, ABI 1.5). The fake runs no allocator.
+	StitchKeep bool
 
 	stats    map[[2]int32]int64
 	read     map[string]bool
@@ -114,6 +117,8 @@ func NewFakeHost(p Policy) *FakeHost {
 	h.SetStat(StatRequestPrivatePool, 0, -1)
 	h.SetStat(StatPrivateReserved, 0, 0)
 	h.SetStat(StatPendingFree, 0, 0)
+	h.SetStat(StatStitched, 0, 0)
+	h.SetStat(StatStitchedFree, 0, 0)
 	h.SetStat(StatCapacity, 0, -1)
 	h.SetStat(StatDeviceFree, 0, -1)
 	h.SetStat(StatGranularity, 0, 2*MiB)
@@ -259,6 +264,33 @@ func (h *FakeHost) Observe(kind int32, id, size int64, tag int32) int64 {
 	return policyObserve(kind, id, size, tag)
 }
 
+// Plan hands records to policy_plan as the host does (ABI 1.5,
+// sdk/ABI.md §3.8): in calls of at most PlanBatch records through the
+// scratch buffer, the last one (the one with the last record, or the only
+// one, with no records, when records is empty) with done = 1. It returns the last
+// call's answer, the arena size, or the first negative answer, which ends
+// the calls as it ends the host's.
+func (h *FakeHost) Plan(records []PlanRecord) int64 {
+	for {
+		n := min(len(records), PlanBatch)
+		copy(planRecords[:], records[:n])
+		records = records[n:]
+		done := int32(0)
+		if len(records) == 0 {
+			done = 1
+		}
+		ans := policyPlan(int32(n), done)
+		if ans < 0 || done == 1 {
+			return ans
+		}
+	}
+}
+
+// Place calls policy_place.
+func (h *FakeHost) Place(id, rounded int64, pool, stream, tag int32) int64 {
+	return policyPlace(id, rounded, pool, stream, tag)
+}
+
 // The imports, with the host's semantics (host/wasm/instance.go).
 
 func (h *FakeHost) log(level int32, text string) {
@@ -377,6 +409,11 @@ func (h *FakeHost) config(key int32, value int64) int64 {
 	case ConfigReserveLimit:
 		if value >= 0 && value <= MaxSize {
 			h.ReserveLimit = value
+			return value
+		}
+	case ConfigStitchKeep:
+		if value == 0 || value == 1 {
+			h.StitchKeep = value == 1
 			return value
 		}
 	}

@@ -7,11 +7,11 @@ import (
 )
 
 // ABI version this SDK builds modules for: the module exports the marker
-// fraglab_abi_v1_4 (sdk/ABI.md §1), so it runs on hosts that implement 1.4
+// fraglab_abi_v1_5 (sdk/ABI.md §1), so it runs on hosts that implement 1.5
 // or a later 1.x.
 const (
 	ABIMajor = 1
-	ABIMinor = 4
+	ABIMinor = 5
 )
 
 // Hook answers (sdk/ABI.md §2): a non-negative answer is the decision, a
@@ -51,6 +51,7 @@ const (
 const (
 	FlagExpandable   = abi.FlagExpandable   // the block lies in an expandable segment
 	FlagWholeSegment = abi.FlagWholeSegment // the block spans its whole classic segment
+	FlagStitched     = abi.FlagStitched     // ABI 1.5: the block is a stitched range's (sdk/ABI.md §3.7)
 )
 
 // Merge sides: Merge's side (sdk/ABI.md §3.5).
@@ -67,10 +68,12 @@ const (
 
 // Release actions (sdk/ABI.md §3.3); build an answer with ReleaseAnswer.
 const (
-	ActNothing         = abi.ActNothing       // nothing (phase 1: the allocation fails with OOM)
-	ActReleaseCached   = abi.ActReleaseCached // empty_cache; arg 0
-	ActReleaseOversize = abi.ActReleaseOver   // arg = threshold T > 0
-	ActReleaseAged     = abi.ActReleaseAged   // arg = target bytes B > 0
+	ActNothing         = abi.ActNothing         // nothing (phase 1: the allocation fails with OOM)
+	ActReleaseCached   = abi.ActReleaseCached   // empty_cache; arg 0
+	ActReleaseOversize = abi.ActReleaseOver     // arg = threshold T > 0
+	ActReleaseAged     = abi.ActReleaseAged     // arg = target bytes B > 0
+	ActStitch          = abi.ActStitch          // ABI 1.5: map free pages of the pool into one range for the request; arg 0
+	ActReleaseStitched = abi.ActReleaseStitched // ABI 1.5: tear down every free stitched range; arg 0
 	ActionBits         = abi.ActionBits
 	ActionMask         = abi.ActionMask
 	MaxReleaseAttempts = abi.MaxReleaseAttempts
@@ -118,18 +121,24 @@ const (
 	StatRequestPrivatePool = abi.StatRequestPrivatePool
 	StatPrivateReserved    = abi.StatPrivateReserved
 	StatPendingFree        = abi.StatPendingFree
+
+	// ABI 1.5 (sdk/ABI.md §3.7): bytes mapped in stitched ranges, and of
+	// those the bytes in free stitched blocks.
+	StatStitched     = abi.StatStitched
+	StatStitchedFree = abi.StatStitchedFree
 )
 
 // Config keys of Config, callable in Init only (sdk/ABI.md §5.5). The SDK
-// sets all four itself: ConfigHooks from the interfaces the policy
+// sets all five itself: ConfigHooks from the interfaces the policy
 // implements, ConfigCandidateWindow from Windowed, ConfigMergeRepeat (ABI
 // 1.2) from MergeRepeater, ConfigReserveLimit (ABI 1.3) from
-// ReserveLimiter.
+// ReserveLimiter, ConfigStitchKeep (ABI 1.5) from StitchKeeper.
 const (
 	ConfigCandidateWindow  = abi.ConfigCandidateWindow
 	ConfigHooks            = abi.ConfigHooks
 	ConfigMergeRepeat      = abi.ConfigMergeRepeat
 	ConfigReserveLimit     = abi.ConfigReserveLimit
+	ConfigStitchKeep       = abi.ConfigStitchKeep
 	DefaultCandidateWindow = abi.DefaultCandidateWindow
 	MaxCandidates          = abi.MaxCandidates
 )
@@ -174,6 +183,8 @@ const (
 	HookExpandSize  = abi.HookExpandSize
 	HookRelease     = abi.HookRelease
 	HookObserve     = abi.HookObserve
+	HookPlan        = abi.HookPlan  // ABI 1.5: Planner.Plan
+	HookPlace       = abi.HookPlace // ABI 1.5: Planner.Place
 	NumHooks        = abi.NumHooks
 )
 
@@ -187,7 +198,7 @@ type Candidate struct {
 	SegmentAddr    uint64 // base address of the block's segment
 	SegmentSize    int64  // segment size (expandable: its mapped bytes)
 	ExpandableSize int64  // block size plus the unmapped range right after it
-	Flags          uint32 // FlagExpandable, FlagWholeSegment
+	Flags          uint32 // FlagExpandable, FlagWholeSegment, FlagStitched
 	Stream         uint32 // stream index
 }
 
@@ -197,7 +208,35 @@ func (c *Candidate) Expandable() bool { return c.Flags&FlagExpandable != 0 }
 // WholeSegment reports whether the block spans its whole classic segment.
 func (c *Candidate) WholeSegment() bool { return c.Flags&FlagWholeSegment != 0 }
 
-// Compile-time checks that Candidate maps a record exactly.
+// Stitched reports whether the block is a stitched range's (ABI 1.5).
+func (c *Candidate) Stitched() bool { return c.Flags&FlagStitched != 0 }
+
+// Plan records (ABI 1.5, sdk/ABI.md §3.8).
+const (
+	PlanRecordSize = abi.PlanRecordSize // bytes of one plan record
+	PlanBatch      = abi.PlanBatch      // most records of one Plan call
+	PlanNever      = uint64(abi.PlanNever)
+)
+
+// PlanRecord is one allocation of the workload handed to Planner.Plan: a
+// plan record of sdk/ABI.md §3.8. Its Go layout is the record's layout, so
+// Plan receives the records the host wrote as a []PlanRecord over the
+// SDK's scratch buffer, without copying.
+type PlanRecord struct {
+	ID     uint64 // allocation id: Place's id
+	Size   uint64 // requested bytes
+	Alloc  uint64 // index of the allocation's event
+	Free   uint64 // index of its free event, PlanNever when never freed
+	Stream uint32 // stream index
+	Tag    uint32 // tag id
+	Pool   uint32 // private memory pool, 0 the default pool
+	Flags  uint32 // reserved, 0
+}
+
+// Freed reports whether the workload frees the allocation.
+func (r *PlanRecord) Freed() bool { return r.Free != PlanNever }
+
+// Compile-time checks that Candidate and PlanRecord map a record exactly.
 var (
 	_ [abi.RecordSize - unsafe.Sizeof(Candidate{})]struct{}
 	_ [unsafe.Sizeof(Candidate{}) - abi.RecordSize]struct{}
@@ -207,4 +246,14 @@ var (
 	_ [unsafe.Offsetof(Candidate{}.Flags) - abi.RecFlags]struct{}
 	_ [abi.RecStream - unsafe.Offsetof(Candidate{}.Stream)]struct{}
 	_ [unsafe.Offsetof(Candidate{}.Stream) - abi.RecStream]struct{}
+	_ [abi.PlanRecordSize - unsafe.Sizeof(PlanRecord{})]struct{}
+	_ [unsafe.Sizeof(PlanRecord{}) - abi.PlanRecordSize]struct{}
+	_ [abi.PlanFree - unsafe.Offsetof(PlanRecord{}.Free)]struct{}
+	_ [unsafe.Offsetof(PlanRecord{}.Free) - abi.PlanFree]struct{}
+	_ [abi.PlanStream - unsafe.Offsetof(PlanRecord{}.Stream)]struct{}
+	_ [unsafe.Offsetof(PlanRecord{}.Stream) - abi.PlanStream]struct{}
+	_ [abi.PlanPool - unsafe.Offsetof(PlanRecord{}.Pool)]struct{}
+	_ [unsafe.Offsetof(PlanRecord{}.Pool) - abi.PlanPool]struct{}
+	_ [abi.PlanFlags - unsafe.Offsetof(PlanRecord{}.Flags)]struct{}
+	_ [unsafe.Offsetof(PlanRecord{}.Flags) - abi.PlanFlags]struct{}
 )

@@ -102,12 +102,18 @@ func (wrongSig) RoundSize(size int, stream, tag int32) int64 { return 0 }
 
 func TestHookMask(t *testing.T) {
 	all := int64(1)<<NumHooks - 1
+	online := all &^ (1<<HookPlan | 1<<HookPlace)
 	cases := []struct {
 		name string
 		p    Policy
 		want int64
 	}{
-		{"everything", &everything{}, all},
+		{"everything", &everything{}, online},
+		{"planner", &planRecorder{}, 1<<HookInit | 1<<HookScratch | 1<<HookPlan | 1<<HookPlace},
+		{"everything and a planner", struct {
+			*everything
+			*planRecorder
+		}{&everything{}, &planRecorder{}}, all},
 		{"round only", roundOnly{}, 1<<HookInit | 1<<HookRoundSize},
 		{"wrong signature", wrongSig{}, 1 << HookInit},
 		{"nothing", struct{}{}, 1 << HookInit},
@@ -117,7 +123,7 @@ func TestHookMask(t *testing.T) {
 			t.Errorf("%s: HookMask = %#x, want %#x", c.name, got, c.want)
 		}
 	}
-	if HookScratch != 1 || HookPickBlock != 5 || HookObserve != 12 || NumHooks != 13 {
+	if HookScratch != 1 || HookPickBlock != 5 || HookObserve != 12 || HookPlan != 13 || HookPlace != 14 || NumHooks != 15 {
 		t.Fatal("hook numbers differ from sdk/ABI.md §5.5")
 	}
 }
@@ -132,8 +138,8 @@ func TestInitDeclaresMaskAndWindow(t *testing.T) {
 	if err := h.Init(); err != nil {
 		t.Fatal(err)
 	}
-	if h.Mask != int64(1)<<NumHooks-1 || h.Window != 32 {
-		t.Errorf("mask %#x window %d, want every hook and 32", h.Mask, h.Window)
+	if h.Mask != int64(1)<<HookPlan-1 || h.Window != 32 {
+		t.Errorf("mask %#x window %d, want every hook but planning's and 32", h.Mask, h.Window)
 	}
 	if p.params.i != 16 || p.params.b || p.params.f != 2.5 || p.params.s != "hello" || p.params.tag != "kv_cache" {
 		t.Errorf("params read %+v", p.params)

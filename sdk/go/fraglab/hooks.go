@@ -1,5 +1,7 @@
 package fraglab
 
+import "unsafe"
+
 // The bodies of the policy_* exports. exports_wasip1.go wraps each in a
 // //go:wasmexport function; under plain Go, FakeHost calls them the way the
 // host calls the exports, so the glue is tested natively too.
@@ -8,8 +10,9 @@ package fraglab
 // the variable bind set, or Defer for a hook the policy lacks (the host
 // never calls those: they are left out of the hook mask).
 
-// scratch receives the candidate records before policy_pick_block. It is a
-// package variable, so it never moves (Go's heap and data do not move), and
+// scratch receives the candidate records before policy_pick_block and the
+// plan records before policy_plan (MaxCandidates and PlanBatch records of
+// the same size fill it alike). It is a package variable, so it never moves (Go's heap and data do not move), and
 // 8-byte aligned (Candidate holds int64s).
 var scratch [MaxCandidates]Candidate
 
@@ -27,10 +30,11 @@ const (
 	hooksMinor        = 1
 	mergeRepeatMinor  = 2
 	reserveLimitMinor = 3
+	stitchKeepMinor   = 5
 )
 
 // policyInit runs Init, then declares the candidate window, repeated
-// merges, the reserve limit and the hook mask.
+// merges, the reserve limit, stitch keeping and the hook mask.
 func policyInit() int64 {
 	if registered == nil {
 		return Errorf("no policy registered: call fraglab.Register(p) from an init function of package main")
@@ -59,6 +63,12 @@ func policyInit() int64 {
 				return Errorf("config(%d, %d) answered %d: the host does not accept the reserve limit (ABI %d.%d needed; at most %d bytes)",
 					ConfigReserveLimit, limit, got, ABIMajor, reserveLimitMinor, MaxSize)
 			}
+		}
+	}
+	if stitchKeeper != nil && stitchKeeper.StitchKeep() {
+		if got := hostConfig(ConfigStitchKeep, 1); got != 1 {
+			return Errorf("config(%d, 1) answered %d: the host does not keep stitched blocks (ABI %d.%d needed)",
+				ConfigStitchKeep, got, ABIMajor, stitchKeepMinor)
 		}
 	}
 	mask := HookMask(registered)
@@ -148,4 +158,39 @@ func policyObserve(kind int32, id, size int64, tag int32) int64 {
 		return Defer
 	}
 	return observer.Observe(kind, id, size, tag)
+}
+
+// planRecords is the scratch buffer seen as plan records.
+var planRecords = (*[PlanBatch]PlanRecord)(unsafe.Pointer(&scratch))
+
+// The scratch buffer holds exactly PlanBatch plan records.
+var (
+	_ [unsafe.Sizeof(scratch) - PlanBatch*PlanRecordSize]struct{}
+	_ [PlanBatch*PlanRecordSize - unsafe.Sizeof(scratch)]struct{}
+)
+
+func policyPlan(count, done int32) int64 {
+	if planner == nil {
+		return Defer
+	}
+	if count < 0 || count > PlanBatch {
+		setError("policy_plan: count out of range 0..256")
+		return Error
+	}
+	arena, err := planner.Plan(planRecords[:count:count], done != 0)
+	if err != nil {
+		setError(err.Error())
+		return Error
+	}
+	if done == 0 {
+		return 0
+	}
+	return arena
+}
+
+func policyPlace(id, rounded int64, pool, stream, tag int32) int64 {
+	if planner == nil {
+		return Defer
+	}
+	return planner.Place(id, rounded, pool, stream, tag)
 }

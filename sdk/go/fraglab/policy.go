@@ -49,6 +49,31 @@ type ReserveLimiter interface {
 	ReserveLimit() int64
 }
 
+// StitchKeeper is implemented by policies whose Release answers ActStitch
+// and that want a freed stitched block kept mapped and cached for reuse
+// (ABI 1.5, config key 5, sdk/ABI.md §3.7) when StitchKeep returns true;
+// otherwise (and without this interface) a stitched range is torn down
+// when its block is freed. It is asked once, after Init.
+type StitchKeeper interface {
+	StitchKeep() bool
+}
+
+// Planner is implemented by offline policies (ABI 1.5, sdk/ABI.md §3.8),
+// which see the whole workload before its first event. Plan is called
+// repeatedly before the first event with the next records (at most
+// PlanBatch, one per allocation of the workload in event order; a view of
+// the SDK's scratch buffer, valid only during the call: copy what you
+// keep); done is true on the last call, whose records may be empty. Its
+// arena is used only on the last call: the arena's size in bytes (0: no
+// arena). A non-nil error fails the run with its text. Place is called
+// at each allocation, after RoundSize and ChoosePool: an offset in the
+// arena for the block of rounded bytes (inside the arena, overlapping no
+// live placed block), or Defer (or None) for the usual path.
+type Planner interface {
+	Plan(records []PlanRecord, done bool) (arena int64, err error)
+	Place(id, rounded int64, pool, stream, tag int32) int64
+}
+
 // RoundSizer decides policy_round_size: the block size to allocate for a
 // request of size bytes. Valid: a multiple of BlockAlign, ≥ size, ≤ MaxSize.
 type RoundSizer interface {
@@ -126,6 +151,8 @@ var (
 	windowed       Windowed
 	mergeRepeater  MergeRepeater
 	reserveLimiter ReserveLimiter
+	stitchKeeper   StitchKeeper
+	planner        Planner
 	roundSizer     RoundSizer
 	poolChooser    PoolChooser
 	searchOrderer  SearchOrderer
@@ -163,6 +190,8 @@ func bind(p Policy) {
 	windowed, _ = p.(Windowed)
 	mergeRepeater, _ = p.(MergeRepeater)
 	reserveLimiter, _ = p.(ReserveLimiter)
+	stitchKeeper, _ = p.(StitchKeeper)
+	planner, _ = p.(Planner)
 	roundSizer, _ = p.(RoundSizer)
 	poolChooser, _ = p.(PoolChooser)
 	searchOrderer, _ = p.(SearchOrderer)
@@ -179,7 +208,8 @@ func bind(p Policy) {
 // HookMask is the hook mask (sdk/ABI.md §5.5, config key 2) the SDK
 // declares for p: bit h set for each hook h that p implements. policy_init
 // is always set (the SDK implements it), and policy_scratch with
-// policy_pick_block.
+// policy_pick_block or with the planning hooks (Planner: policy_plan and
+// policy_place, ABI 1.5).
 func HookMask(p Policy) int64 {
 	m := int64(1) << HookInit
 	set := func(ok bool, h Hook) {
@@ -188,8 +218,11 @@ func HookMask(p Policy) int64 {
 		}
 	}
 	_, ok := p.(BlockPicker)
-	set(ok, HookScratch)
+	_, plans := p.(Planner)
+	set(ok || plans, HookScratch)
 	set(ok, HookPickBlock)
+	set(plans, HookPlan)
+	set(plans, HookPlace)
 	_, ok = p.(RoundSizer)
 	set(ok, HookRoundSize)
 	_, ok = p.(PoolChooser)

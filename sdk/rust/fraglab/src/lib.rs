@@ -1,4 +1,4 @@
-//! The Rust SDK for fraglab policy modules, policy ABI v1.4.
+//! The Rust SDK for fraglab policy modules, policy ABI v1.5.
 //!
 //! `sdk/ABI.md` is the normative contract; this crate restates it in Rust
 //! and mirrors the constants of `host/abi/abi.go` and `sdk/c/fraglab.h`. It
@@ -11,13 +11,17 @@
 //! exports and takes the list of hooks the type really implements, which
 //! becomes the hook mask (ABI §5.5, config key 2): the host calls only
 //! those and applies its defaults to the others at no cost. The module
-//! declares ABI 1.4, so it needs a 1.4 host; of 1.2's additions,
+//! declares ABI 1.5, so it needs a 1.5 host; of 1.2's additions,
 //! [`Policy::merge_repeat`] makes merges cascade (config key 3) and
 //! [`merge_offsets`] gives the offsets a buddy allocator needs; of 1.3's,
 //! [`Policy::reserve_limit`] caps the bytes reserved from the device
 //! (config key 4); of 1.4's, [`request_private_pool`] and the stat keys
 //! [`STAT_PRIVATE_RESERVED`] and [`STAT_PENDING_FREE`] show the host's
-//! private memory pools and frees that wait for other streams.
+//! private memory pools and frees that wait for other streams; of 1.5's,
+//! [`ACT_STITCH`] and [`ACT_RELEASE_STITCHED`] (release actions),
+//! [`Policy::stitch_keep`] (config key 5) and offline planning
+//! ([`Policy::plan`] and [`Policy::place`] with [`PlanRecord`]s, listed as
+//! `plan` in [`export_policy!`]).
 //!
 //! ```ignore
 //! #![no_std]
@@ -47,12 +51,12 @@
 use core::fmt;
 
 // ---------------------------------------------------------------------------
-// Version (ABI §1, §8). export_policy! exports the marker fraglab_abi_v1_4.
+// Version (ABI §1, §8). export_policy! exports the marker fraglab_abi_v1_5.
 
 /// ABI major version this crate builds modules for.
 pub const ABI_MAJOR: i32 = 1;
 /// ABI minor version this crate builds modules for.
-pub const ABI_MINOR: i32 = 4;
+pub const ABI_MINOR: i32 = 5;
 
 // ---------------------------------------------------------------------------
 // Hook answers (ABI §2): a non-negative answer is the decision, a negative
@@ -104,6 +108,8 @@ pub const ORDER_LARGEST: i64 = 2;
 pub const FLAG_EXPANDABLE: u32 = 1 << 0;
 /// The block spans its whole classic segment.
 pub const FLAG_WHOLE_SEGMENT: u32 = 1 << 1;
+/// ABI 1.5: the block is a stitched range's (ABI §3.7).
+pub const FLAG_STITCHED: u32 = 1 << 2;
 
 // Merge sides: `merge`'s side (ABI §3.5).
 
@@ -130,6 +136,11 @@ pub const ACT_RELEASE_CACHED: i64 = 1;
 pub const ACT_RELEASE_OVERSIZE: i64 = 2;
 /// Release old free segments of the large pools; arg = target bytes > 0.
 pub const ACT_RELEASE_AGED: i64 = 3;
+/// ABI 1.5 (ABI §3.7): map free pages of the request's pool's expandable
+/// segments into one new range that serves the request; arg 0.
+pub const ACT_STITCH: i64 = 4;
+/// ABI 1.5 (ABI §3.7): tear down every free stitched range; arg 0.
+pub const ACT_RELEASE_STITCHED: i64 = 5;
 /// Bits of the action in a release answer.
 pub const ACTION_BITS: u32 = 4;
 /// Mask of the action in a release answer.
@@ -200,11 +211,15 @@ pub const STAT_PRIVATE_RESERVED: i32 = 18;
 /// ABI 1.4: bytes in blocks freed with `free_requested` that wait for other
 /// streams and are not reusable yet.
 pub const STAT_PENDING_FREE: i32 = 19;
+/// ABI 1.5: bytes mapped in stitched ranges (ABI §3.7).
+pub const STAT_STITCHED: i32 = 20;
+/// ABI 1.5: of [`STAT_STITCHED`], the bytes in free stitched blocks.
+pub const STAT_STITCHED_FREE: i32 = 21;
 /// The answer for an unknown stat key.
 pub const STAT_UNKNOWN: i64 = i64::MIN;
 
 // Config keys of config, in `Policy::init` only (ABI §5.5). export_policy!
-// sets all four itself.
+// sets all five itself.
 
 /// The candidate window (1..=MAX_CANDIDATES); see `Policy::candidate_window`.
 pub const CONFIG_CANDIDATE_WINDOW: i32 = 1;
@@ -215,6 +230,9 @@ pub const CONFIG_MERGE_REPEAT: i32 = 3;
 /// The most bytes the allocator may hold from the device, 0..=MAX_SIZE
 /// (ABI 1.3; 0, the default: no limit); see `Policy::reserve_limit`.
 pub const CONFIG_RESERVE_LIMIT: i32 = 4;
+/// Stitch keeping (ABI 1.5): 1 = a freed stitched block stays mapped and
+/// cached; see `Policy::stitch_keep`.
+pub const CONFIG_STITCH_KEEP: i32 = 5;
 /// The candidate window when the policy sets none.
 pub const DEFAULT_CANDIDATE_WINDOW: i32 = 8;
 /// The largest candidate window.
@@ -279,8 +297,56 @@ pub const HOOK_EXPAND_SIZE: u32 = 10;
 pub const HOOK_RELEASE: u32 = 11;
 /// `policy_observe`.
 pub const HOOK_OBSERVE: u32 = 12;
+/// `policy_plan` (ABI 1.5).
+pub const HOOK_PLAN: u32 = 13;
+/// `policy_place` (ABI 1.5).
+pub const HOOK_PLACE: u32 = 14;
 /// The number of hooks.
-pub const NUM_HOOKS: u32 = 13;
+pub const NUM_HOOKS: u32 = 15;
+
+// ---------------------------------------------------------------------------
+// Plan records (ABI 1.5, ABI §3.8).
+
+/// The size in bytes of one plan record.
+pub const PLAN_RECORD_SIZE: usize = 48;
+/// The most plan records of one `policy_plan` call.
+pub const PLAN_BATCH: usize = 256;
+/// [`PlanRecord::free`] of an allocation the workload never frees.
+pub const PLAN_NEVER: u64 = u64::MAX;
+
+/// One allocation of the workload handed to [`Policy::plan`]: a plan record
+/// of ABI §3.8, `repr(C)`, mapping the record the host wrote directly.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanRecord {
+    /// Allocation id: `place`'s id.
+    pub id: u64,
+    /// Requested bytes.
+    pub size: u64,
+    /// Index of the allocation's event.
+    pub alloc: u64,
+    /// Index of its free event, [`PLAN_NEVER`] when never freed.
+    pub free: u64,
+    /// Stream index.
+    pub stream: u32,
+    /// Tag id.
+    pub tag: u32,
+    /// Private memory pool, 0 the default pool.
+    pub pool: u32,
+    /// Reserved, 0.
+    pub flags: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<PlanRecord>() == PLAN_RECORD_SIZE);
+// The scratch buffer of candidates holds exactly PLAN_BATCH plan records.
+const _: () = assert!(PLAN_BATCH * PLAN_RECORD_SIZE == MAX_CANDIDATES * RECORD_SIZE);
+
+impl PlanRecord {
+    /// Whether the workload frees the allocation.
+    pub fn freed(&self) -> bool {
+        self.free != PLAN_NEVER
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Candidate records (ABI §3.4).
@@ -304,7 +370,7 @@ pub struct Candidate {
     pub segment_size: i64,
     /// Block size plus the unmapped range right after it.
     pub expandable_size: i64,
-    /// `FLAG_EXPANDABLE`, `FLAG_WHOLE_SEGMENT`.
+    /// `FLAG_EXPANDABLE`, `FLAG_WHOLE_SEGMENT`, `FLAG_STITCHED`.
     pub flags: u32,
     /// Stream index.
     pub stream: u32,
@@ -603,6 +669,35 @@ pub trait Policy: Sized + 'static {
         0
     }
 
+    /// Whether a freed stitched block stays mapped and cached for reuse
+    /// (ABI 1.5, config key 5, ABI §3.7); `false` (the default) tears its
+    /// range down when it is freed. Asked once, after `init`.
+    fn stitch_keep(&self) -> bool {
+        false
+    }
+
+    /// Offline planning (ABI 1.5, ABI §3.8; list `plan` in
+    /// [`export_policy!`]): called before the first event, repeatedly, with
+    /// the next records (at most [`PLAN_BATCH`], one per allocation of the
+    /// workload in event order; a view of the scratch buffer, valid only
+    /// during the call); `done` is true on the last call, whose records may
+    /// be empty. `Ok` of the last call is the arena's size in bytes (0: no
+    /// arena); of the others it is ignored (the SDK answers 0). `Err` fails
+    /// the run.
+    fn plan(&mut self, records: &[PlanRecord], done: bool) -> Result<i64, Error> {
+        let _ = (records, done);
+        Ok(0)
+    }
+
+    /// At each allocation, after `round_size` and `choose_pool`, of a
+    /// planning policy: an offset in the arena for the block of `rounded`
+    /// bytes (inside the arena, overlapping no live placed block), or
+    /// [`DEFER`] / [`NONE`] for the usual path.
+    fn place(&mut self, id: i64, rounded: i64, pool: i32, stream: i32, tag: i32) -> i64 {
+        let _ = (id, rounded, pool, stream, tag);
+        DEFER
+    }
+
     /// The block size for a request of `size` bytes: a multiple of
     /// [`BLOCK_ALIGN`], ≥ size, ≤ [`MAX_SIZE`].
     fn round_size(&mut self, size: i64, stream: i32, tag: i32) -> i64 {
@@ -682,12 +777,13 @@ pub trait Policy: Sized + 'static {
 }
 
 /// Emits the module's exports for policy type `$ty`: the version marker
-/// `fraglab_abi_v1_4`, `policy_init`, `policy_scratch` and every
+/// `fraglab_abi_v1_5`, `policy_init`, `policy_scratch` and every
 /// `policy_*` hook, forwarding to the one instance that `Policy::init`
 /// builds. The `hooks` list names the hooks `$ty` really implements
 /// (`round_size`, `choose_pool`, `search_order`, `pick_block`, `split`,
 /// `merge`, `segment_mode`, `segment_size`, `expand_size`, `release`,
-/// `observe`); `policy_init` declares them as the hook mask, so the host
+/// `observe`, and `plan` for both planning hooks, `plan` and `place`, of an
+/// offline policy); `policy_init` declares them as the hook mask, so the host
 /// never calls the others. A misspelt name does not compile. Use it once,
 /// at the crate root of the cdylib:
 ///
@@ -714,7 +810,7 @@ macro_rules! export_policy {
             }
 
             #[no_mangle]
-            pub extern "C" fn fraglab_abi_v1_4() {}
+            pub extern "C" fn fraglab_abi_v1_5() {}
 
             #[no_mangle]
             pub extern "C" fn policy_init() -> i64 {
@@ -729,6 +825,7 @@ macro_rules! export_policy {
                     $crate::Policy::candidate_window(p),
                     $crate::Policy::merge_repeat(p),
                     $crate::Policy::reserve_limit(p),
+                    $crate::Policy::stitch_keep(p),
                     MASK,
                 )
             }
@@ -795,6 +892,22 @@ macro_rules! export_policy {
             pub extern "C" fn policy_observe(kind: i32, id: i64, size: i64, tag: i32) -> i64 {
                 $crate::Policy::observe(policy(), kind, id, size, tag)
             }
+
+            #[no_mangle]
+            pub extern "C" fn policy_plan(count: i32, done: i32) -> i64 {
+                match $crate::__rt::plan_records(count) {
+                    ::core::option::Option::Some(r) => match $crate::Policy::plan(policy(), r, done != 0) {
+                        ::core::result::Result::Ok(arena) => if done != 0 { arena } else { 0 },
+                        ::core::result::Result::Err(e) => e.into(),
+                    },
+                    ::core::option::Option::None => $crate::fail("policy_plan: count out of range 0..256"),
+                }
+            }
+
+            #[no_mangle]
+            pub extern "C" fn policy_place(id: i64, rounded: i64, pool: i32, stream: i32, tag: i32) -> i64 {
+                $crate::Policy::place(policy(), id, rounded, pool, stream, tag)
+            }
         };
     };
 }
@@ -814,14 +927,15 @@ macro_rules! __hook_bits {
     (expand_size) => { (1 << $crate::HOOK_EXPAND_SIZE) };
     (release) => { (1 << $crate::HOOK_RELEASE) };
     (observe) => { (1 << $crate::HOOK_OBSERVE) };
+    (plan) => { ((1 << $crate::HOOK_PLAN) | (1 << $crate::HOOK_PLACE) | (1 << $crate::HOOK_SCRATCH)) };
 }
 
 /// Support for `export_policy!`; not part of the API.
 #[doc(hidden)]
 pub mod __rt {
     use super::{
-        config, Candidate, ABI_MAJOR, CONFIG_CANDIDATE_WINDOW, CONFIG_HOOKS, CONFIG_MERGE_REPEAT,
-        CONFIG_RESERVE_LIMIT, MAX_CANDIDATES, MAX_SIZE,
+        config, Candidate, PlanRecord, ABI_MAJOR, CONFIG_CANDIDATE_WINDOW, CONFIG_HOOKS, CONFIG_MERGE_REPEAT,
+        CONFIG_RESERVE_LIMIT, CONFIG_STITCH_KEEP, MAX_CANDIDATES, MAX_SIZE, PLAN_BATCH,
     };
 
     // The ABI minor that added each config key configure sets, named in
@@ -829,8 +943,10 @@ pub mod __rt {
     const HOOKS_MINOR: i32 = 1;
     const MERGE_REPEAT_MINOR: i32 = 2;
     const RESERVE_LIMIT_MINOR: i32 = 3;
+    const STITCH_KEEP_MINOR: i32 = 5;
 
-    /// The candidate records the host writes before `policy_pick_block`:
+    /// The candidate records the host writes before `policy_pick_block`,
+    /// and the plan records it writes before `policy_plan`:
     /// a static, so it never moves, 8-byte aligned by `Candidate`.
     static mut SCRATCH: [Candidate; MAX_CANDIDATES] = [Candidate::ZERO; MAX_CANDIDATES];
 
@@ -854,9 +970,19 @@ pub mod __rt {
         Some(unsafe { core::slice::from_raw_parts(core::ptr::addr_of!(SCRATCH) as *const Candidate, n as usize) })
     }
 
+    /// The first `count` plan records in the scratch buffer, or `None`
+    /// when `count` is out of range.
+    pub fn plan_records(count: i32) -> Option<&'static [PlanRecord]> {
+        if count < 0 || count as usize > PLAN_BATCH {
+            return None;
+        }
+        Some(unsafe { core::slice::from_raw_parts(core::ptr::addr_of!(SCRATCH) as *const PlanRecord, count as usize) })
+    }
+
     /// The end of `policy_init`: declares the candidate window, repeated
-    /// merges, the reserve limit (when positive) and the hook mask.
-    pub fn configure(window: Option<i32>, merge_repeat: bool, reserve_limit: i64, mask: i64) -> i64 {
+    /// merges, the reserve limit (when positive), stitch keeping and the
+    /// hook mask.
+    pub fn configure(window: Option<i32>, merge_repeat: bool, reserve_limit: i64, stitch_keep: bool, mask: i64) -> i64 {
         if let Some(w) = window {
             if config(CONFIG_CANDIDATE_WINDOW, w as i64) != w as i64 {
                 return crate::errorf!("candidate window {}: must be 1..{}", w, MAX_CANDIDATES).into();
@@ -886,6 +1012,19 @@ pub mod __rt {
                     ABI_MAJOR,
                     RESERVE_LIMIT_MINOR,
                     MAX_SIZE
+                )
+                .into();
+            }
+        }
+        if stitch_keep {
+            let got = config(CONFIG_STITCH_KEEP, 1);
+            if got != 1 {
+                return crate::errorf!(
+                    "config({}, 1) answered {}: the host does not keep stitched blocks (ABI {}.{} needed)",
+                    CONFIG_STITCH_KEEP,
+                    got,
+                    ABI_MAJOR,
+                    STITCH_KEEP_MINOR
                 )
                 .into();
             }
