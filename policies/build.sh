@@ -27,7 +27,7 @@ cd "$(dirname "$0")"
 # The library: C policies (no libc) and WAT policies, each built in its
 # directory from <name>.c or <name>.wat into <name>.wasm.
 for name in pytorch-expandable buddy size-class lifetime-aware rmm-pool \
-	prealloc-arena bfc planner; do
+	prealloc-arena bfc planner gmlake; do
 	(cd "$name" && clang --target=wasm32 -std=c11 -O2 -ffreestanding -nostdlib \
 		-Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Werror \
 		-Wl,--no-entry -Wl,--strip-all -I../../sdk/c \
@@ -59,5 +59,5 @@ ls -l pytorch/pytorch.wasm default/default.wasm \
 	rmm-pool/rmm-pool.wasm prealloc-arena/prealloc-arena.wasm \
 	first-fit/first-fit.wasm \
 	best-fit-nosplit-large/best-fit-nosplit-large.wasm bfc/bfc.wasm \
-	planner/planner.wasm \
+	planner/planner.wasm gmlake/gmlake.wasm \
 	tlsf/tlsf.wasm

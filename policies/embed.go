@@ -20,6 +20,8 @@
 //   - planner: offline planner (ABI 1.5): the workload's allocations laid
 //     out in one arena by greedy best-fit over their lifetimes, the rest
 //     PyTorch's rules (C, including pytorch/pytorch.c).
+//   - gmlake: GMLake's virtual memory stitching (ABI 1.5): large requests
+//     served from free pages of several segments stitched together (C).
 package policies
 
 import (
@@ -67,6 +69,9 @@ var bfcWasm []byte
 //go:embed planner/planner.wasm
 var plannerWasm []byte
 
+//go:embed gmlake/gmlake.wasm
+var gmlakeWasm []byte
+
 // builtins maps each built-in's name to its module.
 var builtins = map[string][]byte{
 	"default": defaultWasm,
@@ -83,6 +88,7 @@ var builtins = map[string][]byte{
 	"tlsf":                   tlsfWasm,
 	"bfc":                    bfcWasm,
 	"planner":                plannerWasm,
+	"gmlake":                 gmlakeWasm,
 }
 
 // Builtin returns the WebAssembly module of the built-in policy name, and

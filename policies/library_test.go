@@ -34,6 +34,7 @@ var library = []struct{ name, lang string }{
 	{"tlsf", "rust"},
 	{"bfc", "c"},
 	{"planner", "c"},
+	{"gmlake", "c"},
 }
 
 // libRun is one replay of a built-in through the real host: its result

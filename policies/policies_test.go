@@ -122,8 +122,8 @@ func clangMajor(t *testing.T) string {
 }
 
 func TestNamesAndBuiltin(t *testing.T) {
-	if got, want := Names(), []string{"best-fit-nosplit-large", "bfc", "buddy", "default", "first-fit", "lifetime-aware",
-		"planner", "prealloc-arena", "pytorch", "pytorch-expandable", "rmm-pool", "size-class", "tlsf"}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{"best-fit-nosplit-large", "bfc", "buddy", "default", "first-fit", "gmlake",
+		"lifetime-aware", "planner", "prealloc-arena", "pytorch", "pytorch-expandable", "rmm-pool", "size-class", "tlsf"}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	for _, name := range Names() {
@@ -155,6 +155,7 @@ var wantHooks = map[string][]string{
 	"rmm-pool":               {"policy_release", "policy_segment_size"},
 	"prealloc-arena":         {"policy_choose_pool", "policy_init", "policy_segment_size", "policy_split"},
 	"bfc":                    {"policy_choose_pool", "policy_init", "policy_release", "policy_segment_size", "policy_split"},
+	"gmlake":                 {"policy_init", "policy_pick_block", "policy_release", "policy_scratch", "policy_segment_mode", "policy_split"},
 	"planner": {"policy_choose_pool", "policy_init", "policy_pick_block", "policy_place", "policy_plan", "policy_release",
 		"policy_round_size", "policy_scratch", "policy_segment_mode", "policy_segment_size", "policy_split"},
 	// The Rust SDK exports every hook and declares the ones it implements
@@ -162,14 +163,12 @@ var wantHooks = map[string][]string{
 	"tlsf": sdkHooks(),
 }
 
-// sdkHooks is every hook's export name up to ABI 1.4, sorted: what a
-// module built with the Rust or Go SDK of ABI 1.4 exports.
+// sdkHooks is every hook's export name, sorted: what a module built with
+// the Rust or Go SDK exports (the hook mask says which it implements).
 func sdkHooks() []string {
 	var names []string
-	for h, spec := range abi.Hooks {
-		if abi.HookSince(abi.Hook(h)) <= 4 {
-			names = append(names, spec.Name)
-		}
+	for _, spec := range abi.Hooks {
+		names = append(names, spec.Name)
 	}
 	slices.Sort(names)
 	return names
@@ -178,10 +177,11 @@ func sdkHooks() []string {
 // markerMinor is the ABI minor each built-in declares: 0 (it needs nothing
 // past ABI 1.0) unless listed.
 var markerMinor = map[string]int{
-	"tlsf":    4, // the Rust SDK declares the newest ABI (it sets the hook mask, 1.1's key)
+	"tlsf":    5, // the Rust SDK declares the newest ABI (it sets the hook mask, 1.1's key)
 	"buddy":   2, // repeated merges, config key 3 of ABI 1.2
 	"pytorch": 3, // per_process_memory_fraction's limit, config key 4 of ABI 1.3
 	"planner": 5, // policy_plan and policy_place, ABI 1.5
+	"gmlake":  5, // stitching: actions 4 and 5, config key 5 of ABI 1.5
 }
 
 // TestModuleShape checks each embedded module against ABI §1 and §5: a
