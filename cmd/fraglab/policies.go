@@ -17,7 +17,7 @@ func init() { addCommands(policiesCmd) }
 func policiesCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "policies",
-		Short: "List the built-in policies and the hooks each implements",
+		Short: "List the built-in policies and the hooks each implements (offline: the policy plans, ABI 1.5)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, name := range policies.Names() {
@@ -26,13 +26,16 @@ func policiesCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				names, err := implementedHooks(cmd, m)
+				names, offline, err := implementedHooks(cmd, m)
 				if err != nil {
 					return err
 				}
 				hooks := strings.Join(names, " ")
 				if hooks == "" {
 					hooks = "(none: host defaults)"
+				}
+				if offline {
+					hooks += "  (offline)"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%-22s ABI %d.%d  %6d bytes  hooks: %s\n", name, m.Major, m.Minor, len(bin), hooks)
 			}
@@ -45,26 +48,27 @@ func policiesCmd() *cobra.Command {
 // order: the exported ones, less those its hook mask (ABI 1.1, config key
 // 2) leaves to the host, as SDK modules that export every hook do. It
 // starts the module with its default parameters to read the mask.
-func implementedHooks(cmd *cobra.Command, m *wasm.Module) ([]string, error) {
+// offline reports whether the module plans (implements policy_plan, ABI
+// 1.5, sdk/ABI.md §3.8): it sees the whole workload first.
+func implementedHooks(cmd *cobra.Command, m *wasm.Module) (names []string, offline bool, err error) {
 	in, err := m.Instantiate(cmd.Context(), wasm.Config{Device: cudadriver.NewSim(cudadriver.SimOptions{}).Info()})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer in.Close()
-	var out []string
 	for h := abi.Hook(0); h < abi.NumHooks; h++ {
 		var used bool
 		switch h {
 		case abi.HookInit:
 			used = true
 		case abi.HookScratch:
-			used = in.Implements(abi.HookPickBlock)
+			used = in.Implements(abi.HookPickBlock) || in.Implements(abi.HookPlan)
 		default:
 			used = in.Implements(h)
 		}
 		if m.Hooks[h] && used {
-			out = append(out, h.String())
+			names = append(names, h.String())
 		}
 	}
-	return out, nil
+	return names, m.Hooks[abi.HookPlan] && in.Implements(abi.HookPlan), nil
 }
