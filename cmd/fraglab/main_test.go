@@ -85,7 +85,7 @@ func TestReplayErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"replay", "--trace", smallThenLarge, "--policy", "nope"}, `unknown policy "nope": built-ins are best-fit-nosplit-large, bfc, buddy, default, first-fit, lifetime-aware, prealloc-arena, pytorch, pytorch-expandable, rmm-pool, size-class, tlsf`},
+		{[]string{"replay", "--trace", smallThenLarge, "--policy", "nope"}, `unknown policy "nope": built-ins are best-fit-nosplit-large, bfc, buddy, default, first-fit, gmlake, lifetime-aware, planner, prealloc-arena, pytorch, pytorch-expandable, rmm-pool, size-class, tlsf`},
 		{[]string{"replay", "--trace", smallThenLarge, "--param", "x"}, `expected key=value`},
 		{[]string{"replay", "--trace", smallThenLarge, "--policy", "pytorch", "--param", "max_split_size=128"}, "unknown parameter max_split_size: the policy never reads it (it reads: "},
 		{[]string{"replay", "--trace", smallThenLarge, "--capacity", "lots"}, `invalid size "lots"`},
