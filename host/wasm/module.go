@@ -52,9 +52,6 @@ type Module struct {
 	bytes        []byte
 }
 
-// Offline reports whether the module plans offline (exports policy_plan):
-// it sees the whole workload before the replay.
-func (m *Module) Offline() bool { return m.Hooks[abi.HookPlan] }
 
 // HookNames lists the exported hooks' names in ABI order.
 func (m *Module) HookNames() []string {
