@@ -52,7 +52,6 @@ type Module struct {
 	bytes        []byte
 }
 
-
 // HookNames lists the exported hooks' names in ABI order.
 func (m *Module) HookNames() []string {
 	var out []string
