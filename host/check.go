@@ -89,16 +89,7 @@ func (a *Allocator) Check() error {
 				if lb, ok := a.live[b.ID]; !ok || lb != b {
 					return fmt.Errorf("block %#x: allocated as id %d, but that id maps elsewhere", b.Addr, b.ID)
 				}
-				want.Active += b.Size
-				want.Requested += b.Requested
-				want.Rounded += roundUp(b.Requested, MinBlockSize)
-				if b.Pending {
-					want.PendingFrees++
-					want.PendingBytes += b.Size
-				} else {
-					want.Allocated += b.Size
-					want.LiveBlocks++
-				}
+				want.countLive(b)
 				continue
 			}
 			if b.Pending {
@@ -314,4 +305,20 @@ func sum(v []int64) int64 {
 		t += x
 	}
 	return t
+}
+
+// countLive adds allocated block b to a recount of the live-block
+// counters: active, requested and rounded bytes, and pending frees or
+// allocated blocks.
+func (want *Stats) countLive(b *Block) {
+	want.Active += b.Size
+	want.Requested += b.Requested
+	want.Rounded += roundUp(b.Requested, MinBlockSize)
+	if b.Pending {
+		want.PendingFrees++
+		want.PendingBytes += b.Size
+	} else {
+		want.Allocated += b.Size
+		want.LiveBlocks++
+	}
 }

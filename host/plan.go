@@ -248,16 +248,7 @@ func (a *Allocator) checkArena(want *Stats) error {
 		}
 		end = b.end()
 		used += b.Size
-		want.Active += b.Size
-		want.Requested += b.Requested
-		want.Rounded += roundUp(b.Requested, MinBlockSize)
-		if b.Pending {
-			want.PendingFrees++
-			want.PendingBytes += b.Size
-		} else {
-			want.Allocated += b.Size
-			want.LiveBlocks++
-		}
+		want.countLive(b)
 		return true
 	})
 	if err != nil {
