@@ -56,28 +56,17 @@ static int garbage_collection = 1;
 
 static fraglab_text why;
 
-/* The error text "<name>=<value>: <rule>". */
-static fraglab_i64 bad(const char *name, fraglab_i64 value, const char *rule) {
-    fraglab_text_clear(&why);
-    fraglab_text_put(&why, name);
-    fraglab_text_put(&why, "=");
-    fraglab_text_put_i64(&why, value);
-    fraglab_text_put(&why, ": ");
-    fraglab_text_put(&why, rule);
-    return fraglab_text_error(&why);
-}
-
 fraglab_i64 policy_init(void) {
     fraglab_i64 mb = fraglab_param_i64("initial_region_mb", 2);
     fraglab_i64 growth = fraglab_param_i64("allow_growth", 1);
     fraglab_i64 gc = fraglab_param_i64("garbage_collection", 1);
     fraglab_i64 capacity = fraglab_stat(FRAGLAB_STAT_CAPACITY, 0);
     if (mb < 1 || mb > MAX_REGION_MB)
-        return bad("initial_region_mb", mb, "must be 1..268435456");
+        return fraglab_param_error(&why, "initial_region_mb", mb, "must be 1..268435456");
     if (growth != 0 && growth != 1)
-        return bad("allow_growth", growth, "must be true or false");
+        return fraglab_param_error(&why, "allow_growth", growth, "must be true or false");
     if (gc != 0 && gc != 1)
-        return bad("garbage_collection", gc, "must be true or false");
+        return fraglab_param_error(&why, "garbage_collection", gc, "must be true or false");
     garbage_collection = (int)gc;
     curr = mb * FRAGLAB_MIB;
     if (!growth) {

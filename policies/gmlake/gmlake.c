@@ -48,28 +48,17 @@ static fraglab_i64 defrag_level = 0;
 /* The error text of policy_init. */
 static fraglab_text why;
 
-static fraglab_i64 bad_param(const char *name, fraglab_i64 value,
-                             const char *rule) {
-    fraglab_text_clear(&why);
-    fraglab_text_put(&why, name);
-    fraglab_text_put(&why, "=");
-    fraglab_text_put_i64(&why, value);
-    fraglab_text_put(&why, ": ");
-    fraglab_text_put(&why, rule);
-    return fraglab_text_error(&why);
-}
-
 fraglab_i64 policy_init(void) {
     fraglab_i64 limit_mb = fraglab_param_i64("frag_limit_mb", 512);
     double reuse = fraglab_param_f64("reuse_limit", 10);
     fraglab_i64 level = fraglab_param_i64("defrag_level", 0);
     if (limit_mb < 0 || limit_mb > (1LL << 28))
-        return bad_param("frag_limit_mb", limit_mb, "must be 0 to 2^28");
+        return fraglab_param_error(&why, "frag_limit_mb", limit_mb, "must be 0 to 2^28");
     if (!(reuse >= 1 && reuse <= 1e6))
-        return bad_param("reuse_limit", (fraglab_i64)reuse,
+        return fraglab_param_error(&why, "reuse_limit", (fraglab_i64)reuse,
                          "must be 1 to 1e6");
     if (level != 0 && level != 1)
-        return bad_param("defrag_level", level, "must be 0 or 1");
+        return fraglab_param_error(&why, "defrag_level", level, "must be 0 or 1");
     frag_limit = limit_mb * FRAGLAB_MIB;
     reuse_limit = reuse;
     defrag_level = level;

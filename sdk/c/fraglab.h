@@ -648,6 +648,21 @@ static inline fraglab_i64 fraglab_text_error(const fraglab_text *t) {
     return FRAGLAB_ERROR;
 }
 
+/* fraglab_param_error(t, name, value, rule): writes "<name>=<value>:
+ * <rule>" into t and fails the hook with it, for policy_init's checks of
+ * its parameters: `return fraglab_param_error(&why, "x", x, "must be >= 1");`. */
+static inline fraglab_i64 fraglab_param_error(fraglab_text *t, const char *name,
+                                              fraglab_i64 value,
+                                              const char *rule) {
+    fraglab_text_clear(t);
+    fraglab_text_put(t, name);
+    fraglab_text_put(t, "=");
+    fraglab_text_put_i64(t, value);
+    fraglab_text_put(t, ": ");
+    fraglab_text_put(t, rule);
+    return fraglab_text_error(t);
+}
+
 /* Writes t as one log line at level FRAGLAB_LOG_*. */
 static inline void fraglab_text_log(fraglab_i32 level, const fraglab_text *t) {
     fraglab_host_log(level, t->buf, t->len);
