@@ -241,8 +241,10 @@ func (a *Allocator) release(phase int32, rounded int64, pool, stream, attempt in
 		return def, a.invalid(abi.HookRelease, ans, x, "unknown release action (the low 4 bits must be 0..3; stitch (4) and release stitched (5) need ABI 1.5)")
 	case (act == abi.ActNothing || act == abi.ActReleaseCached) && arg != 0:
 		return def, a.invalid(abi.HookRelease, ans, x, "actions nothing (0) and release cached (1) take no argument")
-	case (act == abi.ActStitch || act == abi.ActReleaseStitched) && arg != 0:
-		return def, a.invalid(abi.HookRelease, ans, x, "actions stitch (4) and release stitched (5) take no argument")
+	case act == abi.ActStitch && arg != 0 && arg != abi.StitchGrow:
+		return def, a.invalid(abi.HookRelease, ans, x, "action stitch (4) takes argument 0 (free pages only) or 1 (grow for the rest)")
+	case act == abi.ActReleaseStitched && arg != 0:
+		return def, a.invalid(abi.HookRelease, ans, x, "action release stitched (5) takes no argument")
 	case (act == abi.ActReleaseOver || act == abi.ActReleaseAged) && arg == 0:
 		return def, a.invalid(abi.HookRelease, ans, x, "actions release oversize (2) and release aged (3) need an argument > 0 (arg<<4 | action)")
 	}

@@ -64,7 +64,7 @@ func (a *Allocator) perform(act int64, rounded int64, pool, c, tag int32) (serve
 		released, err := a.releaseAged(arg)
 		return nil, released > 0, err
 	case abi.ActStitch:
-		b, err := a.stitch(rounded, pool, c)
+		b, err := a.stitch(rounded, pool, c, arg == abi.StitchGrow)
 		return b, false, err
 	case abi.ActReleaseStitched:
 		n, err := a.teardownFree(func(*Segment) bool { return true })

@@ -39,10 +39,12 @@ type lend struct {
 // stitch serves a request of rounded bytes in pool and context c with a new
 // stitched range: the whole granules of the free blocks of the context's
 // expandable segment, largest block first, until the request rounded up to
-// the granularity is covered. It returns the range's block (not in the
-// free index), or nil, with nothing mapped, when the free granules do not
-// add up to the request or the device cannot stitch.
-func (a *Allocator) stitch(rounded int64, pool, c int32) (*Block, error) {
+// the granularity is covered. With grow, when the free granules fall short,
+// new pages for the rest are mapped into the segment first and lent too
+// (GMLake's S4). It returns the range's block (not in the free index), or
+// nil, with nothing mapped, when the free granules (and, with grow, the
+// device's room) do not add up to the request or the device cannot stitch.
+func (a *Allocator) stitch(rounded int64, pool, c int32, grow bool) (*Block, error) {
 	st, ok := a.dev.(cudadriver.Stitcher)
 	seg := a.exp[pool][c]
 	if !ok || seg == nil {
@@ -66,6 +68,16 @@ func (a *Allocator) stitch(rounded int64, pool, c int32) (*Block, error) {
 		}
 		return have < need
 	})
+	if have < need && grow {
+		nb, err := a.growForStitch(seg, need-have)
+		if err != nil {
+			return nil, err
+		}
+		if nb != nil {
+			lends = append(lends, lend{nb, nb.Addr, need - have})
+			have = need
+		}
+	}
 	if have < need {
 		a.stats.FailedStitches++
 		return nil, nil
@@ -98,6 +110,25 @@ func (a *Allocator) stitch(rounded int64, pool, c int32) (*Block, error) {
 	a.stats.PeakStitched = max(a.stats.PeakStitched, a.stats.Stitched)
 	a.stitchOp(ActionStitchMap, ss)
 	return b, nil
+}
+
+// growForStitch maps n bytes (whole pages) at the lowest unmapped range of
+// seg that holds them and returns the new free block, or nil when the
+// device has no room or the segment no unmapped range that large.
+func (a *Allocator) growForStitch(seg *Segment, n int64) (*Block, error) {
+	m := roundUp(n, seg.Page)
+	var u *Block
+	seg.unmapped.Ascend(func(b *Block) bool {
+		if b.Size >= m {
+			u = b
+			return false
+		}
+		return true
+	})
+	if u == nil {
+		return nil, nil
+	}
+	return a.mapAt(seg, u, u.Addr, m)
 }
 
 // carve cuts [at, at+n) out of free block b (which must hold it) as a block

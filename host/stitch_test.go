@@ -48,9 +48,11 @@ const holes = "a 0 4MiB; a 1 4MiB; a 2 4MiB; f 0; f 2"
 
 func TestStitch(t *testing.T) {
 	stitch, relStitched := int64(abi.ActStitch), int64(abi.ActReleaseStitched)
+	grow := int64(abi.StitchGrow<<abi.ActionBits | abi.ActStitch)
 	tests := []struct {
 		name    string
 		pol     stitcher
+		capMiB  int64  // device capacity; 0: 12 MiB, the holes' segment fills it
 		plain   bool   // a device without Stitcher
 		steps   string // after holes
 		err     string // substring of the error of the last step
@@ -78,7 +80,16 @@ func TestStitch(t *testing.T) {
 		{name: "a 1.4 policy answering 4", pol: stitcher{phase0: stitch, minor: 4}, steps: "a 3 6MiB",
 			err: "event 0: policy_release(phase=0, rounded=6291456, pool=1, stream=0, attempt=0) answered 4: unknown release action (the low 4 bits must be 0..3; stitch (4) and release stitched (5) need ABI 1.5)"},
 		{name: "a 1.4 policy answering 5", pol: stitcher{phase0: relStitched, minor: 4}, steps: "a 3 6MiB", err: "answered 5: unknown release action"},
-		{name: "stitch with an argument", pol: stitcher{phase0: 1<<4 | stitch, minor: 5}, steps: "a 3 6MiB", err: "take no argument"},
+		{name: "grow then stitch: 8 MiB free pages + 2 MiB new", pol: stitcher{phase0: grow, minor: 5}, capMiB: 16, steps: "a 3 10MiB",
+			want: Stats{Stitches: 1, Stitched: 10 * MiB, PeakStitched: 10 * MiB, Reserved: 14 * MiB, Allocated: 14 * MiB}, stitchd: true},
+		{name: "grow then stitch, no room: nothing mapped, OOM", pol: stitcher{phase0: grow, phase1: []int64{grow}, minor: 5}, steps: "a 3 10MiB",
+			want: Stats{FailedStitches: 2, OOMs: 1, Reserved: 12 * MiB, Allocated: 4 * MiB}},
+		{name: "plain stitch fails; contiguous growth needs 6 MiB past the 4 MiB room: OOM", pol: stitcher{phase0: stitch, minor: 5}, capMiB: 16,
+			steps: "a 3 10MiB", want: Stats{FailedStitches: 1, OOMs: 1, Reserved: 12 * MiB, Allocated: 4 * MiB}},
+		{name: "stitch with argument 2", pol: stitcher{phase0: 2<<4 | stitch, minor: 5}, steps: "a 3 6MiB",
+			err: "action stitch (4) takes argument 0 (free pages only) or 1 (grow for the rest)"},
+		{name: "release stitched with an argument", pol: stitcher{phase0: 1<<4 | relStitched, minor: 5}, steps: "a 3 6MiB",
+			err: "action release stitched (5) takes no argument"},
 		{name: "device without Stitcher", pol: stitcher{phase0: stitch, phase1: []int64{stitch}, minor: 5}, plain: true, steps: "a 3 6MiB",
 			want: Stats{FailedStitches: 2, OOMs: 1, Reserved: 12 * MiB, Allocated: 4 * MiB}},
 		{name: "private pool: the default pool's holes are not its", pol: stitcher{phase0: stitch, minor: 5}, steps: "a 3 6MiB 0 7",
@@ -86,7 +97,11 @@ func TestStitch(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var dev cudadriver.Device = cudadriver.NewSim(cudadriver.SimOptions{Capacity: 12 * MiB})
+			capacity := int64(12 * MiB)
+			if tc.capMiB > 0 {
+				capacity = tc.capMiB * MiB
+			}
+			var dev cudadriver.Device = cudadriver.NewSim(cudadriver.SimOptions{Capacity: capacity})
 			if tc.plain {
 				dev = plainDevice{dev}
 			}

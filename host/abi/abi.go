@@ -72,6 +72,11 @@ const (
 	ActStitch          = 4
 	ActReleaseStitched = 5
 	ActionBits         = 4
+	// StitchGrow is the argument of ActStitch (answer StitchGrow<<4 |
+	// ActStitch) that maps new pages into the expandable segment for the
+	// part the free pages lack, then stitches (GMLake's state S4); with
+	// argument 0 a stitch uses free pages only.
+	StitchGrow = 1
 	ActionMask         = 1<<ActionBits - 1
 )
 

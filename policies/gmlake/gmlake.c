@@ -14,9 +14,10 @@
  *     page by page;
  *   - a request of at least frag_limit_mb that no free block fits is
  *     served by stitching free pages of the pool into one new virtual
- *     range (GMLake's state S3), before growing (defrag_level 0, GMLake's
- *     default "greedy") or only after growing failed (defrag_level 1,
- *     "lazy");
+ *     range (GMLake's state S3), new pages mapped for what the free ones
+ *     lack (S4, FRAGLAB_STITCH_GROW), before growing (defrag_level 0,
+ *     GMLake's default "greedy") or only after growing failed
+ *     (defrag_level 1, "lazy");
  *   - stitched blocks stay mapped and cached after their free (GMLake's
  *     sBlocks), and a request reuses one by best fit over stitched and
  *     primitive blocks, but only a stitched block at most reuse_limit times
@@ -112,7 +113,7 @@ fraglab_i64 policy_release(fraglab_i32 phase, fraglab_i64 rounded,
                            fraglab_i32 attempt) {
     if (phase == FRAGLAB_PHASE_BEFORE_GROW) {
         if (attempt == 0 && defrag_level == 0 && stitches(rounded, pool))
-            return FRAGLAB_RELEASE(FRAGLAB_ACT_STITCH, 0);
+            return FRAGLAB_RELEASE(FRAGLAB_ACT_STITCH, FRAGLAB_STITCH_GROW);
         return FRAGLAB_RELEASE(FRAGLAB_ACT_NOTHING, 0);
     }
     if (phase != FRAGLAB_PHASE_GROW_FAILED)
@@ -120,7 +121,7 @@ fraglab_i64 policy_release(fraglab_i32 phase, fraglab_i64 rounded,
     fraglab_i32 step = attempt;
     if (defrag_level == 1 && stitches(rounded, pool)) {
         if (step == 0)
-            return FRAGLAB_RELEASE(FRAGLAB_ACT_STITCH, 0);
+            return FRAGLAB_RELEASE(FRAGLAB_ACT_STITCH, FRAGLAB_STITCH_GROW);
         step--;
     }
     if (step == 0)

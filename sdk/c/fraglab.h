@@ -194,9 +194,10 @@ static inline fraglab_i64 fraglab_align_up(fraglab_i64 v, fraglab_i64 a) {
 #define FRAGLAB_ACT_RELEASE_CACHED   1 /* empty_cache; arg 0 */
 #define FRAGLAB_ACT_RELEASE_OVERSIZE 2 /* arg = threshold T > 0 */
 #define FRAGLAB_ACT_RELEASE_AGED     3 /* arg = target bytes B > 0 */
-/* ABI 1.5 (ABI §3.7): stitching; arg 0 */
-#define FRAGLAB_ACT_STITCH           4 /* map free pages of the pool into one range for the request */
-#define FRAGLAB_ACT_RELEASE_STITCHED 5 /* tear down every free stitched range */
+/* ABI 1.5 (ABI §3.7): stitching */
+#define FRAGLAB_ACT_STITCH           4 /* map free pages of the pool into one range for the request; arg 0 or FRAGLAB_STITCH_GROW */
+#define FRAGLAB_ACT_RELEASE_STITCHED 5 /* tear down every free stitched range; arg 0 */
+#define FRAGLAB_STITCH_GROW          1 /* arg of FRAGLAB_ACT_STITCH: map new pages for what the free pages lack (GMLake's S4) */
 #define FRAGLAB_ACTION_BITS          4
 #define FRAGLAB_ACTION_MASK          ((1 << FRAGLAB_ACTION_BITS) - 1)
 #define FRAGLAB_MAX_RELEASE_ATTEMPTS 16

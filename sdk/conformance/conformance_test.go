@@ -640,6 +640,7 @@ func TestSDKsNameABI15Constants(t *testing.T) {
 		{"FLAG_STITCHED", "1 << 2", abi.FlagStitched},
 		{"ACT_STITCH", "4", abi.ActStitch},
 		{"ACT_RELEASE_STITCHED", "5", abi.ActReleaseStitched},
+		{"STITCH_GROW", "1", abi.StitchGrow},
 		{"STAT_STITCHED", "20", abi.StatStitched},
 		{"STAT_STITCHED_FREE", "21", abi.StatStitchedFree},
 		{"CONFIG_STITCH_KEEP", "5", abi.ConfigStitchKeep},
@@ -662,6 +663,7 @@ func TestSDKsNameABI15Constants(t *testing.T) {
 		{"FlagStitched", fraglab.FlagStitched, abi.FlagStitched},
 		{"ActStitch", fraglab.ActStitch, abi.ActStitch},
 		{"ActReleaseStitched", fraglab.ActReleaseStitched, abi.ActReleaseStitched},
+		{"StitchGrow", fraglab.StitchGrow, abi.StitchGrow},
 		{"StatStitched", fraglab.StatStitched, abi.StatStitched},
 		{"StatStitchedFree", fraglab.StatStitchedFree, abi.StatStitchedFree},
 		{"ConfigStitchKeep", fraglab.ConfigStitchKeep, abi.ConfigStitchKeep},
@@ -709,7 +711,7 @@ func TestSDKsNameABI15Constants(t *testing.T) {
 		}
 		text := strings.Join(strings.Fields(strings.ReplaceAll(string(src), ";;", "")), " ")
 		for _, k := range []string{"20 bytes mapped in stitched ranges", "21 of those the bytes in free stitched blocks",
-			"4 stitch", "5 release stitched", "plan 13", "place 14", "policy_plan", "policy_place"} {
+			"4 stitch", "grow", "5 release stitched", "plan 13", "place 14", "policy_plan", "policy_place"} {
 			if !strings.Contains(text, k) {
 				t.Errorf("%s does not document %q", file, k)
 			}

@@ -241,7 +241,8 @@
   ;;     threshold T > 0
   ;;   3 release aged free segments of the large pools, arg = target bytes
   ;;   4 stitch (ABI 1.5): map free 2 MiB pages of this pool's expandable
-  ;;     segments into one new range that serves the request, arg 0 (§3.7)
+  ;;     segments into one new range that serves the request, arg 0; arg 1
+  ;;     (grow) first maps new pages for what the free pages lack (§3.7)
   ;;   5 release stitched (ABI 1.5): tear down every free stitched range,
   ;;     arg 0
   ;; Host default: phase 0 nothing; phase 1 attempt 0 release cached, later

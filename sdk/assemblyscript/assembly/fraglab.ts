@@ -116,9 +116,10 @@ export const ACT_NOTHING: i64 = 0; // nothing (phase 1: OOM)
 export const ACT_RELEASE_CACHED: i64 = 1; // empty_cache; arg 0
 export const ACT_RELEASE_OVERSIZE: i64 = 2; // arg = threshold T > 0
 export const ACT_RELEASE_AGED: i64 = 3; // arg = target bytes B > 0
-// ABI 1.5 (ABI §3.7; needs the fraglab_abi_v1_5 marker), arg 0:
-export const ACT_STITCH: i64 = 4; // map free pages of the pool into one range for the request
-export const ACT_RELEASE_STITCHED: i64 = 5; // tear down every free stitched range
+// ABI 1.5 (ABI §3.7; needs the fraglab_abi_v1_5 marker):
+export const ACT_STITCH: i64 = 4; // map free pages of the pool into one range for the request; arg 0 or STITCH_GROW
+export const ACT_RELEASE_STITCHED: i64 = 5; // tear down every free stitched range; arg 0
+export const STITCH_GROW: i64 = 1; // arg of ACT_STITCH: map new pages for what the free pages lack (GMLake's S4)
 export const ACTION_BITS: i64 = 4;
 export const ACTION_MASK: i64 = (1 << ACTION_BITS) - 1;
 export const MAX_RELEASE_ATTEMPTS: i32 = 16;

@@ -72,7 +72,8 @@ const (
 	ActReleaseCached   = abi.ActReleaseCached   // empty_cache; arg 0
 	ActReleaseOversize = abi.ActReleaseOver     // arg = threshold T > 0
 	ActReleaseAged     = abi.ActReleaseAged     // arg = target bytes B > 0
-	ActStitch          = abi.ActStitch          // ABI 1.5: map free pages of the pool into one range for the request; arg 0
+	ActStitch          = abi.ActStitch          // ABI 1.5: map free pages of the pool into one range for the request; arg 0 or StitchGrow
+	StitchGrow         = abi.StitchGrow         // ABI 1.5: argument of ActStitch: map new pages for what the free pages lack (GMLake's S4)
 	ActReleaseStitched = abi.ActReleaseStitched // ABI 1.5: tear down every free stitched range; arg 0
 	ActionBits         = abi.ActionBits
 	ActionMask         = abi.ActionMask

@@ -137,8 +137,13 @@ pub const ACT_RELEASE_OVERSIZE: i64 = 2;
 /// Release old free segments of the large pools; arg = target bytes > 0.
 pub const ACT_RELEASE_AGED: i64 = 3;
 /// ABI 1.5 (ABI §3.7): map free pages of the request's pool's expandable
-/// segments into one new range that serves the request; arg 0.
+/// segments into one new range that serves the request; arg 0, or
+/// [`STITCH_GROW`] to map new pages for the part the free pages lack.
 pub const ACT_STITCH: i64 = 4;
+/// ABI 1.5 (ABI §3.7): the argument of [`ACT_STITCH`] that first maps new
+/// pages into the expandable segment for what the free pages lack
+/// (GMLake's state S4); answer `STITCH_GROW << ACTION_BITS | ACT_STITCH`.
+pub const STITCH_GROW: i64 = 1;
 /// ABI 1.5 (ABI §3.7): tear down every free stitched range; arg 0.
 pub const ACT_RELEASE_STITCHED: i64 = 5;
 /// Bits of the action in a release answer.
