@@ -77,7 +77,7 @@ const (
 	// part the free pages lack, then stitches (GMLake's state S4); with
 	// argument 0 a stitch uses free pages only.
 	StitchGrow = 1
-	ActionMask         = 1<<ActionBits - 1
+	ActionMask = 1<<ActionBits - 1
 )
 
 // MaxReleaseAttempts bounds the release-and-retry loop of one allocation.
