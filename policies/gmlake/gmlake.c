@@ -30,6 +30,8 @@
  *   reuse_limit    a cached stitched block serves a request only when it
  *                  is at most this many times the request (10, >= 1)
  *   defrag_level   0: stitch before growing; 1: only when growing failed
+ *   stitch_keep    1: keep freed stitched blocks cached (GMLake's sBlocks);
+ *                  0: tear a stitched range down at its block's free (1)
  *
  * Build (from policies/gmlake): see ../build.sh.
  */
@@ -53,6 +55,7 @@ fraglab_i64 policy_init(void) {
     fraglab_i64 limit_mb = fraglab_param_i64("frag_limit_mb", 512);
     double reuse = fraglab_param_f64("reuse_limit", 10);
     fraglab_i64 level = fraglab_param_i64("defrag_level", 0);
+    fraglab_i64 keep = fraglab_param_i64("stitch_keep", 1);
     if (limit_mb < 0 || limit_mb > (1LL << 28))
         return fraglab_param_error(&why, "frag_limit_mb", limit_mb, "must be 0 to 2^28");
     if (!(reuse >= 1 && reuse <= 1e6))
@@ -60,11 +63,13 @@ fraglab_i64 policy_init(void) {
                          "must be 1 to 1e6");
     if (level != 0 && level != 1)
         return fraglab_param_error(&why, "defrag_level", level, "must be 0 or 1");
+    if (keep != 0 && keep != 1)
+        return fraglab_param_error(&why, "stitch_keep", keep, "must be 0 or 1");
     frag_limit = limit_mb * FRAGLAB_MIB;
     reuse_limit = reuse;
     defrag_level = level;
     fraglab_config(FRAGLAB_CONFIG_CANDIDATE_WINDOW, WINDOW);
-    fraglab_config(FRAGLAB_CONFIG_STITCH_KEEP, 1);
+    fraglab_config(FRAGLAB_CONFIG_STITCH_KEEP, keep);
     return 0;
 }
 
