@@ -108,7 +108,10 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if note != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "fraglab:", note)
 			}
+			var endProgress func()
+			opts.Progress, endProgress = replayProgress(cmd.ErrOrStderr(), "replay", in.events, in.read)
 			res, err := replay.Run(cmd.Context(), in.reader, mod, dev, opts)
+			endProgress()
 			if err != nil {
 				return err
 			}

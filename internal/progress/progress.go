@@ -59,6 +59,11 @@ func New(w io.Writer, label string, total int64, fraction func() float64) *Meter
 	return newMeter(w, label, total, fraction, time.Now)
 }
 
+// NewAny is New on any writer, terminal or not (tests of callers).
+func NewAny(w io.Writer, label string, total int64, fraction func() float64) *Meter {
+	return newMeter(w, label, total, fraction, time.Now)
+}
+
 // newMeter makes a Meter on any writer with a clock (tests).
 func newMeter(w io.Writer, label string, total int64, fraction func() float64, now func() time.Time) *Meter {
 	return &Meter{w: w, label: label, total: total, fraction: fraction, threshold: Threshold, now: now, start: now()}
@@ -69,6 +74,22 @@ func (m *Meter) SetTotal(total int64) {
 	if m != nil {
 		m.total = total
 	}
+}
+
+// SetThreshold changes the least work, in events, that shows progress
+// (default Threshold).
+func (m *Meter) SetThreshold(n int64) {
+	if m != nil {
+		m.threshold = n
+	}
+}
+
+// Threshold returns the least work, in events, that shows progress.
+func (m *Meter) Threshold() int64 {
+	if m == nil {
+		return Threshold
+	}
+	return m.threshold
 }
 
 // SetNote sets a text shown after the label ("3/40 replays").
