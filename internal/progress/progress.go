@@ -122,10 +122,10 @@ func (m *Meter) Update(done int64) {
 	if m.bar == nil {
 		m.bar = progressbar.NewOptions64(barSteps, progressbar.OptionSetWriter(m.w), progressbar.OptionSetWidth(20),
 			progressbar.OptionSetPredictTime(false), progressbar.OptionSetElapsedTime(false),
-			progressbar.OptionClearOnFinish())
+			progressbar.OptionSetDescription(line), progressbar.OptionClearOnFinish())
 	}
-	_ = m.bar.Set64(step)
-	m.bar.Describe(line) // draws, even when step is 0
+	_ = m.bar.Set64(step) // draws when step changed, with the last line
+	m.bar.Describe(line)  // draws the new line, even when step is 0
 }
 
 // Done clears the line, if one was drawn.
