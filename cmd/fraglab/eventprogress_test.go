@@ -184,3 +184,25 @@ func TestTuneMeter(t *testing.T) {
 		t.Fatalf("tuneMeter: %v, %d events per replay, want %d", m, perRun, n)
 	}
 }
+
+// tune's line on a terminal: replays done of those planned, and their
+// events.
+func TestTuneProgressLine(t *testing.T) {
+	const snap = "../../tune/testdata/expandable-wins.pickle"
+	in, err := openInput(snap, -1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := len(in.snap.Events)
+	drawAlways(t)
+	var stderr bytes.Buffer
+	if _, err := fraglabStderr(t, &stderr, "tune", snap, "--no-policies", "--json"); err != nil {
+		t.Fatal(err)
+	}
+	s := stderr.String()
+	for _, want := range []string{"tune: 1/", " replays, " + strconv.Itoa(events) + "/", " events/s, ETA "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("stderr lacks %q: %q", want, s)
+		}
+	}
+}
