@@ -18,11 +18,13 @@ func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print fraglab's version, commit, Go version and the policy ABI versions it loads",
-		Long: `Print the module version (a tag or pseudo-version with go install, "(devel)"
-from a checkout), the commit it was built from with "(modified)" when the
-working tree had uncommitted changes, the Go version, and the policy ABI
-versions this host loads: a module declaring any of them runs with that
-version's semantics (sdk/ABI.md §8). "fraglab --version" prints the same.`,
+		Long: `Print the module version (a tag or pseudo-version: from go install, or
+from the git clone it was built in, "+dirty" with uncommitted changes;
+"(devel)" when the build recorded no VCS information), the commit it was
+built from with its time and "modified" when the working tree had
+uncommitted changes, the Go version, and the policy ABI versions this host
+loads: a module declaring any of them runs with that version's semantics
+(sdk/ABI.md §8). "fraglab --version" prints the same.`,
 		Example: `  fraglab version
   fraglab --version`,
 		Args: cobra.NoArgs,
