@@ -83,7 +83,11 @@ pinned asc), wat (wat2wasm from wabt).`,
 			}
 			out := filepath.Join(dir, p.Name+".wasm")
 			fmt.Fprintf(w, "\nnext:\n")
-			fmt.Fprintf(w, "  fraglab policy build %s -o %s\n", dir, out)
+			if p.Lang == policytool.AssemblyScript {
+				fmt.Fprintf(w, "  fraglab policy build %s -o %s   # runs npm ci first, for the pinned compiler\n", dir, out)
+			} else {
+				fmt.Fprintf(w, "  fraglab policy build %s -o %s\n", dir, out)
+			}
 			fmt.Fprintf(w, "  fraglab policy check %s\n", out)
 			fmt.Fprintf(w, "  fraglab replay --trace examples/traces/devlog-small-then-large.jsonl --policy %s\n", out)
 			return nil
