@@ -658,3 +658,32 @@ func TestGoSkeletonNamedGo(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A project whose package.json lies in a parent directory (a workspace):
+// npm runs there, and the log says so.
+func TestASPackageInParent(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "p")
+	if _, err := New(dir, AssemblyScript, "p", false); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		if err := os.Rename(filepath.Join(dir, f), filepath.Join(parent, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := filepath.Join(t.TempDir(), "npm-args")
+	t.Setenv("PATH", fakeTools(t, map[string]string{"node": "exit 0", "npm": `echo "$PWD $1" > ` + args + "\nexit 1"}))
+	var log bytes.Buffer
+	_, err := BuildWith(t.Context(), dir, "", BuildOptions{Log: &log})
+	var te *ToolError
+	if !errors.As(err, &te) || te.Tool != "npm" {
+		t.Fatalf("error %v, want npm's failure", err)
+	}
+	if b, _ := os.ReadFile(args); strings.TrimSpace(string(b)) != parent+" ci" {
+		t.Errorf("npm ran as %q, want in %s", b, parent)
+	}
+	if !strings.HasPrefix(log.String(), "$ (cd "+parent+" && ") {
+		t.Errorf("log %q", log.String())
+	}
+}
