@@ -18,6 +18,12 @@ import (
 // parameters (the snapshot's recorded settings, see Settings.Params, and
 // any overrides).
 func Check(ctx context.Context, w *snapshot.Workload, mod *wasm.Module, capacity int64, params map[string]string) (*Report, error) {
+	return CheckProgress(ctx, w, mod, capacity, params, nil)
+}
+
+// CheckProgress is Check calling progress as the replay goes
+// (replay.Options.Progress); nil: none.
+func CheckProgress(ctx context.Context, w *snapshot.Workload, mod *wasm.Module, capacity int64, params map[string]string, progress func(events int64)) (*Report, error) {
 	reader, initial := replay.SnapshotInput(w)
 	var replayed []Op
 	var allocs, addrMatches int
@@ -43,6 +49,7 @@ func Check(ctx context.Context, w *snapshot.Workload, mod *wasm.Module, capacity
 			}
 		},
 		ExplainOOMs: len(w.OOMs),
+		Progress:    progress,
 	}
 	res, err := replay.Run(ctx, reader, mod, cudadriver.NewSim(cudadriver.SimOptions{Capacity: capacity}), opts)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -30,7 +31,7 @@ var needs = map[string]string{
 	C:              "clang and wasm-ld (Debian: `apt-get install clang lld`; tested with clang 14)",
 	Go:             "Go 1.24 or later (https://go.dev/dl/); nothing is downloaded",
 	Rust:           "Debian's rustc with the wasm32 standard library (`apt-get install rustc libstd-rust-dev-wasm32`; rustc 1.63 or later) and nothing else: rustc links with its own rust-lld. Another rustc: `FRAGLAB_RUSTC=/path/to/rustc`",
-	AssemblyScript: "Node.js 20 or later with npm (`apt-get install nodejs npm`), and `npm install` once",
+	AssemblyScript: "Node.js 20 or later with npm (`apt-get install nodejs npm`); when `node_modules/` lacks the compiler, `fraglab policy build` first runs `" + npmCIDisplay + "` (npm's registry, or its cache offline)",
 	WAT:            "wat2wasm from wabt (`apt-get install wabt`)",
 }
 
@@ -49,17 +50,32 @@ type ToolError struct {
 	Command string // the command line, as it ran
 	Err     error  // the exit status
 	Output  string // stdout and stderr
+	Hint    string // what to try, or ""
 }
 
 func (e *ToolError) Error() string {
-	return fmt.Sprintf("%s failed (%v):\n$ %s\n%s", e.Tool, e.Err, e.Command, strings.TrimRight(e.Output, "\n"))
+	s := fmt.Sprintf("%s failed (%v):\n$ %s\n%s", e.Tool, e.Err, e.Command, strings.TrimRight(e.Output, "\n"))
+	if e.Hint != "" {
+		s += "\n" + e.Hint
+	}
+	return s
 }
+
+// npmCIArgs installs an AssemblyScript project's pinned compiler from its
+// package-lock.json (npmInstallArgs when it has none). --prefer-offline
+// takes what npm's cache holds: the lock file pins every version and its
+// integrity hash.
+var (
+	npmCIArgs      = []string{"ci", "--prefer-offline", "--no-audit", "--no-fund"}
+	npmInstallArgs = []string{"install", "--prefer-offline", "--no-audit", "--no-fund"}
+	npmCIDisplay   = "npm " + strings.Join(npmCIArgs, " ")
+)
 
 // Result is what Build did.
 type Result struct {
 	Project  Project
 	Out      string        // the module written, absolute
-	Commands []string      // the commands run, in Project.Dir, as shell lines
+	Commands []string      // the commands run, in Project.Dir (else with a cd), as shell lines
 	Output   string        // what the tools printed (warnings)
 	Size     int64         // bytes of the module
 	Elapsed  time.Duration // time the whole build took
@@ -67,9 +83,10 @@ type Result struct {
 
 // step is one command of a build.
 type step struct {
-	tool string   // the documented name: clang, go, /usr/bin/rustc, asc, wat2wasm, mkdir
+	tool string   // the documented name: clang, go, /usr/bin/rustc, asc, wat2wasm, mkdir, npm
 	args []string // arguments
 	env  []string // KEY=VALUE set for the command
+	dir  string   // where it runs, when not in the project
 }
 
 // display renders the step as the shell line an SDK README shows.
@@ -137,13 +154,27 @@ func buildSteps(lang, entry, out string) []step {
 	return nil
 }
 
+// BuildOptions are the options of BuildWith.
+type BuildOptions struct {
+	// Log, when not nil, gets each command as a "$ " shell line just
+	// before it runs.
+	Log io.Writer
+}
+
 // Build builds the policy project in dir into the module out (default
 // dir/<name>.wasm): it finds the language (Detect), checks that the
 // toolchain is there (a *ToolchainError names what to install), and runs
-// the commands the language's SDK README documents, in dir. A tool that
-// fails gives a *ToolError with its output. out is written only when the
-// build succeeds.
+// the commands the language's SDK README documents, in dir. An
+// AssemblyScript project without its compiler in node_modules gets it
+// first: npm ci (npm install without a package-lock.json) where its
+// package.json lies. A tool that fails gives a *ToolError with its output.
+// out is written only when the build succeeds.
 func Build(ctx context.Context, dir, out string) (*Result, error) {
+	return BuildWith(ctx, dir, out, BuildOptions{})
+}
+
+// BuildWith is Build with options.
+func BuildWith(ctx context.Context, dir, out string, opts BuildOptions) (*Result, error) {
 	start := time.Now()
 	p, err := Detect(dir)
 	if err != nil {
@@ -158,7 +189,7 @@ func Build(ctx context.Context, dir, out string) (*Result, error) {
 	if out, err = filepath.Abs(out); err != nil {
 		return nil, err
 	}
-	tools, err := findTools(ctx, p)
+	tools, pre, err := findTools(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -181,25 +212,47 @@ func Build(ctx context.Context, dir, out string) (*Result, error) {
 	}()
 
 	res := &Result{Project: *p, Out: out}
+	logLine := func(line string) {
+		res.Commands = append(res.Commands, line)
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "$ %s\n", line)
+		}
+	}
 	var output bytes.Buffer
-	for _, s := range buildSteps(p.Lang, p.Entry, out) {
+	for _, s := range append(pre, buildSteps(p.Lang, p.Entry, out)...) {
 		if s.tool == "mkdir" {
+			logLine(s.display())
 			if err := os.MkdirAll(filepath.Join(p.Dir, filepath.FromSlash(s.args[len(s.args)-1])), 0o755); err != nil {
 				return nil, err
 			}
-			res.Commands = append(res.Commands, s.display())
 			continue
 		}
 		cmd := exec.CommandContext(ctx, tools[s.tool], s.args...)
 		cmd.Dir = p.Dir
-		cmd.Env = append(os.Environ(), s.env...)
 		line := strings.TrimSpace(strings.Join(s.env, " ") + " " + tools[s.tool] + " " + strings.Join(quoteAll(s.args), " "))
-		res.Commands = append(res.Commands, line)
-		b, err := cmd.CombinedOutput()
-		output.Write(b)
-		if err != nil {
-			return nil, &ToolError{Tool: s.tool, Command: line, Err: err, Output: string(b)}
+		if s.dir != "" && s.dir != p.Dir {
+			cmd.Dir = s.dir
+			line = "(cd " + shellQuote(s.dir) + " && " + line + ")"
 		}
+		cmd.Env = append(os.Environ(), s.env...)
+		logLine(line)
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			te := &ToolError{Tool: s.tool, Command: line, Err: err, Output: string(b)}
+			if s.tool == "npm" {
+				te.Hint = "npm fetches the pinned AssemblyScript compiler from its registry, or from its cache offline; with neither, run " +
+					"npm " + s.args[0] + " in " + cmd.Dir + " where the registry is reachable, then build again"
+			}
+			return nil, te
+		}
+		if s.tool == "npm" {
+			// npm's own chatter ("added 3 packages") is not a warning.
+			if _, err := os.Stat(tools["asc"]); err != nil {
+				return nil, &ToolchainError{Tool: "asc", Fix: fmt.Sprintf("%s ran in %s but installed no node_modules/.bin/asc: its package.json must list assemblyscript in devDependencies", line, cmd.Dir)}
+			}
+			continue
+		}
+		output.Write(b)
 	}
 	bin, err := os.ReadFile(out)
 	if err != nil {
@@ -224,9 +277,10 @@ func quoteAll(args []string) []string {
 }
 
 // findTools resolves the tools a project's build runs, by their documented
-// names, or says what to install.
-func findTools(ctx context.Context, p *Project) (map[string]string, error) {
-	tools := map[string]string{}
+// names, or says what to install; pre are the steps that install a
+// missing tool first (npm ci for AssemblyScript).
+func findTools(ctx context.Context, p *Project) (tools map[string]string, pre []step, err error) {
+	tools = map[string]string{}
 	look := func(name, fix string) error {
 		path, err := exec.LookPath(name)
 		if err != nil {
@@ -238,36 +292,49 @@ func findTools(ctx context.Context, p *Project) (map[string]string, error) {
 	switch p.Lang {
 	case C:
 		if err := look("clang", "install it with apt-get install clang lld"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !hasWasmLD(tools["clang"]) {
-			return nil, &ToolchainError{Tool: "wasm-ld", Fix: "clang links WebAssembly with it: install it with apt-get install lld"}
+			return nil, nil, &ToolchainError{Tool: "wasm-ld", Fix: "clang links WebAssembly with it: install it with apt-get install lld"}
 		}
 	case Go:
 		if err := look("go", "install Go 1.24 or later (https://go.dev/dl/)"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	case Rust:
 		rustc, err := findRustc(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		tools[debianRustc] = rustc
 	case AssemblyScript:
 		if err := look("node", "install Node.js 20 or later with npm (apt-get install nodejs npm)"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		asc := filepath.Join(p.Dir, "node_modules", ".bin", "asc")
-		if _, err := os.Stat(asc); err != nil {
-			return nil, &ToolchainError{Tool: "asc", Fix: fmt.Sprintf("run npm install in %s (AssemblyScript from npm)", p.Dir)}
+		pkg, err := packageDir(p.Dir)
+		if err != nil {
+			return nil, nil, err
 		}
+		asc := filepath.Join(pkg, "node_modules", ".bin", "asc")
 		tools["asc"] = asc
+		if _, err := os.Stat(asc); err == nil {
+			break
+		}
+		if err := look("npm", fmt.Sprintf("the AssemblyScript compiler is not installed in %s and fraglab installs it with npm: install npm (apt-get install nodejs npm), or run npm ci there yourself", filepath.Join(pkg, "node_modules"))); err != nil {
+			return nil, nil, err
+		}
+		args := npmCIArgs
+		if _, err := os.Stat(filepath.Join(pkg, "package-lock.json")); err != nil {
+			args = npmInstallArgs
+		}
+		pre = append(pre, step{tool: "npm", args: args, dir: pkg,
+			env: []string{"npm_config_update_notifier=false"}})
 	case WAT:
 		if err := look("wat2wasm", "install it with apt-get install wabt"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return tools, nil
+	return tools, pre, nil
 }
 
 // hasWasmLD reports whether clang can find wasm-ld: on PATH or beside
@@ -332,4 +399,20 @@ func hasCore(ents []os.DirEntry) bool {
 		}
 	}
 	return false
+}
+
+// packageDir is the directory of an AssemblyScript project's package.json:
+// the project's own, else the nearest parent's (where npm would install
+// node_modules).
+func packageDir(dir string) (string, error) {
+	for d := dir; ; {
+		if _, err := os.Stat(filepath.Join(d, "package.json")); err == nil {
+			return d, nil
+		}
+		up := filepath.Dir(d)
+		if up == d {
+			return "", fmt.Errorf("no package.json in %s or above it: an AssemblyScript policy needs one listing assemblyscript in devDependencies (fraglab policy new --lang assemblyscript writes one)", dir)
+		}
+		d = up
+	}
 }

@@ -19,7 +19,7 @@ func toolchainOrSkip(t *testing.T, lang string) {
 		}
 		return // asc comes from npm install, per project
 	}
-	if _, err := findTools(t.Context(), p); err != nil {
+	if _, _, err := findTools(t.Context(), p); err != nil {
 		t.Skipf("skipping %s: %v", LangTitle(lang), err)
 	}
 }

@@ -200,6 +200,9 @@ func skeletonFiles(lang, name string) (map[string][]byte, error) {
 		copySDK("template.wat", sdk.WATTemplate)
 	}
 	var cmds []string
+	if lang == AssemblyScript {
+		cmds = append(cmds, npmCIDisplay+"   # first, when node_modules/ lacks the compiler")
+	}
 	for _, c := range buildSteps(lang, entry, name+".wasm") {
 		cmds = append(cmds, c.display())
 	}

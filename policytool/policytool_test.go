@@ -360,18 +360,139 @@ func TestRustWithoutWasmStd(t *testing.T) {
 	}
 }
 
-func TestASWithoutNodeModules(t *testing.T) {
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node not found: apt-get install nodejs npm")
+// fakeTools writes shell scripts named after tools into a new directory
+// and returns it, for a PATH holding only them.
+func fakeTools(t *testing.T, scripts map[string]string) string {
+	t.Helper()
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh for the fake tools")
 	}
+	dir := t.TempDir()
+	for name, body := range scripts {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// Without node_modules and without npm, the error says that npm installs
+// the compiler (a fake node on PATH, no npm).
+func TestASWithoutNpm(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := New(dir, AssemblyScript, "p", true); err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("PATH", fakeTools(t, map[string]string{"node": "exit 0"}))
 	_, err := Build(t.Context(), dir, "")
 	te := asToolchainError(t, err)
-	if want := "asc not found: run npm install in " + dir + " (AssemblyScript from npm)"; te.Error() != want {
+	want := "npm not found: the AssemblyScript compiler is not installed in " + filepath.Join(dir, "node_modules") + " and fraglab installs it with npm: install npm (apt-get install nodejs npm), or run npm ci there yourself"
+	if te.Error() != want {
 		t.Errorf("error %q, want %q", te, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p.wasm")); err == nil {
+		t.Error("a failed build left a module")
+	}
+}
+
+// An npm that fails (no registry, no cache): the error shows the command,
+// npm's output and what to do; the log printed the command before it ran.
+func TestASNpmFails(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := New(dir, AssemblyScript, "p", true); err != nil {
+		t.Fatal(err)
+	}
+	args := filepath.Join(t.TempDir(), "npm-args")
+	t.Setenv("PATH", fakeTools(t, map[string]string{
+		"node": "exit 0",
+		"npm":  `echo "$PWD $@" > ` + args + "\necho 'npm error code ENOTCACHED' >&2\nexit 1",
+	}))
+	var log bytes.Buffer
+	_, err := BuildWith(t.Context(), dir, "", BuildOptions{Log: &log})
+	var te *ToolError
+	if !errors.As(err, &te) {
+		t.Fatalf("error %v (%T), want a *ToolError", err, err)
+	}
+	for _, want := range []string{"npm failed (exit status 1)", "npm ci --prefer-offline --no-audit --no-fund", "ENOTCACHED",
+		"run npm ci in " + dir + " where the registry is reachable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if !strings.HasPrefix(log.String(), "$ npm_config_update_notifier=false ") || !strings.Contains(log.String(), "/npm ci --prefer-offline") {
+		t.Errorf("log %q, want the npm ci line first", log.String())
+	}
+	b, _ := os.ReadFile(args)
+	if got, want := strings.TrimSpace(string(b)), dir+" ci --prefer-offline --no-audit --no-fund"; got != want {
+		t.Errorf("npm ran as %q, want %q", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p.wasm")); err == nil {
+		t.Error("a failed build left a module")
+	}
+}
+
+// An npm that succeeds but installs no asc: the error names package.json.
+// A project without a package-lock.json gets npm install instead of ci.
+func TestASNpmInstallsNoCompiler(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := New(dir, AssemblyScript, "p", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "package-lock.json")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", fakeTools(t, map[string]string{"node": "exit 0", "npm": "echo added 0 packages"}))
+	var log bytes.Buffer
+	_, err := BuildWith(t.Context(), dir, "", BuildOptions{Log: &log})
+	te := asToolchainError(t, err)
+	if !strings.Contains(te.Error(), "installed no node_modules/.bin/asc: its package.json must list assemblyscript") {
+		t.Errorf("error %q", te)
+	}
+	if !strings.Contains(log.String(), "/npm install --prefer-offline --no-audit --no-fund") {
+		t.Errorf("log %q, want npm install", log.String())
+	}
+}
+
+// The real thing: a new AssemblyScript project without node_modules builds,
+// running npm ci itself. npm works offline only from its cache, so a
+// failing npm ci skips the test, after checking that it was the command
+// tried.
+func TestASBuildInstallsCompiler(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not found: apt-get install nodejs npm")
+	}
+	if _, err := exec.LookPath("npm"); err != nil {
+		t.Skip("npm not found: apt-get install nodejs npm")
+	}
+	dir := filepath.Join(t.TempDir(), "p")
+	if _, err := New(dir, AssemblyScript, "", false); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	res, err := BuildWith(t.Context(), dir, "", BuildOptions{Log: &log})
+	if !strings.HasPrefix(log.String(), "$ npm_config_update_notifier=false ") || !strings.Contains(log.String(), "npm ci --prefer-offline --no-audit --no-fund\n") {
+		t.Fatalf("the build did not run npm ci first; log:\n%s\nerror: %v", log.String(), err)
+	}
+	var te *ToolError
+	if errors.As(err, &te) && te.Tool == "npm" {
+		t.Skipf("npm ci failed (no registry and not in npm's cache?), skipping the AssemblyScript build: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", "asc")); err != nil {
+		t.Errorf("npm ci installed no asc: %v", err)
+	}
+	if len(res.Commands) != 2 || !strings.Contains(res.Commands[1], "asc assembly/policy.ts") || res.Size < 8 {
+		t.Errorf("Build: %+v", res)
+	}
+	// Built again, the compiler is there: no npm.
+	log.Reset()
+	if _, err := BuildWith(t.Context(), dir, "", BuildOptions{Log: &log}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log.String(), "npm") || strings.Count(log.String(), "$ ") != 1 {
+		t.Errorf("second build ran %q, want asc only", log.String())
 	}
 }
 
@@ -535,5 +656,34 @@ func TestGoSkeletonNamedGo(t *testing.T) {
 	toolchainOrSkip(t, Go)
 	if _, err := Build(t.Context(), dir, ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A project whose package.json lies in a parent directory (a workspace):
+// npm runs there, and the log says so.
+func TestASPackageInParent(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "p")
+	if _, err := New(dir, AssemblyScript, "p", false); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		if err := os.Rename(filepath.Join(dir, f), filepath.Join(parent, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := filepath.Join(t.TempDir(), "npm-args")
+	t.Setenv("PATH", fakeTools(t, map[string]string{"node": "exit 0", "npm": `echo "$PWD $1" > ` + args + "\nexit 1"}))
+	var log bytes.Buffer
+	_, err := BuildWith(t.Context(), dir, "", BuildOptions{Log: &log})
+	var te *ToolError
+	if !errors.As(err, &te) || te.Tool != "npm" {
+		t.Fatalf("error %v, want npm's failure", err)
+	}
+	if b, _ := os.ReadFile(args); strings.TrimSpace(string(b)) != parent+" ci" {
+		t.Errorf("npm ran as %q, want in %s", b, parent)
+	}
+	if !strings.HasPrefix(log.String(), "$ (cd "+parent+" && ") {
+		t.Errorf("log %q", log.String())
 	}
 }

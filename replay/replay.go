@@ -72,7 +72,14 @@ type Options struct {
 	// blocks on the same bytes, ends the run with a *cudadriver.CanaryError.
 	// The device must implement cudadriver.PatternMemory (sim and cuda do).
 	Canary bool
+	// Progress, when set, is called with the number of events replayed so
+	// far each time another ProgressEvery of them are done, between
+	// batches and outside the timed part (ns_per_event does not count it).
+	Progress func(events int64)
 }
+
+// ProgressEvery is how many events pass between Options.Progress calls.
+const ProgressEvery = 1 << 16
 
 // Result is what a run produced.
 type Result struct {
@@ -232,7 +239,7 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 
 	res := &Result{Device: dev.Info(), Policy: info}
 	events := make([]trace.Event, 0, batch)
-	var n int64
+	var n, lastProgress int64
 	var busy time.Duration
 	for done := false; !done; {
 		events = events[:0]
@@ -309,6 +316,10 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 		busy += time.Since(start)
 		if wd != nil {
 			wd.idle()
+		}
+		if opts.Progress != nil && n-lastProgress >= ProgressEvery {
+			lastProgress = n - n%ProgressEvery
+			opts.Progress(n)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -5,6 +5,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -199,5 +201,30 @@ func BenchmarkWatchdog(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(events)*b.N), "ns/event")
 		})
+	}
+}
+
+// Options.Progress is called once per ProgressEvery events, with the count
+// replayed so far, and changes nothing of the result.
+func TestProgressCallback(t *testing.T) {
+	events := synth.Mixed(11, 3*ProgressEvery+5000, 200)
+	mod := builtin(t, "pytorch")
+	var calls []int64
+	with, err := Run(context.Background(), synth.NewReader(events), mod, cudadriver.NewSim(cudadriver.SimOptions{}),
+		Options{Progress: func(n int64) { calls = append(calls, n) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{ProgressEvery, 2 * ProgressEvery, 3 * ProgressEvery}
+	if !slices.Equal(calls, want) {
+		t.Errorf("Progress calls %v, want %v", calls, want)
+	}
+	without, err := Run(context.Background(), synth.NewReader(events), mod, cudadriver.NewSim(cudadriver.SimOptions{}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with.Metrics.NsPerEvent, without.Metrics.NsPerEvent = 0, 0
+	if !reflect.DeepEqual(with.Metrics, without.Metrics) {
+		t.Errorf("metrics with progress %+v, without %+v", with.Metrics, without.Metrics)
 	}
 }

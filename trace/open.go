@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // OpenFunc makes a Reader of the trace in r; file names it in messages.
@@ -55,6 +56,51 @@ func Open(path string) (Reader, io.Closer, error) {
 	return openWith(path, open, gz)
 }
 
+// OpenTracked is Open, and also returns read: the part of the file read
+// so far, 0 to 1 (of the compressed bytes for a .gz file), for progress
+// reports. Readers read ahead, so read runs a little ahead of the events
+// returned. It may be called from any goroutine.
+func OpenTracked(path string) (r Reader, c io.Closer, read func() float64, err error) {
+	name := strings.ToLower(filepath.Base(path))
+	gz := strings.HasSuffix(name, ".gz")
+	open, err := lookup(strings.TrimSuffix(name, ".gz"), gz)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var cr *countingReader
+	r, c, err = openWrapped(path, open, gz, func(f *os.File) io.Reader {
+		cr = &countingReader{r: f}
+		if st, err := f.Stat(); err == nil {
+			cr.size = st.Size()
+		}
+		return cr
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return r, c, cr.fraction, nil
+}
+
+// countingReader counts the bytes read from a file of a known size.
+type countingReader struct {
+	r    io.Reader
+	size int64
+	n    atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingReader) fraction() float64 {
+	if c.size <= 0 {
+		return 0
+	}
+	return min(1, float64(c.n.Load())/float64(c.size))
+}
+
 // OpenAs opens the trace file at path with the reader registered for ext
 // (such as ".csv"), whatever the file's name; gz gunzips it.
 func OpenAs(path, ext string, gz bool) (Reader, io.Closer, error) {
@@ -68,14 +114,23 @@ func OpenAs(path, ext string, gz bool) (Reader, io.Closer, error) {
 }
 
 func openWith(path string, open OpenFunc, gz bool) (Reader, io.Closer, error) {
+	return openWrapped(path, open, gz, nil)
+}
+
+// openWrapped is openWith reading the file through wrap(f) when wrap is
+// not nil.
+func openWrapped(path string, open OpenFunc, gz bool, wrap func(*os.File) io.Reader) (Reader, io.Closer, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	c := closers{f}
 	var in io.Reader = f
+	if wrap != nil {
+		in = wrap(f)
+	}
 	if gz {
-		z, err := newGzipReader(f, path)
+		z, err := newGzipReader(in, path)
 		if err != nil {
 			f.Close()
 			return nil, nil, err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -185,5 +186,48 @@ func openAndRead(path string) error {
 		} else if err != nil {
 			return err
 		}
+	}
+}
+
+// OpenTracked reads what Open reads and says how much of the file it has
+// read: all of it at the end.
+func TestOpenTracked(t *testing.T) {
+	for _, path := range []string{"testdata/valid.jsonl", "testdata/valid.jsonl.gz"} {
+		r, c, read, err := OpenTracked(path)
+		if err != nil {
+			t.Fatalf("OpenTracked(%s): %v", path, err)
+		}
+		if got := readAll(t, r); !reflect.DeepEqual(got, validEvents) {
+			t.Errorf("OpenTracked(%s) read %v, want %v", path, got, validEvents)
+		}
+		if f := read(); f != 1 {
+			t.Errorf("OpenTracked(%s): read %v at the end, want 1", path, f)
+		}
+		c.Close()
+	}
+	if _, _, _, err := OpenTracked("testdata/valid.txt"); !errors.Is(err, ErrUnsupportedFormat) {
+		t.Errorf("OpenTracked of a .txt: %v", err)
+	}
+	// Part of a big file: the fraction is the bytes read so far.
+	path := filepath.Join(t.TempDir(), "big.jsonl")
+	var b strings.Builder
+	for i := range 20000 {
+		b.WriteString(`{"op":"alloc","id":` + strconv.Itoa(i+1) + `,"size":512}` + "\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, c, read, err := OpenTracked(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 10 {
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := read(); f <= 0 || f >= 0.5 {
+		t.Errorf("after 10 of 20000 events read %v, want a small part", f)
 	}
 }

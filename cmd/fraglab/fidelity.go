@@ -48,7 +48,9 @@ given.`,
 				return err
 			}
 			w := in.snap
-			rep, err := fidelity.Check(cmd.Context(), w, mod, in.capacity, in.params("pytorch", ps))
+			progress, endProgress := replayProgress(cmd.ErrOrStderr(), "fidelity", in.events, nil)
+			rep, err := fidelity.CheckProgress(cmd.Context(), w, mod, in.capacity, in.params("pytorch", ps), progress)
+			endProgress()
 			if err != nil {
 				return err
 			}

@@ -24,7 +24,11 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		// Subcommands mark numeric flags with atLeast.
 		PersistentPreRunE: checkFlagMins,
+		// --version prints what fraglab version does.
+		Version: "-",
 	}
+	root.SetVersionTemplate("{{.Version}}")
+	root.Version = versionText()
 	for _, c := range commands {
 		root.AddCommand(c())
 	}

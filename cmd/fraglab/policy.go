@@ -46,7 +46,8 @@ README with the build command, and the fraglab.policy file that tells
 "fraglab policy build" the language. DIR must be new or empty unless --force.
 
 Languages: c (clang), go (Go 1.24+, wasip1), rust (Debian's rustc with the
-wasm32 std), assemblyscript (asc from npm), wat (wat2wasm from wabt).`,
+wasm32 std), assemblyscript (Node.js and npm: the first build installs the
+pinned asc), wat (wat2wasm from wabt).`,
 		Example: `  fraglab policy new ./mypolicy --lang c
   fraglab policy new ./sizer --lang rust --name sizer
   fraglab policy new ./mypolicy --lang go --force`,
@@ -83,9 +84,10 @@ wasm32 std), assemblyscript (asc from npm), wat (wat2wasm from wabt).`,
 			out := filepath.Join(dir, p.Name+".wasm")
 			fmt.Fprintf(w, "\nnext:\n")
 			if p.Lang == policytool.AssemblyScript {
-				fmt.Fprintf(w, "  (cd %s && npm install)\n", dir)
+				fmt.Fprintf(w, "  fraglab policy build %s -o %s   # runs npm ci first, for the pinned compiler\n", dir, out)
+			} else {
+				fmt.Fprintf(w, "  fraglab policy build %s -o %s\n", dir, out)
 			}
-			fmt.Fprintf(w, "  fraglab policy build %s -o %s\n", dir, out)
 			fmt.Fprintf(w, "  fraglab policy check %s\n", out)
 			fmt.Fprintf(w, "  fraglab replay --trace examples/traces/devlog-small-then-large.jsonl --policy %s\n", out)
 			return nil
@@ -106,8 +108,12 @@ func policyBuildCmd() *cobra.Command {
 		Long: `Build the policy project in DIR: find its language (from fraglab.policy, else
 from its file names: policy.c, go.mod with main.go, a .rs file, package.json
 with assembly/, a .wat file) and run the commands its SDK's README documents.
-A missing toolchain is an error naming what to install; a failing tool shows
-its output. The module is written only when the build succeeds.
+Each command is printed ("$ ...") as it starts. An AssemblyScript project
+whose node_modules lacks the compiler gets it first: "npm ci" (npm install
+without a package-lock.json) where its package.json lies, from npm's
+registry or its cache. A missing toolchain is an error naming what to
+install; a failing tool shows its output. The module is written only when
+the build succeeds.
 
 Rust uses /usr/bin/rustc (Debian's, with the wasm32 standard library);
 FRAGLAB_RUSTC names another rustc.`,
@@ -115,13 +121,10 @@ FRAGLAB_RUSTC names another rustc.`,
   fraglab policy build ./mypolicy            # writes ./mypolicy/<name>.wasm`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := policytool.Build(cmd.Context(), args[0], out)
+			w := cmd.OutOrStdout()
+			res, err := policytool.BuildWith(cmd.Context(), args[0], out, policytool.BuildOptions{Log: w})
 			if err != nil {
 				return err
-			}
-			w := cmd.OutOrStdout()
-			for _, c := range res.Commands {
-				fmt.Fprintf(w, "$ %s\n", c)
 			}
 			if s := strings.TrimSpace(res.Output); s != "" {
 				fmt.Fprintln(w, s)

@@ -43,7 +43,9 @@ func replayCmd() *cobra.Command {
 		Short: "Replay a workload through the allocator under one policy",
 		Long: `Replay a workload trace through the allocator host on a device (the
 simulated one by default, or a CUDA GPU with --device cuda), asking the
-policy for every decision, and print the run's metrics.
+policy for every decision, and print the run's metrics. A trace of 1M
+events or more shows a progress line (events, rate, ETA) on stderr when it
+is a terminal.
 
 SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 		Example: `  fraglab replay --trace examples/traces/devlog-small-then-large.jsonl --policy pytorch
@@ -108,7 +110,10 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if note != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "fraglab:", note)
 			}
+			var endProgress func()
+			opts.Progress, endProgress = replayProgress(cmd.ErrOrStderr(), "replay", in.events, in.read)
 			res, err := replay.Run(cmd.Context(), in.reader, mod, dev, opts)
+			endProgress()
 			if err != nil {
 				return err
 			}

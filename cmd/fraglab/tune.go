@@ -78,7 +78,17 @@ built-in policies are replayed too, as what a custom allocator could reach.`,
 			stderr := cmd.ErrOrStderr()
 			var bar *progressbar.ProgressBar
 			opts := tune.Options{Parallel: parallel, Top: top, NoPolicies: noPols}
-			if isTerminal(stderr) {
+			// A long trace: a line of events, rate and ETA over every
+			// replay the search has planned so far (the total grows with
+			// its stages); else a bar of replays, on a terminal only.
+			if m, perRun := tuneMeter(stderr, path, in); m != nil {
+				defer m.Done()
+				opts.OnProgress = func(done, total int) {
+					m.SetNote(fmt.Sprintf("%d/%d replays", done, total))
+					m.SetTotal(int64(total) * perRun)
+					m.Update(int64(done) * perRun)
+				}
+			} else if isTerminal(stderr) {
 				opts.OnProgress = func(done, total int) {
 					if bar == nil {
 						bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr), progressbar.OptionShowCount(),

@@ -24,6 +24,8 @@ type input struct {
 	snap     *snapshot.Workload // nil unless the file is a PyTorch snapshot
 	capacity int64              // device capacity to use; 0 unlimited
 	notes    []string           // what the reader should know (capacity evidence, settings)
+	events   int64              // events of the workload, when known (snapshots); 0 otherwise
+	read     func() float64     // the part of a trace file read so far; nil for snapshots
 }
 
 func isSnapshot(path string) bool {
@@ -52,14 +54,14 @@ func openInputRules(path string, device int, capacity string, rules []snapshot.T
 		if capacity == "from-trace" {
 			return nil, fmt.Errorf("--capacity from-trace needs a PyTorch snapshot (.pickle): %s records no device capacity", path)
 		}
-		r, c, err := trace.Open(path)
+		r, c, read, err := trace.OpenTracked(path)
 		if errors.Is(err, trace.ErrUnsupportedFormat) {
 			return nil, fmt.Errorf("%s: %w, or a PyTorch snapshot .pickle or .pkl", path, err)
 		}
 		if err != nil {
 			return nil, err
 		}
-		in.reader, in.closer = r, c
+		in.reader, in.closer, in.read = r, c, read
 		return in, in.setCapacity(capacity)
 	}
 	snap, err := snapshot.ReadFile(path)
@@ -71,6 +73,7 @@ func openInputRules(path string, device int, capacity string, rules []snapshot.T
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	in.snap = w
+	in.events = int64(len(w.Events))
 	in.reader, in.initial = replay.SnapshotInput(w)
 	in.closer = nopCloser{}
 	if capacity != "from-trace" {
