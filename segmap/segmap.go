@@ -221,7 +221,7 @@ func mergeSame(rs []Run) []Run {
 }
 
 // DrawnSize is how many bytes of s a picture draws: all of it, but for an
-// expandable segment's unmapped tail, of which at most as much as the
+// expandable segment's unmapped tail, of which at most a quarter of the
 // rest is drawn (an expandable segment reserves far more virtual bytes
 // than it maps).
 func (s *Segment) DrawnSize() int64 {
@@ -230,7 +230,7 @@ func (s *Segment) DrawnSize() int64 {
 		return s.Size
 	}
 	rest := s.Size - s.Runs[n-1].Size
-	return rest + min(s.Runs[n-1].Size, max(rest, 1))
+	return rest + min(s.Runs[n-1].Size, max(rest/4, 1))
 }
 
 // bytesOf sums a segment's allocated (live and pending) and cached bytes.

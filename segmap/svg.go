@@ -38,8 +38,10 @@ const (
 	barH      = 22
 	labelH    = 14
 	segGap    = 8
-	minSegPx  = 4 // narrower segments are drawn in the group bar
-	minRunPx  = 2 // narrower runs are merged with their neighbours
+	minSegPx  = 6    // narrower segments are drawn in the group bar
+	minRunPx  = 2    // narrower runs are merged with their neighbours
+	maxSegs   = 300  // segments drawn one by one, at most; the rest in the group bar
+	runBudget = 2500 // runs drawn, at most: past it, runs merge at a coarser resolution
 	textPx    = 6.2
 	labelFont = 11
 )
@@ -72,6 +74,40 @@ const style = `svg.segmap text{font-family:sans-serif;fill:#222}` +
 	`svg.segmap .in{font-size:10px}` +
 	`svg.segmap .inw{font-size:10px;fill:#fff}`
 
+// css is the stylesheet with the fills of the kinds, size classes and
+// tags, as classes.
+var css = func() string {
+	var b strings.Builder
+	b.WriteString(style)
+	for _, k := range kinds[1:] {
+		fmt.Fprintf(&b, "svg.segmap .%s{fill:%s}", k.Name(), kindFill[k])
+	}
+	for i, c := range sizeClasses {
+		fmt.Fprintf(&b, "svg.segmap .s%d{fill:%s}", i, c.fill)
+	}
+	for i, c := range tagFill {
+		fmt.Fprintf(&b, "svg.segmap .c%d{fill:%s}", i, c)
+	}
+	return b.String()
+}()
+
+// fillClass is the class giving run r its colour.
+func fillClass(r Run, byTag bool) string {
+	if r.Kind != Live {
+		return r.Kind.Name()
+	}
+	if byTag {
+		return fmt.Sprintf("c%d", int(r.Tag)%len(tagFill))
+	}
+	mean := r.Size / int64(max(r.Blocks, 1))
+	for i, c := range sizeClasses {
+		if mean < c.below {
+			return fmt.Sprintf("s%d", i)
+		}
+	}
+	return fmt.Sprintf("s%d", len(sizeClasses)-1)
+}
+
 // scale maps bytes to pixels.
 type scale struct{ bpp float64 } // bytes per pixel
 
@@ -84,6 +120,7 @@ type placed struct {
 	row  int
 	x, w float64
 	barW float64
+	runs []Run // the segment's runs, merged for drawing
 }
 
 // rows is how many rows p spans.
@@ -127,7 +164,7 @@ func layout(segs []Segment, barW float64, maxRows int) (scale, []placed, []*Segm
 		} else {
 			p.row, p.x = row, x
 		}
-		if p.row+p.rows() > maxRows {
+		if p.row+p.rows() > maxRows || len(out) == maxSegs {
 			group = append(group, s)
 			continue
 		}
@@ -162,6 +199,20 @@ func SVG(m *Map, o Options) []byte {
 	copy(segs, m.Segments)
 	bySize(segs)
 	sc, rows, group := layout(segs, barW, o.MaxRows)
+	// Runs narrower than minRunPx merge; past the budget, at a coarser
+	// resolution, until the picture's size is bounded.
+	unit := int64(sc.bpp * minRunPx)
+	for range 20 {
+		n := 0
+		for i := range rows {
+			rows[i].runs = mergeTiny(rows[i].seg.Runs, unit)
+			n += len(rows[i].runs)
+		}
+		if n <= runBudget {
+			break
+		}
+		unit = unit*int64(n)/runBudget + 1
+	}
 	var b bytes.Buffer
 	y := 0.0
 	body := func() {
@@ -229,7 +280,7 @@ func SVG(m *Map, o Options) []byte {
 	var out bytes.Buffer
 	fmt.Fprintf(&out, `<svg class="segmap" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s" data-event="%d" data-segments="%d">`,
 		o.Width, height, o.Width, height, esc(fmt.Sprintf("segment map after event %d", m.Event)), m.Event, len(m.Segments))
-	out.WriteString(`<style>` + style + `</style>`)
+	out.WriteString(`<style>` + css + `</style>`)
 	out.WriteString(`<defs><pattern id="segmap-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#f4f4f4"/><line x1="0" y1="0" x2="0" y2="6" stroke="#c8c8c8" stroke-width="2"/></pattern></defs>`)
 	out.Write(b.Bytes())
 	out.WriteString("</svg>\n")
@@ -360,7 +411,7 @@ func drawSegment(b *bytes.Buffer, m *Map, p placed, top, barW float64, sc scale)
 	}
 	fmt.Fprintf(b, `<g class="seg" data-addr="%#x" data-bytes="%d" data-drawn="%d" data-rows="%d">`, s.Addr, s.Size, s.DrawnSize(), p.rows())
 	byTag := tagged(m)
-	runs := mergeTiny(s.Runs, int64(sc.bpp*minRunPx))
+	runs := p.runs
 	at := p.x // where the next run starts, in pixels along the rows (row r starts at r*barW)
 	at += float64(p.row) * barW
 	drawn := s.DrawnSize()
@@ -371,7 +422,11 @@ func drawSegment(b *bytes.Buffer, m *Map, p placed, top, barW float64, sc scale)
 			r := int(math.Floor(from/barW + 1e-9))
 			x := from - float64(r)*barW
 			part := min(w, barW-x)
-			fmt.Fprintf(b, `<rect %s x="%s" y="%s" width="%s" height="%d">%s</rect>`, attrs, f2(margin+x), f1(rowY(r)), f2(part), barH, inner)
+			if inner == "" {
+				fmt.Fprintf(b, `<rect %s x="%s" y="%s" width="%s" height="%d"/>`, attrs, f1(margin+x), f1(rowY(r)), f1(part), barH)
+			} else {
+				fmt.Fprintf(b, `<rect %s x="%s" y="%s" width="%s" height="%d">%s</rect>`, attrs, f1(margin+x), f1(rowY(r)), f1(part), barH, inner)
+			}
 			from, w = from+part, w-part
 		}
 	}
@@ -383,7 +438,8 @@ func drawSegment(b *bytes.Buffer, m *Map, p placed, top, barW float64, sc scale)
 		w := sc.px(size)
 		fill := liveFill(r, byTag)
 		title := ""
-		if w >= 8 {
+		attrs := fmt.Sprintf(`class="%s"`, fillClass(r, byTag))
+		if w >= 24 {
 			what := r.Kind.Name()
 			if r.Kind == Live && byTag {
 				what = "live " + tagName(m, r.Tag)
@@ -394,7 +450,7 @@ func drawSegment(b *bytes.Buffer, m *Map, p placed, top, barW float64, sc scale)
 			}
 			title = fmt.Sprintf(`<title>%s %s%s</title>`, esc(what), units.Format(r.Size), blocks)
 		}
-		rect(at, w, fmt.Sprintf(`class="%s" fill="%s"`, r.Kind.Name(), fill), title)
+		rect(at, w, attrs, title)
 		// A label inside the run, in its widest piece, when it fits.
 		if r.Kind != Lent {
 			l := units.Format(r.Size)
