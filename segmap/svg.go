@@ -23,6 +23,9 @@ type Options struct {
 	MaxRows int
 	// Title replaces the first line of the header.
 	Title string
+	// Scale is the bytes per pixel (0: Scale(m, o), the picture's own);
+	// pictures drawn side by side share one to compare.
+	Scale float64
 }
 
 // Defaults of Options.
@@ -138,17 +141,44 @@ const (
 	maxWrap    = 6
 )
 
-// layout chooses the scale and places the segments, sorted largest first,
-// in at most maxRows rows; the rest, and those too narrow to see, are
-// returned as the group.
-func layout(segs []Segment, barW float64, maxRows int) (scale, []placed, []*Segment) {
+// Scale is the bytes per pixel of m's picture under o, when o.Scale does
+// not set it: the largest segment spans at most a few rows, and all of
+// them fill about targetRows rows.
+func Scale(m *Map, o Options) float64 {
+	o = o.withDefaults()
+	return naturalScale(m.Segments, float64(o.Width-2*margin), o.MaxRows)
+}
+
+func naturalScale(segs []Segment, barW float64, maxRows int) float64 {
 	var widest, total int64 = 1, 0
 	for i := range segs {
 		widest = max(widest, segs[i].DrawnSize())
 		total += segs[i].DrawnSize()
 	}
 	wrap := float64(min(maxWrap, max(maxRows/4, 1)))
-	sc := scale{max(float64(widest)/(barW*wrap), float64(total)/(barW*float64(min(targetRows, maxRows))), float64(widest)/(barW*float64(maxRows)))}
+	return max(float64(widest)/(barW*wrap), float64(total)/(barW*float64(min(targetRows, maxRows))), float64(widest)/(barW*float64(maxRows)))
+}
+
+// withDefaults fills in the zero fields of o.
+func (o Options) withDefaults() Options {
+	if o.Width <= 0 {
+		o.Width = DefaultWidth
+	}
+	o.Width = max(o.Width, 320)
+	if o.MaxRows <= 0 {
+		o.MaxRows = DefaultMaxRows
+	}
+	return o
+}
+
+// layout chooses the scale (bpp, unless 0) and places the segments, sorted largest first,
+// in at most maxRows rows; the rest, and those too narrow to see, are
+// returned as the group.
+func layout(segs []Segment, barW float64, maxRows int, bpp float64) (scale, []placed, []*Segment) {
+	sc := scale{bpp}
+	if bpp <= 0 {
+		sc.bpp = naturalScale(segs, barW, maxRows)
+	}
 	var out []placed
 	var group []*Segment
 	row, x := -1, barW+1 // the current row, and where on it the next segment goes
@@ -187,18 +217,12 @@ func Write(w io.Writer, m *Map, o Options) error {
 
 // SVG returns the picture of m (see Write).
 func SVG(m *Map, o Options) []byte {
-	if o.Width <= 0 {
-		o.Width = DefaultWidth
-	}
-	o.Width = max(o.Width, 320)
-	if o.MaxRows <= 0 {
-		o.MaxRows = DefaultMaxRows
-	}
+	o = o.withDefaults()
 	barW := float64(o.Width - 2*margin)
 	segs := make([]Segment, len(m.Segments))
 	copy(segs, m.Segments)
 	bySize(segs)
-	sc, rows, group := layout(segs, barW, o.MaxRows)
+	sc, rows, group := layout(segs, barW, o.MaxRows, o.Scale)
 	// Runs narrower than minRunPx merge; past the budget, at a coarser
 	// resolution, until the picture's size is bounded.
 	unit := int64(sc.bpp * minRunPx)
