@@ -243,6 +243,7 @@ type htmlPage struct {
 	Bars             []template.HTML
 	Bound            *boundTable // the distance to the bound; nil without min capacities
 	BoundIntro       string
+	HasMaps          bool // a table has segment maps (their stylesheet)
 }
 
 var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -263,10 +264,10 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 td .ratio { color: #666; font-size: 11px; }
 svg.chart { display: block; margin: 8px 0; }
-.failed { color: #a00; }
+.failed { color: #a00; }{{if .HasMaps}}
 .segmaps { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .segmaps figure { margin: 0; width: 660px; }
-.segmaps figcaption { font-size: 12px; color: #333; margin-top: 4px; }
+.segmaps figcaption { font-size: 12px; color: #333; margin-top: 4px; }{{end}}
 </style>
 </head>
 <body>
@@ -329,6 +330,7 @@ func HTML(recs []*runrecord.Record) ([]byte, error) {
 		}
 		s := &p.Sections[len(p.Sections)-1]
 		t.Maps = mapsFor(t, recs)
+		p.HasMaps = p.HasMaps || t.Maps != nil
 		s.Tables = append(s.Tables, t)
 	}
 	for _, key := range []string{"peak_reserved", "frag_ratio", "min_capacity"} {
