@@ -43,7 +43,8 @@ const (
 	segGap    = 8
 	minSegPx  = 6    // narrower segments are drawn in the group bar
 	minRunPx  = 2    // narrower runs are merged with their neighbours
-	maxSegs   = 300  // segments drawn one by one, at most; the rest in the group bar
+	maxSegs   = 600  // segments drawn one by one, at most; the rest in the group bar
+	groupRows = 4    // rows the group bar spans at most, to scale; past them it shrinks
 	runBudget = 2500 // runs drawn, at most: past it, runs merge at a coarser resolution
 	textPx    = 6.2
 	labelFont = 11
@@ -266,8 +267,11 @@ func SVG(m *Map, o Options) []byte {
 		if m.Others != nil {
 			n += m.Others.Segments
 		}
-		text(&b, margin, y, "font-size:12px", fmt.Sprintf("capacity %s, %s free; reserved %s = allocated %s + cached %s; %d segments",
-			capacity, f(m.DeviceFree), f(m.Reserved), f(m.Allocated), f(m.Reserved-m.Allocated), n))
+		if m.Capacity > 0 {
+			capacity += ", " + f(max(m.DeviceFree, 0)) + " free"
+		}
+		text(&b, margin, y, "font-size:12px", fmt.Sprintf("capacity %s; reserved %s = allocated %s + cached %s; %d segments",
+			capacity, f(m.Reserved), f(m.Allocated), f(m.Reserved-m.Allocated), n))
 		y += 10
 		if r := m.Request; r != nil {
 			y += labelH
@@ -440,20 +444,7 @@ func drawSegment(b *bytes.Buffer, m *Map, p placed, top, barW float64, sc scale)
 	at += float64(p.row) * barW
 	drawn := s.DrawnSize()
 	var done int64
-	// rect draws [from, from+w) along the rows, cut at the rows' ends.
-	rect := func(from, w float64, attrs, inner string) {
-		for w > 0.001 {
-			r := int(math.Floor(from/barW + 1e-9))
-			x := from - float64(r)*barW
-			part := min(w, barW-x)
-			if inner == "" {
-				fmt.Fprintf(b, `<rect %s x="%s" y="%s" width="%s" height="%d"/>`, attrs, f1(margin+x), f1(rowY(r)), f1(part), barH)
-			} else {
-				fmt.Fprintf(b, `<rect %s x="%s" y="%s" width="%s" height="%d">%s</rect>`, attrs, f1(margin+x), f1(rowY(r)), f1(part), barH, inner)
-			}
-			from, w = from+part, w-part
-		}
-	}
+	rect := func(from, w float64, attrs, inner string) { flowRect(b, rowY, barW, from, w, attrs, inner) }
 	for i, r := range runs {
 		size := r.Size
 		if done+size > drawn { // the cut unmapped tail
@@ -490,6 +481,9 @@ func drawSegment(b *bytes.Buffer, m *Map, p placed, top, barW float64, sc scale)
 			if rest := w - pw; rest > pw { // the next row holds more of it
 				row, x0, pw = row+1, 0, min(rest, barW)
 			}
+			if textPx*0.9*float64(len(l))+6 > pw {
+				l = units.Format(r.Size)
+			}
 			if textPx*0.9*float64(len(l))+6 <= pw {
 				class := "in"
 				if r.Kind == Live && darkFill(fill) {
@@ -508,8 +502,28 @@ func drawSegment(b *bytes.Buffer, m *Map, p placed, top, barW float64, sc scale)
 	if s.Stitched {
 		class += " stitch"
 	}
-	rect(float64(p.row)*barW+p.x, p.w, fmt.Sprintf(`class="%s"`, class), "<title>"+esc(full)+"</title>")
+	title := ""
+	if p.w >= 20 {
+		title = "<title>" + esc(full) + "</title>"
+	}
+	rect(float64(p.row)*barW+p.x, p.w, fmt.Sprintf(`class="%s"`, class), title)
 	b.WriteString(`</g>`)
+}
+
+// flowRect draws [from, from+w) along rows of barW pixels (row r starts at
+// r*barW; rowY gives its bar's top), cut at the rows' ends.
+func flowRect(b *bytes.Buffer, rowY func(int) float64, barW, from, w float64, attrs, inner string) {
+	for w > 0.001 {
+		r := int(math.Floor(from/barW + 1e-9))
+		x := from - float64(r)*barW
+		part := min(w, barW-x)
+		if inner == "" {
+			fmt.Fprintf(b, `<rect %s x="%s" y="%s" width="%s" height="%d"/>`, attrs, f1(margin+x), f1(rowY(r)), f1(part), barH)
+		} else {
+			fmt.Fprintf(b, `<rect %s x="%s" y="%s" width="%s" height="%d">%s</rect>`, attrs, f1(margin+x), f1(rowY(r)), f1(part), barH, inner)
+		}
+		from, w = from+part, w-part
+	}
 }
 
 // drawGroup draws the segments too narrow or too many to draw one by one
@@ -533,32 +547,33 @@ func drawGroup(b *bytes.Buffer, group []*Segment, others *Others, y, barW float6
 		sums[Free] += others.Cached
 	}
 	f := units.Format
-	y += labelH
-	text(b, margin, y-3, "font-size:11px", fmt.Sprintf("%d more segments, each too small or too many to draw alone: %s, live %s, cached %s",
+	text(b, margin, y+labelH-3, "font-size:11px", fmt.Sprintf("%d more segments, each too small or too many to draw alone: %s, live %s, cached %s",
 		n, f(size), f(sums[Live]+sums[Pending]), f(sums[Free])))
+	rowY := func(r int) float64 { return y + float64(r)*rowH + labelH }
 	total := sc.px(size)
 	k := 1.0
-	if total > barW {
-		k = barW / total
+	if total > barW*groupRows {
+		k = barW * groupRows / total
 	}
 	fmt.Fprintf(b, `<g class="group" data-segments="%d" data-bytes="%d">`, n, size)
-	x := float64(margin)
+	at := 0.0
 	for _, kd := range kinds {
 		if sums[kd] == 0 {
 			continue
 		}
 		w := sc.px(sums[kd]) * k
-		fill := kindFill[kd]
+		class := kd.Name()
 		if kd == Live {
-			fill = sizeClasses[1].fill
+			class = "s1"
 		}
-		fmt.Fprintf(b, `<rect class="%s" x="%s" y="%s" width="%s" height="%d" fill="%s"><title>%s %s</title></rect>`,
-			kd.Name(), f2(x), f1(y), f2(w), barH, fill, kd.Name(), f(sums[kd]))
-		x += w
+		flowRect(b, rowY, barW, at, w, fmt.Sprintf(`class="%s"`, class), fmt.Sprintf("<title>%s %s</title>", kd.Name(), f(sums[kd])))
+		at += w
 	}
-	fmt.Fprintf(b, `<rect class="box" x="%s" y="%s" width="%s" height="%d"/>`, f1(margin), f1(y), f2(x-margin), barH)
+	flowRect(b, rowY, barW, 0, at, `class="box"`, "")
+	rows := int(math.Ceil(at/barW - 1e-9))
+	y = rowY(max(rows, 1)-1) + barH
 	if k < 1 {
-		text(b, margin+barW-4, y+barH+12, "font-size:10px;text-anchor:end", "shrunk to fit: not to scale")
+		text(b, margin+barW-4, y+12, "font-size:10px;text-anchor:end", "shrunk to fit: not to scale")
 		y += 12
 	}
 	b.WriteString(`</g>`)
