@@ -577,7 +577,7 @@ func drawGroup(b *bytes.Buffer, group []*Segment, others *Others, y, barW float6
 		y += 12
 	}
 	b.WriteString(`</g>`)
-	return y + barH + 4
+	return y + 4
 }
 
 // darkFill reports whether a fill needs white text.
