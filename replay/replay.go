@@ -14,6 +14,7 @@ import (
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/segmap"
 	"github.com/fraglab/fraglab/snapshot"
 	"github.com/fraglab/fraglab/trace"
 )
@@ -76,6 +77,17 @@ type Options struct {
 	// far each time another ProgressEvery of them are done, between
 	// batches and outside the timed part (ns_per_event does not count it).
 	Progress func(events int64)
+	// Maps asks for pictures of the segments (segmap.Map) after chosen
+	// events: Result.Maps has one per MapAt, nil where the event never
+	// came (past the trace's end, or no OOM).
+	Maps []MapAt
+}
+
+// MapAt chooses the event after which a segment map is taken: the first
+// OOM's, or Event.
+type MapAt struct {
+	FirstOOM bool
+	Event    int64
 }
 
 // ProgressEvery is how many events pass between Options.Progress calls.
@@ -100,6 +112,11 @@ type Result struct {
 	Timeline *Timeline
 	// OOMReports explains the first Options.ExplainOOMs OOMs.
 	OOMReports []host.OOMReport
+	// Maps are the segment maps Options.Maps asked for, in its order.
+	Maps []*segmap.Map
+	// PeakEvent is the event after which the reserved bytes were highest
+	// (the first such); set only when Options.Maps asks for a map.
+	PeakEvent int64
 }
 
 // PolicyInfo identifies the policy of a run.
@@ -198,6 +215,10 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 		})
 	}
 	hopts := host.Options{OnDriverOp: fanOut(driverOps), OnBlockOp: fanOut(blockOps), Fallback: opts.Fallback, ExplainOOMs: opts.ExplainOOMs}
+	mapper := newMapper(opts.Maps, r.Tags().Name)
+	if mapper != nil {
+		hopts.ExplainOOMs = max(hopts.ExplainOOMs, 1) // the first OOM's request is drawn
+	}
 	a := host.New(dev, pol, hopts)
 	if attach != nil {
 		attach(a.Stat)
@@ -300,6 +321,9 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 			if opts.AfterEvent != nil {
 				opts.AfterEvent(n, a)
 			}
+			if mapper != nil {
+				mapper.after(n, a)
+			}
 			if err == nil && canaryErr != nil {
 				err = fmt.Errorf("event %d: %w", n, canaryErr)
 			}
@@ -351,6 +375,12 @@ func replayWith(ctx context.Context, r trace.Reader, pol host.Policy, attach fun
 	}
 	res.Stats = a.Stats()
 	res.OOMReports = a.OOMReports()
+	if len(res.OOMReports) > opts.ExplainOOMs {
+		res.OOMReports = res.OOMReports[:opts.ExplainOOMs] // taken for a map only
+	}
+	if mapper != nil {
+		res.Maps, res.PeakEvent = mapper.maps, mapper.peakEvent
+	}
 	res.Counters = dev.Counters()
 	res.Timings = dev.Timings()
 	if canary != nil {

@@ -68,6 +68,11 @@ func TestHTMLInHeadlessChromium(t *testing.T) {
 	if n := strings.Count(dom, `<rect class="bar"`); n != 10 {
 		t.Errorf("rendered DOM has %d bars, want 10", n)
 	}
+	// The segment maps of pytorch and of the best other policy at pytorch's
+	// first OOM (wl-b), each 660 px wide.
+	if n := strings.Count(dom, `<svg class="segmap" xmlns="http://www.w3.org/2000/svg" width="660"`); n != 2 {
+		t.Errorf("rendered DOM has %d segment maps 660 px wide, want 2", n)
+	}
 
 	// The screenshot has pixels of each plotted policy's colour.
 	shot := filepath.Join(t.TempDir(), "report.png")
@@ -97,6 +102,54 @@ func TestHTMLInHeadlessChromium(t *testing.T) {
 		t.Logf("%s (%s): %d pixels", policy, colors[policy], n)
 		if n < 500 {
 			t.Errorf("screenshot has %d pixels of %s's colour %s, want at least 500: charts not drawn", n, policy, colors[policy])
+		}
+	}
+}
+
+// TestSegmentMapsSideBySide renders report.html at 1400 px: the two
+// segment maps stand side by side, each drawn (the cached free blocks'
+// orange in each half of the window) and as wide as its bars say.
+func TestSegmentMapsSideBySide(t *testing.T) {
+	bin := chromium(t)
+	dir := writeTest(t)
+	shot := filepath.Join(t.TempDir(), "maps.png")
+	runChromium(t, bin, "--screenshot="+shot, "--window-size=1400,4000", "--hide-scrollbars", "file://"+filepath.Join(dir, HTMLFile))
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left, right int
+	minX, maxX := [2]int{1 << 30, 1 << 30}, [2]int{-1, -1}
+	bnd := img.Bounds()
+	for y := bnd.Min.Y; y < bnd.Max.Y; y++ {
+		for x := bnd.Min.X; x < bnd.Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if abs(int(r>>8)-0xf2) <= 6 && abs(int(g>>8)-0x8e) <= 6 && abs(int(b>>8)-0x2b) <= 6 {
+				half := 0
+				if x >= 700 {
+					half = 1
+					right++
+				} else {
+					left++
+				}
+				minX[half], maxX[half] = min(minX[half], x), max(maxX[half], x)
+			}
+		}
+	}
+	t.Logf("cached-free pixels: %d left (x %d..%d), %d right (x %d..%d)", left, minX[0], maxX[0], right, minX[1], maxX[1])
+	if left < 300 || right < 300 {
+		t.Errorf("cached-free orange: %d pixels in the left half, %d in the right, want at least 300 each: the maps are not side by side", left, right)
+	}
+	// Each map's orange spans most of its 660 px: its bars are drawn to
+	// the map's width, not squeezed.
+	for h := range 2 {
+		if w := maxX[h] - minX[h]; w < 300 || w > 660 {
+			t.Errorf("map %d: cached-free pixels span %d px, want 300..660", h, w)
 		}
 	}
 }

@@ -243,6 +243,7 @@ type htmlPage struct {
 	Bars             []template.HTML
 	Bound            *boundTable // the distance to the bound; nil without min capacities
 	BoundIntro       string
+	HasMaps          bool // a table has segment maps (their stylesheet)
 }
 
 var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -263,7 +264,10 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 td .ratio { color: #666; font-size: 11px; }
 svg.chart { display: block; margin: 8px 0; }
-.failed { color: #a00; }
+.failed { color: #a00; }{{if .HasMaps}}
+.segmaps { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.segmaps figure { margin: 0; width: 660px; }
+.segmaps figcaption { font-size: 12px; color: #333; margin-top: 4px; }{{end}}
 </style>
 </head>
 <body>
@@ -281,6 +285,10 @@ svg.chart { display: block; margin: 8px 0; }
 {{end}}{{if .OOMs}}<p>First OOM of each run with one:</p><ul class="ooms">
 {{range .OOMs}}<li>{{.Policy}} (repeat {{.Repeat}}): {{.Summary}}</li>
 {{end}}</ul>
+{{end}}{{with .Maps}}<p>The segments after event {{.Event}}, the first OOM of <code>{{$.Baseline}}</code>{{if gt (len .Maps) 1}}, beside those of the best other policy after the same event{{end}} (orange: cached free bytes, reserved but not allocated):</p>
+<div class="segmaps" data-event="{{.Event}}">
+{{range .Maps}}<figure class="segmap" data-policy="{{.Policy}}">{{.SVG}}<figcaption>{{.Line}}</figcaption></figure>
+{{end}}</div>
 {{end}}{{if .Failed}}<ul class="failed">
 {{range .Failed}}<li>{{.Policy}} (repeat {{.Repeat}}, capacity {{cap .Capacity}}, id {{.ID}}): {{line .Error}}</li>
 {{end}}</ul>
@@ -321,6 +329,8 @@ func HTML(recs []*runrecord.Record) ([]byte, error) {
 				Chart: template.HTML(timelineChart(t.Workload, recs, colors))})
 		}
 		s := &p.Sections[len(p.Sections)-1]
+		t.Maps = mapsFor(t, recs)
+		p.HasMaps = p.HasMaps || t.Maps != nil
 		s.Tables = append(s.Tables, t)
 	}
 	for _, key := range []string{"peak_reserved", "frag_ratio", "min_capacity"} {

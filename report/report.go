@@ -30,7 +30,7 @@ const (
 )
 
 // Baseline is the policy label that other policies are compared against.
-const Baseline = "pytorch"
+const Baseline = runrecord.Baseline
 
 // Metric kinds decide formatting and whether lower is better.
 type kind int

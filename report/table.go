@@ -21,6 +21,9 @@ type table struct {
 	Failed   []*runrecord.Record
 	OOMs     []oomLine // ok runs that had an OOM, with its explanation
 	Bound    bound     // the workload's physical limit
+	// Maps is the segment maps drawn at the baseline's first OOM (HTML
+	// only); nil without one.
+	Maps *mapPair
 }
 
 // oomLine is a run's first OOM, in one line.

@@ -179,6 +179,8 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 	if o.OnStart != nil {
 		o.OnStart(len(todo), sum.Skipped)
 	}
+	bl := newBaselines(sum.RunsDir, all, specs, recs, todo)
+	todo = bl.order(specs, todo)
 
 	var (
 		mu       sync.Mutex
@@ -186,7 +188,12 @@ func Run(ctx context.Context, e *experiment.Experiment, o Options) (*Summary, er
 	)
 	feedWorkers(ctx, o.Parallel, todo, func(jobs <-chan int) {
 		for i := range jobs {
-			rec := runWorker(ctx, &o, &specs[i])
+			s := specs[i]
+			if !bl.wait(ctx, &s) {
+				continue // interrupted
+			}
+			rec := runWorker(ctx, &o, &s)
+			bl.done(&s, rec)
 			// Interrupted: not recorded. A worker that died of the same
 			// signal (scancel, a pod deletion) is no failure of the run.
 			if rec == nil || ctx.Err() != nil {

@@ -36,6 +36,7 @@ import (
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/segmap"
 	"github.com/fraglab/fraglab/trace"
 )
 
@@ -95,6 +96,11 @@ type Spec struct {
 	DeviceKind     string `json:"device_kind,omitempty"`
 	LatencyProfile string `json:"latency_profile,omitempty"`
 	Canary         bool   `json:"canary,omitempty"`
+
+	// MapEvent, when set, is the event of the baseline policy's first OOM
+	// on the same workload, capacity and repeat: the run records its
+	// segments after it (Record.BaselineMap). The runner sets it.
+	MapEvent *int64 `json:"map_event,omitempty"`
 }
 
 // deviceKind is the device as asked, "sim" by default.
@@ -224,6 +230,10 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 	opts.Params = params
 	opts.Timeline = timelinePoints
 	opts.ExplainOOMs = 1
+	opts.Maps = []replay.MapAt{{FirstOOM: true}}
+	if s.MapEvent != nil {
+		opts.Maps = append(opts.Maps, replay.MapAt{Event: *s.MapEvent})
+	}
 	sel, err := cudadriver.ParseSelector(s.deviceKind())
 	if err != nil {
 		return err
@@ -256,8 +266,12 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 	if len(res.OOMReports) > 0 {
 		rec.FirstOOMReport = &res.OOMReports[0]
 	}
+	rec.SegmentMap = compactMap(res.Maps[0])
+	if len(res.Maps) > 1 {
+		rec.BaselineMap = compactMap(res.Maps[1])
+	}
 	if s.MinCapacity {
-		opts.Timeline, opts.ExplainOOMs = 0, 0
+		opts.Timeline, opts.ExplainOOMs, opts.Maps = 0, 0, nil
 		mc, err := replay.MinCapacity(ctx, reopen, mod, opts)
 		if err != nil {
 			return fmt.Errorf("min_capacity: %w", err)
@@ -268,6 +282,15 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 		fmt.Fprintf(os.Stderr, "fraglab: the policy failed, and the rest of the run used the host defaults (on_policy_error: fallback): %v\n", f)
 	}
 	return nil
+}
+
+// compactMap bounds a segment map for a record; nil stays nil.
+func compactMap(m *segmap.Map) *segmap.Map {
+	if m == nil {
+		return nil
+	}
+	m.Compact(runrecord.MapSegments, runrecord.MapResolution)
+	return m
 }
 
 func isSnapshot(path string) bool {

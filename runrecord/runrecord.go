@@ -12,6 +12,18 @@ import (
 
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/segmap"
+)
+
+// Baseline is the policy label that other policies are compared against
+// (report.Baseline), and whose first OOM event the other runs draw their
+// segments at (Record.BaselineMap).
+const Baseline = "pytorch"
+
+// How records compact their segment maps (segmap.Map.Compact).
+const (
+	MapSegments   = 60
+	MapResolution = 700
 )
 
 // Run statuses.
@@ -48,6 +60,16 @@ type Record struct {
 	// FirstOOMReport explains the run's first OOM (docs/oom.md); nil
 	// without OOMs, and in records older than it.
 	FirstOOMReport *host.OOMReport `json:"first_oom_report,omitempty"`
+	// SegmentMap is the segments and blocks after the run's first OOM
+	// (segmap, compacted: at most MapSegments segments, runs merged below
+	// 1/MapResolution of the largest); nil without OOMs.
+	SegmentMap *segmap.Map `json:"segment_map,omitempty"`
+	// BaselineMap is the segments and blocks, compacted the same way,
+	// after the event of the Baseline policy's first OOM on the same
+	// workload, capacity and repeat, for the runs of other policies when
+	// that run had an OOM (report.html draws the two side by side); nil
+	// otherwise, and when the baseline run was not recorded first.
+	BaselineMap *segmap.Map `json:"baseline_map,omitempty"`
 
 	ElapsedSeconds float64 `json:"elapsed_seconds"` // wall time of the run (a timing field: not compared)
 }

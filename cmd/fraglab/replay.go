@@ -37,6 +37,7 @@ func replayCmd() *cobra.Command {
 		memPages                               uint32
 		oomReport                              string
 		explainOOMs                            int
+		mapOut, mapAt                          string
 	)
 	cmd := &cobra.Command{
 		Use:   "replay --trace FILE [--policy NAME|PATH.wasm] [--param key=value ...]",
@@ -80,12 +81,19 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 				return err
 			}
 			defer in.closer.Close()
+			at, err := parseMapAt(mapOut, mapAt)
+			if err != nil {
+				return err
+			}
 			if onError != "abort" && onError != "fallback" {
 				return fmt.Errorf("--on-policy-error %q: expected abort or fallback", onError)
 			}
 			opts := replay.Options{Params: in.params(policy, ps), PolicyLog: cmd.ErrOrStderr(), CheckInvariants: check,
 				MemoryLimitPages: memPages, Initial: in.initial, Safe: safe, Fallback: onError == "fallback", HangTimeout: hangTimeout,
 				Canary: canary, ExplainOOMs: explainOOMs}
+			if at != nil {
+				opts.Maps = []replay.MapAt{at.first}
+			}
 			if snapOut != "" {
 				f, err := os.Create(snapOut)
 				if err != nil {
@@ -116,6 +124,27 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			endProgress()
 			if err != nil {
 				return err
+			}
+			if at != nil {
+				again := func(event int64) (*replay.Result, error) {
+					in2, err := openInputRules(tracePath, max(snapDevice, oldSnapDev), capacity, rules)
+					if err != nil {
+						return nil, err
+					}
+					defer in2.closer.Close()
+					dev2, _, _, err := openDevice(sel, in2.capacity, latencyProfile)
+					if err != nil {
+						return nil, err
+					}
+					defer dev2.Close()
+					o := opts
+					o.SnapshotOut, o.DriverLog, o.PolicyLog, o.Initial = nil, nil, io.Discard, in2.initial
+					o.Maps = []replay.MapAt{{Event: event}}
+					return replay.Run(cmd.Context(), in2.reader, mod, dev2, o)
+				}
+				if err := writeMap(cmd, mapOut, at, res, again); err != nil {
+					return err
+				}
 			}
 			rep := replay.NewDeviceReport(cudadriver.Describe(dev, sel, prof, note), res)
 			if deviceInfo != "" {
@@ -184,6 +213,8 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 	f.Uint32Var(&memPages, "policy-memory-pages", 0, fmt.Sprintf("cap on the policy's linear memory in 64 KiB pages (default %d)", wasm.DefaultMemoryLimitPages))
 	f.IntVar(&explainOOMs, "explain-ooms", 10, "how many OOMs, the first ones, are explained: where the reserved memory was and why it could not serve the request (the table shows the first; --oom-report writes them all)")
 	f.StringVar(&oomReport, "oom-report", "", "write the explained OOMs (--explain-ooms) to FILE as a JSON array")
+	f.StringVar(&mapOut, "map", "", "draw the device's segments and their blocks at one moment (--map-at) as an SVG picture in FILE (docs/oom.md)")
+	f.StringVar(&mapAt, "map-at", "", "when --map draws: first-oom, peak (after the event of the most reserved bytes) or an event index (default: first-oom when the run has an OOM, else peak)")
 	atLeast(f, "0", "snapshot-device")
 	atLeast(f, "1", "policy-memory-pages")
 	atLeast(f, "1ns", "hang-timeout")
