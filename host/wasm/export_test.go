@@ -10,3 +10,6 @@ func (in *Instance) Global(name string) (uint64, bool) {
 	}
 	return g.Get(), true
 }
+
+// HoldGC is holdGC, for the tests of package wasm_test.
+var HoldGC = holdGC

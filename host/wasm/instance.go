@@ -6,9 +6,11 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -526,12 +528,47 @@ func (in *Instance) Plan(recs []abi.PlanRecord, done bool) (int64, error) {
 	if done {
 		s[1] = 1
 	}
+	release := holdGC()
 	ans, err := in.call(abi.HookPlan)
+	release()
 	if (done || err != nil) && in.planStop != nil {
 		in.planStop()
 		in.planStop = nil
 	}
 	return ans, err
+}
+
+// gcHold counts the policy_plan calls running in the process; while there
+// is one, the garbage collector is off. A collection stops the world, and
+// the world waits for every goroutine to reach a safe point, which
+// compiled Wasm code does not have until it returns: a plan that computes
+// for seconds would freeze the whole process, the plan timer and a
+// worker's RPC keepalive included (its parent then sees the connection
+// die). Planning allocates nothing on the Go heap, so the pause costs no
+// memory worth counting.
+var gcHold struct {
+	sync.Mutex
+	n       int
+	percent int
+}
+
+// holdGC turns the garbage collector off until the returned function is
+// called; holds nest across goroutines.
+func holdGC() (release func()) {
+	gcHold.Lock()
+	if gcHold.n == 0 {
+		gcHold.percent = debug.SetGCPercent(-1)
+	}
+	gcHold.n++
+	gcHold.Unlock()
+	return func() {
+		gcHold.Lock()
+		gcHold.n--
+		if gcHold.n == 0 {
+			debug.SetGCPercent(gcHold.percent)
+		}
+		gcHold.Unlock()
+	}
 }
 
 // watchPlan starts the plan timer (see Plan); it returns what stops it.

@@ -1,6 +1,7 @@
 package wasm_test
 
 import (
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,26 @@ func TestPlanTimeout(t *testing.T) {
 	err := a.Plan(nil)
 	if err == nil || !strings.Contains(err.Error(), "policy_plan(count=0, done=1) failed: policy_plan did not return within 100ms and was stopped") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestHoldGC: the collector is off from the first hold to the last
+// release, and its setting comes back after.
+func TestHoldGC(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	gcOff := func() bool { p := debug.SetGCPercent(-1); debug.SetGCPercent(p); return p < 0 }
+	r1 := wasm.HoldGC()
+	r2 := wasm.HoldGC()
+	if !gcOff() {
+		t.Fatal("the collector is on during two holds")
+	}
+	r1()
+	if !gcOff() {
+		t.Fatal("the collector is on while one hold is left")
+	}
+	r2()
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Fatalf("after the last release the GC percent is %d, want 100", p)
 	}
 }

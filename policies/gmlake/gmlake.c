@@ -32,6 +32,9 @@
  *   defrag_level   0: stitch before growing; 1: only when growing failed
  *   stitch_keep    1: keep freed stitched blocks cached (GMLake's sBlocks);
  *                  0: tear a stitched range down at its block's free (1)
+ *   small_expandable  1: the small pool too is one expandable segment per
+ *                  stream in 2 MiB pages; 0: PyTorch's classic small
+ *                  pool, as GMLake keeps it (0)
  *
  * Build (from policies/gmlake): see ../build.sh.
  */
@@ -47,6 +50,7 @@ FRAGLAB_SCRATCH(WINDOW * FRAGLAB_RECORD_SIZE);
 static fraglab_i64 frag_limit = 512 * FRAGLAB_MIB;
 static double reuse_limit = 10;
 static fraglab_i64 defrag_level = 0;
+static fraglab_i64 small_expandable = 0;
 
 /* The error text of policy_init. */
 static fraglab_text why;
@@ -56,6 +60,7 @@ fraglab_i64 policy_init(void) {
     double reuse = fraglab_param_f64("reuse_limit", 10);
     fraglab_i64 level = fraglab_param_i64("defrag_level", 0);
     fraglab_i64 keep = fraglab_param_i64("stitch_keep", 1);
+    fraglab_i64 small = fraglab_param_i64("small_expandable", 0);
     if (limit_mb < 0 || limit_mb > (1LL << 28))
         return fraglab_param_error(&why, "frag_limit_mb", limit_mb, "must be 0 to 2^28");
     if (!(reuse >= 1 && reuse <= 1e6))
@@ -65,6 +70,9 @@ fraglab_i64 policy_init(void) {
         return fraglab_param_error(&why, "defrag_level", level, "must be 0 or 1");
     if (keep != 0 && keep != 1)
         return fraglab_param_error(&why, "stitch_keep", keep, "must be 0 or 1");
+    if (small != 0 && small != 1)
+        return fraglab_param_error(&why, "small_expandable", small, "must be 0 or 1");
+    small_expandable = small;
     frag_limit = limit_mb * FRAGLAB_MIB;
     reuse_limit = reuse;
     defrag_level = level;
@@ -76,7 +84,7 @@ fraglab_i64 policy_init(void) {
 /* Small pool: classic segments (PyTorch); large pools: one expandable
  * segment per (pool, stream) in 2 MiB pages, GMLake's primitive blocks. */
 fraglab_i64 policy_segment_mode(fraglab_i32 pool, fraglab_i32 stream) {
-    return pool == FRAGLAB_POOL_SMALL ? 0 : PAGE;
+    return pool == FRAGLAB_POOL_SMALL && !small_expandable ? 0 : PAGE;
 }
 
 /* Split at remainders of at least 512 B everywhere: PyTorch's rule for

@@ -10,8 +10,9 @@
  * share bytes. It places them greedily, each at the lowest offset where it
  * fits against the already placed allocations whose lifetimes overlap its
  * own (STAlloc, 2025; MiniMalloc, Moffitt, ASPLOS '23, use such greedy
- * layouts as their baseline or first step), in three orders: by size
- * descending, by size × lifetime descending, and in event order; it keeps
+ * layouts as their baseline or first step), in four orders: by size
+ * descending, by size × lifetime descending, by lifetime descending, and in
+ * event order; it keeps
  * the layout with the smallest arena. policy_place then answers each
  * planned allocation's offset; everything else (allocations of private
  * pools, those past max_plan, and any whose rounded size differs from the
@@ -19,8 +20,13 @@
  * ../pytorch/pytorch.c, every knob of which it accepts.
  *
  * Parameters: max_plan (default 200000), the most allocations planned;
- * when there are more, the largest are planned. Plus every knob of the
- * pytorch policy (policies/pytorch/README.md).
+ * when there are more, the largest are planned. stitch (default 0): 1
+ * stitches, for what is not placed, a large-pool request that growing
+ * could not serve from the free pages of its expandable segment, new
+ * pages mapped for the rest (GMLake's S3 and S4, ABI §3.7), before
+ * PyTorch's release steps; stitched ranges are torn down at their free.
+ * It needs expandable_segments. Plus every knob of the pytorch policy
+ * (policies/pytorch/README.md).
  *
  * Memory: the records and the layouts are kept in linear memory grown as
  * needed, about 100 bytes per planned allocation.
@@ -67,6 +73,7 @@ struct rec {
 };
 
 static fraglab_i64 max_plan;
+static fraglab_i64 stitch;
 
 /* ------------------------------------------------------------------------
  * Linear memory: a bump allocator over memory grown on demand. The records
@@ -136,24 +143,77 @@ static int by_area(u32 a, u32 b) {
     return a < b;
 }
 
-static int by_event(u32 a, u32 b) { return a < b; }
-
-/* Placed allocations sorted by offset, for the gap search. */
-static u64 *cur_off; /* per record: offset in the layout being built */
-static int by_offset(u32 a, u32 b) {
-    if (cur_off[a] != cur_off[b])
-        return cur_off[a] < cur_off[b];
+static int by_lifetime(u32 a, u32 b) {
+    if (lifetime(a) != lifetime(b))
+        return lifetime(a) > lifetime(b);
     return a < b;
 }
 
+static int by_event(u32 a, u32 b) { return a < b; }
+
 /* ------------------------------------------------------------------------
- * The placed allocations, indexed by record (that is, by allocation time):
- * a max tree over the free times of the placed records. Record j
- * overlaps record i in time iff alloc_j < free_i and free_j > alloc_i;
- * records are in allocation order, so the first condition is j < J, and
- * the tree finds the placed j < J with free_j > alloc_i visiting only
- * subtrees that hold one, in O((k + 1) log n) for k found.
+ * The placed allocations of the layout being built, two ways:
+ *
+ *   - byoff: the placed records sorted by offset (then record index), kept
+ *     sorted by insertion;
+ *   - a max tree over the free times of the placed records, indexed by
+ *     record (that is, by allocation time). Record j overlaps record i in
+ *     time iff alloc_j < free_i and free_j > alloc_i; records are in
+ *     allocation order, so the first condition is j < J, and the tree finds
+ *     the placed j < J with free_j > alloc_i visiting only subtrees that
+ *     hold one, in O((k + 1) log n) for k found.
+ *
+ * The gap search needs the k records overlapping the new one in offset
+ * order: when k log k is small against the number placed, it sorts the k
+ * found; otherwise it walks byoff and skips the records that do not
+ * overlap. Either way it costs O(min(k log k, placed)) per placement, plus
+ * O(placed) to keep byoff sorted, which is why byoff is kept only for
+ * workloads of at most BYOFF_MAX records.
  */
+#define BYOFF_MAX (1u << 15)
+static u64 *cur_off; /* per record: offset in the layout being built */
+static u32 *byoff;   /* placed records by offset */
+static u32 nplaced;
+
+static int off_less(u32 a, u32 b) {
+    return cur_off[a] != cur_off[b] ? cur_off[a] < cur_off[b] : a < b;
+}
+
+/* sort_by_offset: a merge sort of v[0..n) by off_less, bottom up. */
+static void sort_by_offset(u32 *v, u32 *tmp, u32 n) {
+    for (u32 w = 1; w < n; w *= 2) {
+        for (u32 lo = 0; lo < n; lo += 2 * w) {
+            u32 mid = lo + w < n ? lo + w : n;
+            u32 hi = lo + 2 * w < n ? lo + 2 * w : n;
+            u32 i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                tmp[k++] = off_less(v[j], v[i]) ? v[j++] : v[i++];
+            while (i < mid)
+                tmp[k++] = v[i++];
+            while (j < hi)
+                tmp[k++] = v[j++];
+        }
+        for (u32 i = 0; i < n; i++)
+            v[i] = tmp[i];
+    }
+}
+
+/* insert_by_offset puts record i into byoff at its place. */
+static void insert_by_offset(u32 i) {
+    u32 lo = 0, hi = nplaced;
+    while (lo < hi) {
+        u32 mid = lo + (hi - lo) / 2;
+        if (off_less(byoff[mid], i))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (u32 k = nplaced; k > lo; k--)
+        byoff[k] = byoff[k - 1];
+    byoff[lo] = i;
+    nplaced++;
+}
+
 static u32 *tree; /* 2 * leaves; tree[leaves + j] = free_j + 1 when placed, else 0 */
 static u32 leaves;
 
@@ -195,21 +255,41 @@ static u32 first_at_or_after(u32 t) {
     return lo;
 }
 
+static int overlaps(u32 i, u32 j) {
+    return recs[j].alloc < recs[i].free && recs[j].free > recs[i].alloc;
+}
+
+static u32 log2_ceil(u32 n) {
+    u32 l = 0;
+    while ((1u << l) < n && l < 31)
+        l++;
+    return l;
+}
+
 /* layout places the m records of order, in that order, each at the lowest
  * offset where it fits against the placed records that overlap it in
  * time; it writes the offsets to cur_off and returns the arena size. */
 static u64 layout(const u32 *order, u32 m, u32 *tmp) {
     for (u32 k = 0; k < 2 * leaves; k++)
         tree[k] = 0;
+    nplaced = 0;
     u64 arena = 0;
     for (u32 n = 0; n < m; n++) {
         u32 i = order[n];
         nfound = 0;
         tree_find(1, 0, leaves, first_at_or_after(recs[i].free), recs[i].alloc);
-        merge_sort(found, tmp, nfound, by_offset);
+        const u32 *v = found;
+        u32 nv = nfound;
+        int filter = 0;
+        if (nrecs > BYOFF_MAX || (u64)nfound * log2_ceil(nfound + 1) <= nplaced)
+            sort_by_offset(found, tmp, nfound);
+        else
+            v = byoff, nv = nplaced, filter = 1;
         u64 at = 0, size = recs[i].size;
-        for (u32 f = 0; f < nfound; f++) {
-            u32 j = found[f];
+        for (u32 f = 0; f < nv; f++) {
+            u32 j = v[f];
+            if (filter && !overlaps(i, j))
+                continue;
             if (cur_off[j] >= at + size)
                 break; /* the gap below j holds it */
             u64 end = cur_off[j] + recs[j].size;
@@ -220,6 +300,8 @@ static u64 layout(const u32 *order, u32 m, u32 *tmp) {
         if (at + size > arena)
             arena = at + size;
         tree_set(i, recs[i].free + 1);
+        if (nrecs <= BYOFF_MAX)
+            insert_by_offset(i);
     }
     return arena;
 }
@@ -233,10 +315,11 @@ static fraglab_i64 plan(void) {
     offset = grab(sizeof(u64) * (nrecs + 1));
     u64 *layout_off = grab(sizeof(u64) * (nrecs + 1));
     found = grab(sizeof(u32) * (nrecs + 1));
+    byoff = grab(sizeof(u32) * (nrecs + 1));
     for (leaves = 1; leaves < nrecs; leaves *= 2)
         ;
     tree = grab(sizeof(u32) * 2 * leaves);
-    if (!order || !tmp || !offset || !layout_off || !found || !tree)
+    if (!order || !tmp || !offset || !layout_off || !found || !byoff || !tree)
         return -1;
     for (u32 i = 0; i < nrecs; i++) {
         offset[i] = NO_OFFSET;
@@ -250,10 +333,10 @@ static fraglab_i64 plan(void) {
     }
     if (m == 0)
         return 0;
-    static const less_fn orders[3] = {by_size, by_area, by_event};
+    static const less_fn orders[4] = {by_size, by_area, by_lifetime, by_event};
     u64 best = 0;
     cur_off = layout_off;
-    for (int o = 0; o < 3; o++) {
+    for (int o = 0; o < 4; o++) {
         merge_sort(order, tmp, m, orders[o]);
         u64 arena = layout(order, m, tmp);
         if (o == 0 || arena < best) {
@@ -273,7 +356,28 @@ fraglab_i64 policy_init(void) {
     max_plan = fraglab_param_i64("max_plan", 200000);
     if (max_plan < 0 || max_plan > 0x7fffffff)
         return fraglab_error("planner: max_plan must be between 0 and 2147483647");
-    return pytorch_init();
+    stitch = fraglab_param_i64("stitch", 0);
+    if (stitch != 0 && stitch != 1)
+        return fraglab_error("planner: stitch must be 0 or 1");
+    fraglab_i64 r = pytorch_init();
+    if (r != 0)
+        return r;
+    if (stitch && !settings.expandable_segments)
+        return fraglab_error("planner: stitch=1 needs expandable_segments=1 (a stitch maps the pages of expandable segments)");
+    return 0;
+}
+
+/* PyTorch's release steps; with stitch, a large-pool request that growing
+ * could not serve is first stitched (attempt 0), and PyTorch's steps
+ * follow from attempt 1. */
+fraglab_i64 policy_release(fraglab_i32 phase, fraglab_i64 rounded,
+                           fraglab_i32 pool, fraglab_i32 stream,
+                           fraglab_i32 attempt) {
+    if (!stitch || phase != FRAGLAB_PHASE_GROW_FAILED || pool == FRAGLAB_POOL_SMALL)
+        return pytorch_release(phase, rounded, pool, stream, attempt);
+    if (attempt == 0)
+        return FRAGLAB_RELEASE(FRAGLAB_ACT_STITCH, FRAGLAB_STITCH_GROW);
+    return pytorch_release(phase, rounded, pool, stream, attempt - 1);
 }
 
 static u64 get64(const unsigned char *p) {

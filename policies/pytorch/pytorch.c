@@ -35,8 +35,9 @@
  * including this file (policies/planner does): it then declares its own
  * marker and scratch area (FRAGLAB_SCRATCH, at least
  * CANDIDATE_WINDOW_EXPANDABLE records, before the #include), and
- * pytorch_init, the knobs' policy_init, is a static function it calls
- * from its own policy_init. */
+ * pytorch_init, the knobs' policy_init, and pytorch_release, the release
+ * steps' policy_release, are static functions it calls from its own
+ * policy_init and policy_release. */
 #ifndef PYTORCH_AS_LIBRARY
 FRAGLAB_ABI_V1_3(); /* config key 4: the memory fraction's limit */
 #endif
@@ -672,9 +673,15 @@ static fraglab_i64 garbage_collect(void) {
  * attempt is the next step: release_available_cached_blocks (4d, only when
  * max_split_size is set: release oversize cached segments), then
  * release_cached_blocks (4e), then OOM (5). */
+#ifdef PYTORCH_AS_LIBRARY
+static fraglab_i64 pytorch_release(fraglab_i32 phase, fraglab_i64 rounded,
+                                   fraglab_i32 pool, fraglab_i32 stream,
+                                   fraglab_i32 attempt) {
+#else
 fraglab_i64 policy_release(fraglab_i32 phase, fraglab_i64 rounded,
                            fraglab_i32 pool, fraglab_i32 stream,
                            fraglab_i32 attempt) {
+#endif
     if (phase == FRAGLAB_PHASE_BEFORE_GROW)
         return garbage_collect();
     if (phase != FRAGLAB_PHASE_GROW_FAILED)
