@@ -574,9 +574,8 @@ func (a *Allocator) findBlock(rounded int64, pool, c, tag int32) (*Block, error)
 // first; from an expandable block, move on while the next block (in size
 // order) could grow less far (PyTorch prefers blocks that cannot grow).
 func (a *Allocator) bestFit(fl *freeIndex, rounded int64) *Block {
-	a.pivot.Size, a.pivot.Addr = rounded, 0
 	var best *Block
-	fl.bySize.AscendGreaterOrEqual(&a.pivot, func(b *Block) bool {
+	fl.bySize.ascendFrom(blockKey{rounded, 0}, func(b *Block) bool {
 		if best == nil {
 			best = b
 			return best.seg.Page > 0
@@ -614,12 +613,11 @@ func (a *Allocator) collect(fl *freeIndex, order int64, rounded int64) int {
 	}
 	switch order {
 	case abi.OrderBestFit:
-		a.pivot.Size, a.pivot.Addr = rounded, 0
-		fl.bySize.AscendGreaterOrEqual(&a.pivot, add)
+		fl.bySize.ascendFrom(blockKey{rounded, 0}, add)
 	case abi.OrderAddress:
-		fl.byAddr.Ascend(add)
+		fl.byAddr.ascend(add)
 	case abi.OrderLargest:
-		fl.bySize.Descend(add)
+		fl.bySize.descend(add)
 	}
 	return n
 }

@@ -101,11 +101,11 @@ func (a *Allocator) Check() error {
 				return fmt.Errorf("segment %#x: free-list context %d does not match its stream %d and private pool %d", seg.Addr, seg.ctx, seg.Stream, seg.PrivatePool)
 			}
 			fl := a.lists[seg.Pool][seg.ctx]
-			if _, ok := fl.bySize.Get(b); !ok {
+			if fl.bySize.get(sizeKey(b)) != b {
 				return fmt.Errorf("block %#x: free but missing from the size index of pool %d", b.Addr, seg.Pool)
 			}
 			if fl.byAddr != nil {
-				if _, ok := fl.byAddr.Get(b); !ok {
+				if fl.byAddr.get(addrKey(b)) != b {
 					return fmt.Errorf("block %#x: free but missing from the address index of pool %d", b.Addr, seg.Pool)
 				}
 			}
