@@ -67,12 +67,16 @@ type blockKey struct {
 	addr uint64
 }
 
-// less reports k < o, without branches: the borrow of the 128-bit
-// subtraction (size, addr) - (o.size, o.addr). Sizes are never negative.
-func (k blockKey) less(o blockKey) bool {
+// less reports k < o.
+func (k blockKey) less(o blockKey) bool { return k.lessBit(o) != 0 }
+
+// lessBit is 1 when k < o, else 0, computed without branches: the borrow
+// of the 128-bit subtraction (size, addr) - (o.size, o.addr). Sizes are
+// never negative.
+func (k blockKey) lessBit(o blockKey) uint64 {
 	_, borrow := bits.Sub64(k.addr, o.addr, 0)
 	_, borrow = bits.Sub64(uint64(k.size), uint64(o.size), borrow)
-	return borrow != 0
+	return borrow
 }
 
 // maxChunk is the most blocks a blockList chunk holds; a fuller chunk is
@@ -90,17 +94,26 @@ type chunk struct {
 }
 
 // search returns the index of the first key of c that is >= k (c.n when
-// none is): a branch-free binary search.
-func (c *chunk) search(k blockKey) int {
-	base, n := 0, c.n
-	for n > 0 {
+// none is).
+func (c *chunk) search(k blockKey) int { return lowerBound(c.keys[:c.n], k) }
+
+// lowerBound returns the index of the first key of keys that is >= k
+// (len(keys) when none is): a binary search.
+func lowerBound(keys []blockKey, k blockKey) int {
+	n := len(keys)
+	if n == 0 {
+		return 0
+	}
+	base := 0
+	for n > 1 {
 		half := n >> 1
-		if c.keys[base+half].less(k) {
-			base += half + 1
-			n -= half + 1
-		} else {
-			n = half
+		if keys[base+half].less(k) {
+			base += half
 		}
+		n -= half
+	}
+	if keys[base].less(k) {
+		base++
 	}
 	return base
 }
@@ -124,19 +137,7 @@ func (l *blockList) Len() int { return l.n }
 
 // chunkFor returns the index of the first chunk whose last key is >= k;
 // len(l.chunks) when every key is < k.
-func (l *blockList) chunkFor(k blockKey) int {
-	base, n := 0, len(l.last)
-	for n > 0 {
-		half := n >> 1
-		if l.last[base+half].less(k) {
-			base += half + 1
-			n -= half + 1
-		} else {
-			n = half
-		}
-	}
-	return base
-}
+func (l *blockList) chunkFor(k blockKey) int { return lowerBound(l.last, k) }
 
 func (l *blockList) newChunk() *chunk {
 	if n := len(l.spare); n > 0 {
