@@ -49,9 +49,9 @@ func (f *freeIndex) insert(b *Block) {
 }
 
 func (f *freeIndex) remove(b *Block) {
-	f.bySize.remove(sizeKey(b))
+	f.bySize.remove(sizeKey(b), b)
 	if f.byAddr != nil {
-		f.byAddr.remove(addrKey(b))
+		f.byAddr.remove(addrKey(b), b)
 	}
 	f.bytes -= b.Size
 	b.indexed = false
@@ -127,6 +127,9 @@ type blockList struct {
 	last   []blockKey // last[i] is the last key of chunks[i]
 	n      int
 	spare  []*chunk // emptied chunks for reuse
+	// hint is where ascendFrom found its first block, most often the block
+	// an allocation takes and removes next: remove checks it first.
+	hint struct{ ci, j int }
 }
 
 // Len is the number of blocks.
@@ -189,8 +192,14 @@ func (l *blockList) insert(k blockKey, b *Block) {
 	}
 }
 
-// remove deletes the block with key k, if there is one.
-func (l *blockList) remove(k blockKey) {
+// remove deletes block b, of key k, if it is there.
+func (l *blockList) remove(k blockKey, b *Block) {
+	if h := l.hint; h.ci < len(l.chunks) {
+		if c := l.chunks[h.ci]; h.j < c.n && c.blks[h.j] == b && c.keys[h.j] == k {
+			l.removeAt(h.ci, h.j)
+			return
+		}
+	}
 	ci := l.chunkFor(k)
 	if ci == len(l.chunks) {
 		return
@@ -200,6 +209,12 @@ func (l *blockList) remove(k blockKey) {
 	if c.keys[j] != k {
 		return
 	}
+	l.removeAt(ci, j)
+}
+
+// removeAt deletes entry j of chunk ci.
+func (l *blockList) removeAt(ci, j int) {
+	c := l.chunks[ci]
 	copy(c.keys[j:c.n-1], c.keys[j+1:c.n])
 	copy(c.blks[j:c.n-1], c.blks[j+1:c.n])
 	c.n--
@@ -267,7 +282,12 @@ func (l *blockList) ascendFrom(k blockKey, fn func(*Block) bool) {
 	if ci == len(l.chunks) {
 		return
 	}
-	for j := l.chunks[ci].search(k); ci < len(l.chunks); ci, j = ci+1, 0 {
+	j := l.chunks[ci].search(k)
+	if j == l.chunks[ci].n { // k lies between two chunks
+		ci, j = ci+1, 0
+	}
+	l.hint.ci, l.hint.j = ci, j
+	for ; ci < len(l.chunks); ci, j = ci+1, 0 {
 		c := l.chunks[ci]
 		for _, b := range c.blks[j:c.n] {
 			if !fn(b) {

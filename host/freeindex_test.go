@@ -79,13 +79,24 @@ func TestBlockList(t *testing.T) {
 					b := &Block{Addr: k.addr, Size: k.size}
 					l.insert(k, b)
 					ref.insert(k, b)
+				case r < share+0.15 && len(ref) > 0: // best fit then take: remove by the hint
+					var got *Block
+					l.ascendFrom(blockKey{key().size, 0}, func(b *Block) bool { got = b; return false })
+					if got != nil {
+						k := blockKey{got.Size, got.Addr}
+						if tc.sizes == 0 {
+							k.size = 0
+						}
+						l.remove(k, got)
+						ref.remove(k)
+					}
 				case r < 0.9 && len(ref) > 0:
 					k := ref[rng.Intn(len(ref))].key // a present key
-					l.remove(k)
+					l.remove(k, l.get(k))
 					ref.remove(k)
 				default:
 					k := key() // most likely absent
-					l.remove(k)
+					l.remove(k, l.get(k))
 					ref.remove(k)
 				}
 				if l.Len() != len(ref) {
@@ -98,7 +109,7 @@ func TestBlockList(t *testing.T) {
 			compare(t, tc.ops, &l, ref, key())
 			for len(ref) > 0 { // drain
 				k := ref[rng.Intn(len(ref))].key
-				l.remove(k)
+				l.remove(k, l.get(k))
 				ref.remove(k)
 			}
 			compare(t, -1, &l, ref, key())
@@ -180,6 +191,6 @@ func BenchmarkBlockList(b *testing.B) {
 		k := keys[i%len(keys)|1]
 		l.insert(k, blk)
 		l.ascendFrom(blockKey{k.size, 0}, func(*Block) bool { return false })
-		l.remove(k)
+		l.remove(k, l.get(k))
 	}
 }
