@@ -89,16 +89,22 @@ type Allocator struct {
 	modes   [abi.MaxPools][]int64      // segment mode by stream index; -1 undecided
 	exp     [abi.MaxPools][]*Segment   // expandable segment by context
 	segs    map[uint64]*Segment        // by address
-	live    map[int64]*Block           // by allocation id (pending frees included)
+	live    idMap                      // blocks by allocation id (pending frees included)
 	failed  map[int64]struct{}         // ids whose allocation failed (OOM)
 	streams map[int64]int32            // raw stream value -> index
 	svals   []int64                    // index -> raw stream value
 	ctxOf   map[context]int32          // (stream, private pool) -> context
-	ctxs    []context                  // context -> (stream, private pool)
-	private map[int64]*PrivatePool     // private pools that exist, by id
-	pending []int64                    // ids whose free waits for other streams, in request order (may hold completed ones)
-	synced  map[int64]struct{}         // pending ids completed by a release's synchronisation; their free is a no-op
-	reqPool int64                      // private pool of the allocation being served; -1 outside Alloc
+	lastCtx struct {                   // the last answer of ctxOf, for runs of one context
+		k  context
+		c  int32
+		ok bool
+	}
+	lastStream lastStream             // the last answer of streams
+	ctxs       []context              // context -> (stream, private pool)
+	private    map[int64]*PrivatePool // private pools that exist, by id
+	pending    []int64                // ids whose free waits for other streams, in request order (may hold completed ones)
+	synced     map[int64]struct{}     // pending ids completed by a release's synchronisation; their free is a no-op
+	reqPool    int64                  // private pool of the allocation being served; -1 outside Alloc
 
 	searches     [abi.MaxPools]uint64 // block searches per pool (ages for release aged)
 	oomReports   []OOMReport          // the first Options.ExplainOOMs OOMs
@@ -108,10 +114,12 @@ type Allocator struct {
 	event        int64
 	stats        Stats
 
-	cands  []abi.Candidate
-	cblks  []*Block
-	pivot  Block
-	events int64
+	cands []abi.Candidate
+	cblks []*Block
+	// spareBlocks are blocks merged away, for reuse by splits
+	spareBlocks []*Block
+	pivot       Block
+	events      int64
 
 	mergeRepeat  bool  // ask merges again after a merge (MergeRepeater)
 	reserveLimit int64 // most bytes reserved (ReserveLimiter); 0 none
@@ -131,6 +139,14 @@ type Allocator struct {
 	arena arena // the planned arena (ABI 1.5, plan.go)
 }
 
+// lastStream caches the last stream index looked up: traces mostly run on
+// one stream for long stretches.
+type lastStream struct {
+	val int64
+	idx int32
+	ok  bool
+}
+
 // New returns an Allocator over dev asking pol for decisions.
 func New(dev cudadriver.Device, pol Policy, opts Options) *Allocator {
 	a := &Allocator{
@@ -139,7 +155,6 @@ func New(dev cudadriver.Device, pol Policy, opts Options) *Allocator {
 		gran:    dev.Info().Granularity,
 		opts:    opts,
 		segs:    map[uint64]*Segment{},
-		live:    map[int64]*Block{},
 		failed:  map[int64]struct{}{},
 		streams: map[int64]int32{},
 		ctxOf:   map[context]int32{},
@@ -197,17 +212,21 @@ func (a *Allocator) Device() cudadriver.Device { return a.dev }
 
 // Live returns the block of a live allocation.
 func (a *Allocator) Live(id int64) (*Block, bool) {
-	b, ok := a.live[id]
-	return b, ok
+	return a.live.get(id)
 }
 
 // StreamIndex maps a raw stream value to its index, numbering streams in
 // order of first appearance.
 func (a *Allocator) StreamIndex(stream int64) int32 {
+	if a.lastStream.ok && a.lastStream.val == stream {
+		return a.lastStream.idx
+	}
 	if i, ok := a.streams[stream]; ok {
+		a.lastStream = lastStream{stream, i, true}
 		return i
 	}
 	i := int32(len(a.svals))
+	a.lastStream = lastStream{stream, i, true}
 	a.streams[stream] = i
 	a.svals = append(a.svals, stream)
 	for p := range a.modes {
@@ -242,7 +261,7 @@ func (a *Allocator) Alloc(id, size, stream int64, tag int32) error {
 // failed growth is not followed by a release of every cached segment
 // (PyTorch skips that last resort while allocating to a private pool).
 func (a *Allocator) AllocIn(id, size, stream, private int64, tag int32) error {
-	if b, dup := a.live[id]; dup {
+	if b, dup := a.live.get(id); dup {
 		if b.Pending {
 			return fmt.Errorf("event %d: alloc of id %d, whose free was requested but has not completed", a.event, id)
 		}
@@ -338,7 +357,8 @@ func (a *Allocator) take(b *Block, id, size, rounded int64, pool, stream int32, 
 		if front == b.Size {
 			break
 		}
-		rest := &Block{Addr: b.Addr + uint64(front), Size: b.Size - front, Mapped: true, seg: b.seg, prev: b, next: b.next, freedAt: a.searches[pool]}
+		rest := a.newBlock()
+		*rest = Block{Addr: b.Addr + uint64(front), Size: b.Size - front, Mapped: true, seg: b.seg, prev: b, next: b.next, freedAt: a.searches[pool]}
 		if b.next != nil {
 			b.next.prev = rest
 		}
@@ -361,7 +381,7 @@ func (a *Allocator) take(b *Block, id, size, rounded int64, pool, stream int32, 
 // setLive marks b allocated to id for requested bytes and counts it.
 func (a *Allocator) setLive(b *Block, id, requested int64) {
 	b.Allocated, b.ID, b.Requested = true, id, requested
-	a.live[id] = b
+	a.live.set(id, b)
 	a.stats.Allocated += b.Size
 	a.stats.Active += b.Size
 	a.stats.Requested += requested
@@ -375,7 +395,7 @@ func (a *Allocator) setLive(b *Block, id, requested int64) {
 // synchronisation completed already, and for the id of an allocation that
 // failed with OOM (the workload never got memory for it), it is a no-op.
 func (a *Allocator) Free(id int64) error {
-	b, ok := a.live[id]
+	b, ok := a.live.get(id)
 	if !ok {
 		if _, s := a.synced[id]; s {
 			delete(a.synced, id)
@@ -395,7 +415,7 @@ func (a *Allocator) Free(id int64) error {
 		return err
 	}
 	if n := len(a.pending); n > 64 && n > 2*int(a.stats.PendingFrees) {
-		a.pending = slices.DeleteFunc(a.pending, func(id int64) bool { b, ok := a.live[id]; return !ok || !b.Pending })
+		a.pending = slices.DeleteFunc(a.pending, func(id int64) bool { b, ok := a.live.get(id); return !ok || !b.Pending })
 	}
 	return nil
 }
@@ -412,7 +432,7 @@ func (a *Allocator) requestFree(b *Block) {
 // PyTorch's free_block.
 func (a *Allocator) completeFree(b *Block) error {
 	id := b.ID
-	delete(a.live, id)
+	a.live.del(id)
 	if b.Pending {
 		b.Pending = false
 		a.stats.PendingFrees--
@@ -481,7 +501,33 @@ func (a *Allocator) tryMerge(b *Block, side int32) (bool, error) {
 	} else {
 		a.absorbNext(b)
 	}
+	a.recycle(n)
 	return true, nil
+}
+
+// maxSpareBlocks bounds the blocks kept for reuse.
+const maxSpareBlocks = 4096
+
+// newBlock returns a Block for take's split: one merged away by tryMerge
+// when there is one (a replay splits and merges about once per event, and
+// reuse spares the garbage collector), else a new one. The caller sets
+// every field.
+func (a *Allocator) newBlock() *Block {
+	if n := len(a.spareBlocks); n > 0 {
+		b := a.spareBlocks[n-1]
+		a.spareBlocks = a.spareBlocks[:n-1]
+		return b
+	}
+	return new(Block)
+}
+
+// recycle keeps b, a free block just merged into its neighbour and
+// referenced by nothing now, for newBlock.
+func (a *Allocator) recycle(b *Block) {
+	if len(a.spareBlocks) < maxSpareBlocks {
+		*b = Block{}
+		a.spareBlocks = append(a.spareBlocks, b)
+	}
 }
 
 // absorbPrev merges b's lower neighbour into b.
@@ -574,9 +620,8 @@ func (a *Allocator) findBlock(rounded int64, pool, c, tag int32) (*Block, error)
 // first; from an expandable block, move on while the next block (in size
 // order) could grow less far (PyTorch prefers blocks that cannot grow).
 func (a *Allocator) bestFit(fl *freeIndex, rounded int64) *Block {
-	a.pivot.Size, a.pivot.Addr = rounded, 0
 	var best *Block
-	fl.bySize.AscendGreaterOrEqual(&a.pivot, func(b *Block) bool {
+	fl.bySize.ascendFrom(blockKey{rounded, 0}, func(b *Block) bool {
 		if best == nil {
 			best = b
 			return best.seg.Page > 0
@@ -614,12 +659,11 @@ func (a *Allocator) collect(fl *freeIndex, order int64, rounded int64) int {
 	}
 	switch order {
 	case abi.OrderBestFit:
-		a.pivot.Size, a.pivot.Addr = rounded, 0
-		fl.bySize.AscendGreaterOrEqual(&a.pivot, add)
+		fl.bySize.ascendFrom(blockKey{rounded, 0}, add)
 	case abi.OrderAddress:
-		fl.byAddr.Ascend(add)
+		fl.byAddr.ascend(add)
 	case abi.OrderLargest:
-		fl.bySize.Descend(add)
+		fl.bySize.descend(add)
 	}
 	return n
 }

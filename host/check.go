@@ -86,7 +86,7 @@ func (a *Allocator) Check() error {
 				continue
 			}
 			if b.Allocated {
-				if lb, ok := a.live[b.ID]; !ok || lb != b {
+				if lb, ok := a.live.get(b.ID); !ok || lb != b {
 					return fmt.Errorf("block %#x: allocated as id %d, but that id maps elsewhere", b.Addr, b.ID)
 				}
 				want.countLive(b)
@@ -101,11 +101,11 @@ func (a *Allocator) Check() error {
 				return fmt.Errorf("segment %#x: free-list context %d does not match its stream %d and private pool %d", seg.Addr, seg.ctx, seg.Stream, seg.PrivatePool)
 			}
 			fl := a.lists[seg.Pool][seg.ctx]
-			if _, ok := fl.bySize.Get(b); !ok {
+			if fl.bySize.get(sizeKey(b)) != b {
 				return fmt.Errorf("block %#x: free but missing from the size index of pool %d", b.Addr, seg.Pool)
 			}
 			if fl.byAddr != nil {
-				if _, ok := fl.byAddr.Get(b); !ok {
+				if fl.byAddr.get(addrKey(b)) != b {
 					return fmt.Errorf("block %#x: free but missing from the address index of pool %d", b.Addr, seg.Pool)
 				}
 			}
@@ -168,8 +168,8 @@ func (a *Allocator) Check() error {
 	if indexed != freeBlocks {
 		return fmt.Errorf("free indexes hold %d blocks, segments have %d free blocks", indexed, freeBlocks)
 	}
-	if int64(len(a.live)) != want.LiveBlocks+want.PendingFrees {
-		return fmt.Errorf("%d live ids, %d allocated blocks and %d pending frees", len(a.live), want.LiveBlocks, want.PendingFrees)
+	if int64(a.live.Len()) != want.LiveBlocks+want.PendingFrees {
+		return fmt.Errorf("%d live ids, %d allocated blocks and %d pending frees", a.live.Len(), want.LiveBlocks, want.PendingFrees)
 	}
 	s := &a.stats
 	type total struct {
@@ -282,9 +282,9 @@ func (a *Allocator) checkPhysical() error {
 		return nil // blocks tile disjoint segments: the walk of Check proves it
 	}
 	var rs []physRange
-	for id, b := range a.live {
+	a.live.each(func(id int64, b *Block) {
 		rs = a.physical(rs, b.seg, b.Addr, b.Size, id)
-	}
+	})
 	slices.SortFunc(rs, func(x, y physRange) int {
 		if c := cmp.Compare(x.start, y.start); c != 0 {
 			return c

@@ -240,7 +240,7 @@ func (a *Allocator) checkArena(want *Stats) error {
 		case !b.Allocated || b.seg != r.seg:
 			err = fmt.Errorf("arena: placed block %#x is not an allocated block of the arena", b.Addr)
 		}
-		if lb, ok := a.live[b.ID]; err == nil && (!ok || lb != b) {
+		if lb, ok := a.live.get(b.ID); err == nil && (!ok || lb != b) {
 			err = fmt.Errorf("arena: placed block %#x: allocated as id %d, but that id maps elsewhere", b.Addr, b.ID)
 		}
 		if err != nil {

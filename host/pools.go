@@ -54,11 +54,16 @@ func (a *Allocator) contextOf(s int32, pool int64) (int32, error) {
 		}
 	}
 	k := context{stream: s, pool: pool}
+	if a.lastCtx.ok && a.lastCtx.k == k {
+		return a.lastCtx.c, nil
+	}
 	if c, ok := a.ctxOf[k]; ok {
+		a.lastCtx.k, a.lastCtx.c, a.lastCtx.ok = k, c, true
 		return c, nil
 	}
 	c := int32(len(a.ctxs))
 	a.ctxOf[k] = c
+	a.lastCtx.k, a.lastCtx.c, a.lastCtx.ok = k, c, true
 	a.ctxs = append(a.ctxs, k)
 	for p := range a.lists {
 		a.lists[p] = append(a.lists[p], newFreeIndex(a.hasAddrOrder()))
@@ -180,7 +185,7 @@ func (a *Allocator) addPrivateReserved(seg *Segment, n int64) {
 // counting as allocated, but the block is not reusable, and does not merge,
 // until Free(id) completes it or a release synchronises the device.
 func (a *Allocator) FreeRequested(id int64) error {
-	b, ok := a.live[id]
+	b, ok := a.live.get(id)
 	if !ok {
 		if _, f := a.failed[id]; f {
 			return nil // the workload never got memory for it; its free ends it
@@ -211,7 +216,7 @@ func (a *Allocator) FreeRequested(id int64) error {
 func (a *Allocator) syncPending(only int64) error {
 	kept := a.pending[:0]
 	for k, id := range a.pending {
-		b, ok := a.live[id]
+		b, ok := a.live.get(id)
 		if !ok || !b.Pending {
 			continue // completed by its own free already
 		}

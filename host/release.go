@@ -173,7 +173,7 @@ func (a *Allocator) releaseLists(seq []freeList) (int64, error) {
 	var released int64
 	var todo, unmap []*Block
 	for _, l := range seq {
-		a.lists[l.pool][l.ctx].bySize.Ascend(func(b *Block) bool {
+		a.lists[l.pool][l.ctx].bySize.ascend(func(b *Block) bool {
 			if b.seg.Page > 0 {
 				unmap = append(unmap, b)
 			} else if b.prev == nil && b.next == nil {
@@ -207,8 +207,7 @@ func (a *Allocator) releaseOversize(threshold, rounded int64, pool, c int32) (re
 	fl := a.lists[pool][c]
 	key := max(rounded, threshold)
 	var pick *Block
-	a.pivot.Size, a.pivot.Addr = key, 0
-	fl.bySize.AscendGreaterOrEqual(&a.pivot, func(b *Block) bool {
+	fl.bySize.ascendFrom(blockKey{key, 0}, func(b *Block) bool {
 		if b.wholeSegment() {
 			pick = b
 			return false
@@ -220,7 +219,7 @@ func (a *Allocator) releaseOversize(threshold, rounded int64, pool, c int32) (re
 		return n, true, a.freeSegment(pick)
 	}
 	var todo []*Block
-	fl.bySize.Descend(func(b *Block) bool {
+	fl.bySize.descend(func(b *Block) bool {
 		if b.Size < threshold {
 			return false
 		}
@@ -251,7 +250,7 @@ func (a *Allocator) releaseAged(target int64) (int64, error) {
 			if a.ctxs[c].pool != 0 {
 				continue
 			}
-			fl.bySize.Ascend(func(b *Block) bool {
+			fl.bySize.ascend(func(b *Block) bool {
 				if b.wholeSegment() {
 					cands = append(cands, b)
 				}

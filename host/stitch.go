@@ -55,7 +55,7 @@ func (a *Allocator) stitch(rounded int64, pool, c int32, grow bool) (*Block, err
 	need := roundUp(rounded, g)
 	var lends []lend
 	var have int64
-	a.lists[pool][c].bySize.Descend(func(b *Block) bool {
+	a.lists[pool][c].bySize.descend(func(b *Block) bool {
 		if b.seg != seg {
 			return true
 		}

@@ -207,7 +207,7 @@ func TestCheckCatchesSharedPages(t *testing.T) {
 	}
 	err := forge(t, func(a *Allocator, src *Block) {
 		src.Lent, src.Allocated, src.ID = false, true, 99 // the lent page handed out again
-		a.live[99] = src
+		a.live.set(99, src)
 	})
 	if err == nil || !strings.Contains(err.Error(), "share physical memory") {
 		t.Errorf("two live blocks on one page: %v", err)

@@ -3,10 +3,15 @@ package replay
 import (
 	"bytes"
 	"context"
+	"io"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,6 +133,17 @@ func events1M() []trace.Event {
 	return benchEvents
 }
 
+// reportRate reports events/s (wall clock) and events/cpu-s (the process's
+// CPU time since cpu0, garbage collection included: steadier than the wall
+// clock on a machine shared with other work).
+func reportRate(b *testing.B, events int, cpu0 float64) {
+	n := float64(events) * float64(b.N)
+	b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")
+	if cpu := cpuSeconds() - cpu0; cpu > 0 {
+		b.ReportMetric(n/cpu, "events/cpu-s")
+	}
+}
+
 // BenchmarkReplayInProcess replays 1M pre-decoded events (host + policy).
 func BenchmarkReplayInProcess(b *testing.B) {
 	events := events1M()
@@ -135,33 +151,53 @@ func BenchmarkReplayInProcess(b *testing.B) {
 		b.Run(policy, func(b *testing.B) {
 			mod := builtin(b, policy)
 			b.ResetTimer()
+			cpu := cpuSeconds()
 			for i := 0; i < b.N; i++ {
 				if _, err := Run(context.Background(), synth.NewReader(events), mod, cudadriver.NewSim(cudadriver.SimOptions{}), Options{}); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(len(events))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			reportRate(b, len(events), cpu)
 		})
 	}
 }
 
 // BenchmarkReplayJSONL replays 1M events from a JSONL file: decoding,
 // validation, host and policy (the whole process but its start-up).
-func BenchmarkReplayJSONL(b *testing.B) {
+func BenchmarkReplayJSONL(b *testing.B) { benchReplayFile(b, "bench.jsonl") }
+
+// BenchmarkReplayBinary is BenchmarkReplayJSONL from the binary format
+// (.fltr).
+func BenchmarkReplayBinary(b *testing.B) { benchReplayFile(b, "bench.fltr") }
+
+// benchReplayFile writes the 1M events to a file of that name's format and
+// replays it with default and pytorch.
+func benchReplayFile(b *testing.B, name string) {
 	events := events1M()
-	path := filepath.Join(b.TempDir(), "bench.jsonl")
+	path := filepath.Join(b.TempDir(), name)
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := trace.NewJSONLWriter(f)
+	var write func(trace.Event, *trace.Tags) error
+	var finish func() error
+	if filepath.Ext(name) == ".fltr" {
+		w, err := trace.NewBinaryWriter(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		write, finish = w.Write, w.Close
+	} else {
+		w := trace.NewJSONLWriter(f)
+		write, finish = w.Write, w.Flush
+	}
 	tags := trace.NewTags()
 	for _, e := range events {
-		if err := w.Write(e, tags); err != nil {
+		if err := write(e, tags); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if err := w.Flush(); err != nil {
+	if err := finish(); err != nil {
 		b.Fatal(err)
 	}
 	f.Close()
@@ -169,6 +205,7 @@ func BenchmarkReplayJSONL(b *testing.B) {
 		b.Run(policy, func(b *testing.B) {
 			mod := builtin(b, policy)
 			b.ResetTimer()
+			cpu := cpuSeconds()
 			for i := 0; i < b.N; i++ {
 				r, c, err := trace.Open(path)
 				if err != nil {
@@ -179,9 +216,91 @@ func BenchmarkReplayJSONL(b *testing.B) {
 				}
 				c.Close()
 			}
-			b.ReportMetric(float64(len(events))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			reportRate(b, len(events), cpu)
 		})
 	}
+}
+
+// mixedStream generates synth.Mixed's workload (sizes of both pools,
+// random frees, at most maxLive live) one event at a time, n events in all,
+// with no slice of events: the memory of a replay of it is the replay's.
+type mixedStream struct {
+	r       *rand.Rand
+	n, left int
+	maxLive int
+	live    []int64
+	next    int64
+	tags    *trace.Tags
+	peak    uint64 // most heap in use seen, sampled every 1M events
+}
+
+func (m *mixedStream) Tags() *trace.Tags { return m.tags }
+
+func (m *mixedStream) Next() (trace.Event, error) {
+	if m.left == 0 {
+		return trace.Event{}, io.EOF
+	}
+	if (m.n-m.left)%1_000_000 == 0 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		m.peak = max(m.peak, ms.HeapInuse)
+	}
+	m.left--
+	if len(m.live) > 0 && (len(m.live) >= m.maxLive || m.r.Intn(2) == 0 || m.left < len(m.live)) {
+		j := m.r.Intn(len(m.live))
+		id := m.live[j]
+		m.live[j] = m.live[len(m.live)-1]
+		m.live = m.live[:len(m.live)-1]
+		return trace.Event{Op: trace.OpFree, ID: id}, nil
+	}
+	size := 1 + m.r.Int63n(1<<20)
+	switch k := m.r.Intn(10); {
+	case k >= 9:
+		size = (10 << 20) + m.r.Int63n(190<<20)
+	case k >= 6:
+		size = (1 << 20) + m.r.Int63n(9<<20)
+	}
+	m.live = append(m.live, m.next)
+	m.next++
+	return trace.Event{Op: trace.OpAlloc, ID: m.next - 1, Size: size, Tag: int32(m.r.Intn(3))}, nil
+}
+
+// BenchmarkReplay10M replays 10M generated events with at most 2,000 live
+// allocations under pytorch and reports the most heap in use seen
+// (peak-heap-MiB; the target is memory in O(live allocations): well under
+// 200 MiB) and the process's peak RSS (VmHWM, Linux).
+func BenchmarkReplay10M(b *testing.B) {
+	mod := builtin(b, "pytorch")
+	const n = 10_000_000
+	var peak uint64
+	cpu := cpuSeconds()
+	for i := 0; i < b.N; i++ {
+		m := &mixedStream{r: rand.New(rand.NewSource(42)), n: n, left: n, maxLive: 2000, tags: trace.NewTags()}
+		if _, err := Run(context.Background(), m, mod, cudadriver.NewSim(cudadriver.SimOptions{}), Options{}); err != nil {
+			b.Fatal(err)
+		}
+		peak = max(peak, m.peak)
+	}
+	reportRate(b, n, cpu)
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	if hwm := vmHWM(); hwm > 0 {
+		b.ReportMetric(float64(hwm)/(1<<20), "peak-RSS-MiB")
+	}
+}
+
+// vmHWM is the process's peak resident set in bytes (Linux), or 0.
+func vmHWM() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // BenchmarkWatchdog: the fast-mode hang watchdog's cost, replaying the 1M

@@ -42,6 +42,9 @@ type JSONLReader struct {
 	evLine  int     // line of the last event returned
 	scratch []byte  // raw text of the number being parsed
 	err     error   // sticky error
+	// jsonOnly: every line goes through the JSON parser (tests compare
+	// parseCanonical with it)
+	jsonOnly bool
 }
 
 // NewJSONLReader returns a reader of the trace in r. file names the trace in
@@ -78,6 +81,11 @@ func (r *JSONLReader) Next() (Event, error) {
 }
 
 func (r *JSONLReader) parse(b []byte) (Event, error) {
+	if !r.jsonOnly {
+		if e, err, ok := r.parseCanonical(b); ok {
+			return e, err
+		}
+	}
 	v, err := r.parser.ParseBytes(b)
 	if err != nil {
 		return Event{}, r.fail("malformed JSON (expected one object per line): %v", err)
@@ -143,6 +151,12 @@ func (r *JSONLReader) alloc(o *fastjson.Object) (Event, error) {
 			return Event{}, r.fail(`"pool" must be %s, got %s`, allocPoolRule, show(poolv))
 		}
 	}
+	return r.allocEvent(id, size, stream, tag, pool)
+}
+
+// allocEvent is the alloc event of a line whose fields are valid, once its
+// id is checked against the live ids.
+func (r *JSONLReader) allocEvent(id, size, stream int64, tag []byte, pool int64) (Event, error) {
 	if at, pending, dup := r.live.add(id, int64(r.line)); dup {
 		if pending {
 			return Event{}, r.fail("alloc of id %d, whose free was requested at line %d but has not completed: the id is live until its free", id, at)
@@ -161,6 +175,12 @@ func (r *JSONLReader) free(o *fastjson.Object) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
+	return r.freeEvent(id)
+}
+
+// freeEvent is the free event of a valid id, once it is checked against
+// the live ids.
+func (r *JSONLReader) freeEvent(id int64) (Event, error) {
 	if !r.live.remove(id) {
 		return Event{}, r.fail("free of unknown id %d: no live allocation has this id", id)
 	}
@@ -379,4 +399,88 @@ func digits(s []byte) int {
 		n++
 	}
 	return n
+}
+
+// parseCanonical reads the lines of the forms JSONLWriter writes, by far
+// the most common, without a JSON parser: {"op":"alloc","id":I,"size":S}
+// with optional ,"stream":N ,"tag":"T" and ,"pool":P in that order, and
+// {"op":"free","id":I}, where I, S and P are plain decimal integers
+// (no sign, no leading zero, at most 18 digits), N is one that may have a
+// minus sign, T has no escape and no control byte, and nothing else is on
+// the line. ok is false for any other line, and for a size of 0: the JSON
+// parser then reads it and makes its errors. An accepted line gives the
+// event, or the error, that the parser's path gives.
+func (r *JSONLReader) parseCanonical(b []byte) (e Event, err error, ok bool) {
+	const allocHead, freeHead = `{"op":"alloc","id":`, `{"op":"free","id":`
+	switch {
+	case hasPrefix(b, freeHead):
+		id, rest, ok := canonicalInt(b[len(freeHead):], false)
+		if !ok || string(rest) != "}" {
+			return Event{}, nil, false
+		}
+		e, err := r.freeEvent(id)
+		return e, err, true
+	case !hasPrefix(b, allocHead):
+		return Event{}, nil, false
+	}
+	id, rest, ok := canonicalInt(b[len(allocHead):], false)
+	if !ok || !hasPrefix(rest, `,"size":`) {
+		return Event{}, nil, false
+	}
+	size, rest, ok := canonicalInt(rest[len(`,"size":`):], false)
+	if !ok || size == 0 {
+		return Event{}, nil, false
+	}
+	var stream, pool int64
+	var tag []byte
+	if hasPrefix(rest, `,"stream":`) {
+		if stream, rest, ok = canonicalInt(rest[len(`,"stream":`):], true); !ok {
+			return Event{}, nil, false
+		}
+	}
+	if hasPrefix(rest, `,"tag":"`) {
+		rest = rest[len(`,"tag":"`):]
+		n := 0
+		for n < len(rest) && rest[n] >= 0x20 && rest[n] < 0x7f && rest[n] != '"' && rest[n] != '\\' {
+			n++
+		}
+		if n == len(rest) || rest[n] != '"' {
+			return Event{}, nil, false
+		}
+		tag, rest = rest[:n], rest[n+1:]
+	}
+	if hasPrefix(rest, `,"pool":`) {
+		if pool, rest, ok = canonicalInt(rest[len(`,"pool":`):], false); !ok {
+			return Event{}, nil, false
+		}
+	}
+	if string(rest) != "}" {
+		return Event{}, nil, false
+	}
+	e, err = r.allocEvent(id, size, stream, tag, pool)
+	return e, err, true
+}
+
+func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:len(p)]) == p }
+
+// canonicalInt reads a plain decimal integer at the start of b: 0 or a
+// non-zero digit and at most 17 more, with a minus sign first when signed
+// allows it (not before 0). It returns the value and the rest of b.
+func canonicalInt(b []byte, signed bool) (int64, []byte, bool) {
+	neg := signed && len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	n := digits(b)
+	if n == 0 || n > 18 || (b[0] == '0' && (n > 1 || neg)) {
+		return 0, nil, false
+	}
+	var v int64
+	for _, c := range b[:n] {
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, b[n:], true
 }

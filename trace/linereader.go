@@ -2,7 +2,6 @@ package trace
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +25,8 @@ func newLineReader(r io.Reader, file string) lineReader {
 	unended := new(bool)
 	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
 		n, tok, err := bufio.ScanLines(data, atEOF)
-		*unended = tok != nil && bytes.IndexByte(data[:n], '\n') < 0
+		// a line ended by a newline is the data up to and including it
+		*unended = tok != nil && (n == 0 || data[n-1] != '\n')
 		return n, tok, err
 	})
 	return lineReader{sc: sc, file: file, unended: unended}
