@@ -34,6 +34,7 @@ type Sim struct {
 	ledger
 	free     []span // free virtual ranges, sorted by address, coalesced
 	reserved map[uint64]*reservation
+	lastSrc  uint64 // base of the reservation a range lookup found last (checkMapRange, sourcePage)
 	timings  Timings
 	shadow   shadow // canary patterns written with FillD32, by physical address
 	// Physical pages of reservations: page address -> mappings (its own
@@ -214,7 +215,7 @@ func (s *Sim) Reserve(size int64) (uint64, error) {
 
 // Map implements Device.
 func (s *Sim) Map(addr uint64, size int64) error {
-	r, first, n, err := checkMapRange("sim", "page", s.reserved, s.opts.Granularity, addr, size, false)
+	r, first, n, err := checkMapRange("sim", "page", s.reserved, &s.lastSrc, s.opts.Granularity, addr, size, false)
 	if err != nil {
 		return err
 	}
@@ -234,7 +235,7 @@ func (s *Sim) Map(addr uint64, size int64) error {
 
 // Unmap implements Device.
 func (s *Sim) Unmap(addr uint64, size int64) error {
-	r, first, n, err := checkMapRange("sim", "page", s.reserved, s.opts.Granularity, addr, size, true)
+	r, first, n, err := checkMapRange("sim", "page", s.reserved, &s.lastSrc, s.opts.Granularity, addr, size, true)
 	if err != nil {
 		return err
 	}

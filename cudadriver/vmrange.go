@@ -21,7 +21,10 @@ func (r *cudaReservation) unitMapped(p int64) bool { _, ok := r.handles[p]; retu
 // each of its units must be mapped as given. It returns that range, the
 // index of the first unit and the number of units. backend ("sim", "cuda")
 // and unit ("page", "granule") word the errors.
-func checkMapRange[R vmRange](backend, unit string, reserved map[uint64]R, g int64, addr uint64, size int64, mapped bool) (r R, first, n int64, err error) {
+//
+// *hint is the base of the reservation a lookup found last, tried before
+// the others are searched; checkMapRange sets it to the one it finds.
+func checkMapRange[R vmRange](backend, unit string, reserved map[uint64]R, hint *uint64, g int64, addr uint64, size int64, mapped bool) (r R, first, n int64, err error) {
 	op := "map"
 	if mapped {
 		op = "unmap"
@@ -30,10 +33,17 @@ func checkMapRange[R vmRange](backend, unit string, reserved map[uint64]R, g int
 		return r, 0, 0, fmt.Errorf("%s: %s of %d bytes at %#x: address and size must be multiples of %d", backend, op, size, addr, g)
 	}
 	found := false
+	holds := func(base uint64, rr R) bool { return addr >= base && addr+uint64(size) <= base+uint64(rr.rangeSize()) }
+	if rr, ok := reserved[*hint]; ok && holds(*hint, rr) {
+		r, first, n, found = rr, int64(addr-*hint)/g, size/g, true
+	}
 	for base, rr := range reserved {
-		if addr >= base && addr+uint64(size) <= base+uint64(rr.rangeSize()) {
-			r, first, n, found = rr, int64(addr-base)/g, size/g, true
+		if found {
 			break
+		}
+		if holds(base, rr) {
+			r, first, n, found = rr, int64(addr-base)/g, size/g, true
+			*hint = base
 		}
 	}
 	if !found {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/generate"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/policies"
@@ -147,13 +148,22 @@ func reportRate(b *testing.B, events int, cpu0 float64) {
 // BenchmarkReplayInProcess replays 1M pre-decoded events (host + policy).
 func BenchmarkReplayInProcess(b *testing.B) {
 	events := events1M()
-	for _, policy := range []string{"default", "pytorch"} {
-		b.Run(policy, func(b *testing.B) {
-			mod := builtin(b, policy)
+	for _, c := range []struct {
+		name, policy string
+		params       map[string]string
+	}{
+		{"default", "default", nil},
+		{"pytorch", "pytorch", nil},
+		// The suite's gmlake-lazy: stitching and 2 MiB pages (issue 16's
+		// target: within 2x of pytorch per event).
+		{"gmlake-lazy", "gmlake", map[string]string{"defrag_level": "1", "frag_limit_mb": "0", "stitch_keep": "0", "small_expandable": "1"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			mod := builtin(b, c.policy)
 			b.ResetTimer()
 			cpu := cpuSeconds()
 			for i := 0; i < b.N; i++ {
-				if _, err := Run(context.Background(), synth.NewReader(events), mod, cudadriver.NewSim(cudadriver.SimOptions{}), Options{}); err != nil {
+				if _, err := Run(context.Background(), synth.NewReader(events), mod, cudadriver.NewSim(cudadriver.SimOptions{}), Options{Params: c.params}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -345,5 +355,40 @@ func TestProgressCallback(t *testing.T) {
 	with.Metrics.NsPerEvent, without.Metrics.NsPerEvent = 0, 0
 	if !reflect.DeepEqual(with.Metrics, without.Metrics) {
 		t.Errorf("metrics with progress %+v, without %+v", with.Metrics, without.Metrics)
+	}
+}
+
+// BenchmarkReplayUnderPressure replays RMM's random pattern (100,000
+// allocations up to 64 MiB, 200,000 events) on a 16.4 GiB device, near the
+// suite's gmlake-lazy min capacity of its 10,000-allocation cell, where
+// gmlake-lazy stitches about a third of the allocations and pytorch
+// releases its cache again and again; the metrics report both per event.
+func BenchmarkReplayUnderPressure(b *testing.B) {
+	events, _, err := generate.Generate("random", map[string]string{"num_allocations": "100000", "max_size": "64MiB"}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, policy string
+		params       map[string]string
+	}{
+		{"pytorch", "pytorch", nil},
+		{"gmlake-lazy", "gmlake", map[string]string{"defrag_level": "1", "frag_limit_mb": "0", "stitch_keep": "0", "small_expandable": "1"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			mod := builtin(b, c.policy)
+			b.ResetTimer()
+			cpu := cpuSeconds()
+			var res *Result
+			for i := 0; i < b.N; i++ {
+				res, err = Run(context.Background(), synth.NewReader(events), mod, cudadriver.NewSim(cudadriver.SimOptions{Capacity: 16400 << 20}), Options{Params: c.params})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRate(b, len(events), cpu)
+			b.ReportMetric(float64(res.Stats.Stitches), "stitches")
+			b.ReportMetric(float64(res.Stats.OOMs), "ooms")
+		})
 	}
 }
