@@ -2,6 +2,7 @@ package host
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,25 +66,13 @@ func TestPlanBatches(t *testing.T) {
 		if err := a.Plan(recs(tc.n)); err != nil {
 			t.Fatal(err)
 		}
-		if !equalInts(p.batches, tc.want) {
+		if !slices.Equal(p.batches, tc.want) {
 			t.Errorf("%d records: batches %v, want %v", tc.n, p.batches, tc.want)
 		}
 		if a.ArenaPlanned() != 4*MiB || a.Stats().PlanRecords != int64(tc.n) {
 			t.Errorf("%d records: arena %d, records %d", tc.n, a.ArenaPlanned(), a.Stats().PlanRecords)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestPlanInvalidAnswers: each invalid policy_plan answer is reported with

@@ -145,19 +145,23 @@ func reportRate(b *testing.B, events int, cpu0 float64) {
 	}
 }
 
+// benchPolicy is a policy the replay benchmarks time.
+type benchPolicy struct {
+	name, policy string
+	params       map[string]string
+}
+
+// benchPolicies: pytorch, and the suite's gmlake-lazy (stitching and 2 MiB
+// pages; issue 16's target: within 2x of pytorch per event).
+var benchPolicies = []benchPolicy{
+	{"pytorch", "pytorch", nil},
+	{"gmlake-lazy", "gmlake", map[string]string{"defrag_level": "1", "frag_limit_mb": "0", "stitch_keep": "0", "small_expandable": "1"}},
+}
+
 // BenchmarkReplayInProcess replays 1M pre-decoded events (host + policy).
 func BenchmarkReplayInProcess(b *testing.B) {
 	events := events1M()
-	for _, c := range []struct {
-		name, policy string
-		params       map[string]string
-	}{
-		{"default", "default", nil},
-		{"pytorch", "pytorch", nil},
-		// The suite's gmlake-lazy: stitching and 2 MiB pages (issue 16's
-		// target: within 2x of pytorch per event).
-		{"gmlake-lazy", "gmlake", map[string]string{"defrag_level": "1", "frag_limit_mb": "0", "stitch_keep": "0", "small_expandable": "1"}},
-	} {
+	for _, c := range append([]benchPolicy{{"default", "default", nil}}, benchPolicies...) {
 		b.Run(c.name, func(b *testing.B) {
 			mod := builtin(b, c.policy)
 			b.ResetTimer()
@@ -368,13 +372,7 @@ func BenchmarkReplayUnderPressure(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, c := range []struct {
-		name, policy string
-		params       map[string]string
-	}{
-		{"pytorch", "pytorch", nil},
-		{"gmlake-lazy", "gmlake", map[string]string{"defrag_level": "1", "frag_limit_mb": "0", "stitch_keep": "0", "small_expandable": "1"}},
-	} {
+	for _, c := range benchPolicies {
 		b.Run(c.name, func(b *testing.B) {
 			mod := builtin(b, c.policy)
 			b.ResetTimer()

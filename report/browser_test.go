@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"image"
 	"image/png"
 	"os"
 	"os/exec"
@@ -75,17 +76,7 @@ func TestHTMLInHeadlessChromium(t *testing.T) {
 	}
 
 	// The screenshot has pixels of each plotted policy's colour.
-	shot := filepath.Join(t.TempDir(), "report.png")
-	runChromium(t, bin, "--screenshot="+shot, "--window-size=1200,2000", "--hide-scrollbars", page)
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := screenshot(t, bin, "1200,2000", page)
 	colors := policyColors(testRecords())
 	for _, policy := range []string{"expandable", "pytorch"} {
 		cr, cg, cb := hexRGB(colors[policy])
@@ -112,17 +103,7 @@ func TestHTMLInHeadlessChromium(t *testing.T) {
 func TestSegmentMapsSideBySide(t *testing.T) {
 	bin := chromium(t)
 	dir := writeTest(t)
-	shot := filepath.Join(t.TempDir(), "maps.png")
-	runChromium(t, bin, "--screenshot="+shot, "--window-size=1400,4000", "--hide-scrollbars", "file://"+filepath.Join(dir, HTMLFile))
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := screenshot(t, bin, "1400,4000", "file://"+filepath.Join(dir, HTMLFile))
 	var left, right int
 	minX, maxX := [2]int{1 << 30, 1 << 30}, [2]int{-1, -1}
 	bnd := img.Bounds()
@@ -159,4 +140,22 @@ func abs(v int) int {
 		return -v
 	}
 	return v
+}
+
+// screenshot renders page in headless Chromium at size ("W,H") and decodes
+// the PNG.
+func screenshot(t *testing.T, bin, size, page string) image.Image {
+	t.Helper()
+	shot := filepath.Join(t.TempDir(), "shot.png")
+	runChromium(t, bin, "--screenshot="+shot, "--window-size="+size, "--hide-scrollbars", page)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }

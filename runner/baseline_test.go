@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/fraglab/fraglab/replay"
@@ -53,7 +54,7 @@ func TestBaselinesOrder(t *testing.T) {
 	todo := []int{0, 1, 2, 3}
 	b := newBaselines(t.TempDir(), specs, specs, recs, todo)
 	got := b.order(specs, todo)
-	if want := []int{1, 3, 0, 2}; !equalInts(got, want) {
+	if want := []int{1, 3, 0, 2}; !slices.Equal(got, want) {
 		t.Errorf("order %v, want %v (baselines first, else matrix order)", got, want)
 	}
 	// A run whose baseline ended with an OOM gets its event.
@@ -68,18 +69,6 @@ func TestBaselinesOrder(t *testing.T) {
 	if !b.wait(t.Context(), &s) || s.MapEvent != nil {
 		t.Errorf("MapEvent %v, want none", s.MapEvent)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func metricsWithOOM(event int64) *replay.Metrics {

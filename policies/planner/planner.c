@@ -179,25 +179,6 @@ static int off_less(u32 a, u32 b) {
     return cur_off[a] != cur_off[b] ? cur_off[a] < cur_off[b] : a < b;
 }
 
-/* sort_by_offset: a merge sort of v[0..n) by off_less, bottom up. */
-static void sort_by_offset(u32 *v, u32 *tmp, u32 n) {
-    for (u32 w = 1; w < n; w *= 2) {
-        for (u32 lo = 0; lo < n; lo += 2 * w) {
-            u32 mid = lo + w < n ? lo + w : n;
-            u32 hi = lo + 2 * w < n ? lo + 2 * w : n;
-            u32 i = lo, j = mid, k = lo;
-            while (i < mid && j < hi)
-                tmp[k++] = off_less(v[j], v[i]) ? v[j++] : v[i++];
-            while (i < mid)
-                tmp[k++] = v[i++];
-            while (j < hi)
-                tmp[k++] = v[j++];
-        }
-        for (u32 i = 0; i < n; i++)
-            v[i] = tmp[i];
-    }
-}
-
 /* insert_by_offset puts record i into byoff at its place. */
 static void insert_by_offset(u32 i) {
     u32 lo = 0, hi = nplaced;
@@ -282,7 +263,7 @@ static u64 layout(const u32 *order, u32 m, u32 *tmp) {
         u32 nv = nfound;
         int filter = 0;
         if (nrecs > BYOFF_MAX || (u64)nfound * log2_ceil(nfound + 1) <= nplaced)
-            sort_by_offset(found, tmp, nfound);
+            merge_sort(found, tmp, nfound, off_less);
         else
             v = byoff, nv = nplaced, filter = 1;
         u64 at = 0, size = recs[i].size;
