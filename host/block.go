@@ -89,7 +89,7 @@ type Segment struct {
 	sources  []*Block // stitched range: the lent blocks, in mapping order
 	ctx      int32    // free-list context: (stream, private pool)
 	head     *Block
-	unmapped *addrTree // expandable: unmapped blocks by address
+	unmapped *unmappedSet // expandable: unmapped blocks by address and size
 }
 
 // Sources returns a stitched range's lent blocks, in the order their

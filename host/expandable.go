@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/btree"
-
 	"github.com/fraglab/fraglab/cudadriver"
 )
 
@@ -32,7 +30,7 @@ func (a *Allocator) newExpandable(pool, c int32, page, size int64) (*Segment, er
 		return nil, fmt.Errorf("event %d: reserving %d bytes for an expandable segment: %w", a.event, size, err)
 	}
 	seg := &Segment{Addr: addr, Size: size, Pool: pool, Stream: a.ctxs[c].stream, PrivatePool: a.ctxs[c].pool, Page: page, Event: a.event,
-		ctx: c, unmapped: btree.NewG(btreeDegree, addrLess)}
+		ctx: c, unmapped: newUnmappedSet()}
 	u := &Block{Addr: addr, Size: size, seg: seg}
 	seg.head = u
 	seg.unmapped.ReplaceOrInsert(u)
@@ -57,22 +55,25 @@ func (a *Allocator) expand(rounded int64, pool, c int32, page int64) (*Block, er
 	}
 	// The lowest unmapped range that, with the free block just below it,
 	// can hold the request.
-	var u *Block
-	var tail int64
-	seg.unmapped.Ascend(func(b *Block) bool {
-		var t int64
+	below := func(b *Block) int64 {
 		if p := b.prev; p != nil && p.isFree() {
-			t = p.Size
+			return p.Size
 		}
-		if t+b.Size >= rounded {
-			u, tail = b, t
-			return false
-		}
-		return true
-	})
+		return 0
+	}
+	// A free block below a hole is in the free index: none is larger
+	// than the largest there, which bounds how small a hole can serve.
+	var bound int64 = 1
+	if l := a.lists[pool][c].largest(); l == nil {
+		bound = rounded
+	} else if l.Size < rounded {
+		bound = rounded - l.Size
+	}
+	u := seg.unmapped.lowest(bound, func(b *Block) bool { return below(b)+b.Size >= rounded })
 	if u == nil {
 		return nil, nil
 	}
+	tail := below(u)
 	// The free block below could hold the request alone (the policy
 	// declined it with NONE): since ABI 1.3 it serves the request with
 	// nothing mapped, as PyTorch's try_allocate_expandable_block does;

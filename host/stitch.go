@@ -117,14 +117,7 @@ func (a *Allocator) stitch(rounded int64, pool, c int32, grow bool) (*Block, err
 // device has no room or the segment no unmapped range that large.
 func (a *Allocator) growForStitch(seg *Segment, n int64) (*Block, error) {
 	m := roundUp(n, seg.Page)
-	var u *Block
-	seg.unmapped.Ascend(func(b *Block) bool {
-		if b.Size >= m {
-			u = b
-			return false
-		}
-		return true
-	})
+	u := seg.unmapped.lowest(m, func(b *Block) bool { return b.Size >= m })
 	if u == nil {
 		return nil, nil
 	}
