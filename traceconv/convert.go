@@ -127,8 +127,9 @@ func convert(ctx context.Context, src *Source, f io.Writer, to Format, gz bool, 
 		return nil, err
 	}
 	tags := src.Reader.Tags()
-	for _, a := range src.Initial {
-		if err := snk.write(trace.Event{Op: trace.OpAlloc, ID: a.ID, Size: a.Size, Tag: a.Tag}, tags); err != nil {
+	initial := src.InitialAllocs()
+	for _, a := range initial {
+		if err := snk.write(a, tags); err != nil {
 			return nil, err
 		}
 		rep.Written++
@@ -144,7 +145,7 @@ func convert(ctx context.Context, src *Source, f io.Writer, to Format, gz bool, 
 		rep.Events++
 		if err := snk.write(e, src.Reader.Tags()); err != nil {
 			var fe *trace.FormatError
-			if errors.As(err, &fe) && len(src.Initial) == 0 {
+			if errors.As(err, &fe) && len(initial) == 0 {
 				return nil, err // it names the event already, by the same index
 			}
 			return nil, fmt.Errorf("event %d: %w", rep.Events-1, err)
@@ -175,7 +176,7 @@ func convert(ctx context.Context, src *Source, f io.Writer, to Format, gz bool, 
 func sourceLosses(src *Source, to Format) []string {
 	var d []string
 	if w := src.Workload; w != nil {
-		if n := len(src.Initial); n > 0 {
+		if n := len(src.InitialAllocs()); n > 0 {
 			d = append(d, fmt.Sprintf("the layout of %d segments live at the start (their %d live blocks became allocs at the start; ids kept)", len(w.Initial), n))
 		}
 		if n := len(w.Truth); n > 0 && to != Snapshot {

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fraglab/fraglab/fidelity"
+	"github.com/fraglab/fraglab/replay"
 )
 
 func init() { addCommands(fidelityCmd) }
@@ -36,20 +37,20 @@ given.`,
 			if err != nil {
 				return err
 			}
-			if !isSnapshot(args[0]) {
+			if !replay.IsSnapshot(args[0]) {
 				return fmt.Errorf("%s: fidelity needs a PyTorch memory snapshot (.pickle)", args[0])
 			}
 			in, err := openInput(args[0], device, capacity)
 			if err != nil {
 				return err
 			}
-			mod, err := loadPolicy(cmd, "pytorch")
+			mod, err := replay.LoadPolicy(cmd.Context(), "pytorch", "")
 			if err != nil {
 				return err
 			}
-			w := in.snap
-			progress, endProgress := replayProgress(cmd.ErrOrStderr(), "fidelity", in.events, nil)
-			rep, err := fidelity.CheckProgress(cmd.Context(), w, mod, in.capacity, in.params("pytorch", ps), progress)
+			w := in.Snapshot
+			progress, endProgress := replayProgress(cmd.ErrOrStderr(), "fidelity", in.Events, nil)
+			rep, err := fidelity.CheckProgress(cmd.Context(), w, mod, in.Capacity, in.Params("pytorch", ps), progress)
 			endProgress()
 			if err != nil {
 				return err
@@ -59,7 +60,7 @@ given.`,
 			for k, id := range w.PoolIDs {
 				fmt.Fprintf(out, "private pool %d: recorded pool id (%d, %d)\n", k+1, id[0], id[1])
 			}
-			for _, n := range in.notes {
+			for _, n := range in.Notes {
 				fmt.Fprintln(out, n)
 			}
 			fmt.Fprintln(out)

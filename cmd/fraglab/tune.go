@@ -57,11 +57,11 @@ built-in policies are replayed too, as what a custom allocator could reach.`,
 			if err != nil {
 				return err
 			}
-			in.closer.Close()
-			tin := tune.Input{Trace: path, Device: device, Capacity: in.capacity, Recorded: in.params("pytorch", nil),
+			in.Close()
+			tin := tune.Input{Trace: path, Device: device, Capacity: in.Capacity, Recorded: in.Params("pytorch", nil),
 				Open: func() (trace.Reader, []host.InitialSegment, error) {
-					if in.snap != nil {
-						r, initial := replay.SnapshotInput(in.snap)
+					if in.Snapshot != nil {
+						r, initial := replay.SnapshotInput(in.Snapshot)
 						return r, initial, nil
 					}
 					r, c, err := trace.Open(path)
@@ -108,7 +108,7 @@ built-in policies are replayed too, as what a custom allocator could reach.`,
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(rep)
 			}
-			printTune(cmd.OutOrStdout(), args[0], in.notes, rep)
+			printTune(cmd.OutOrStdout(), args[0], in.Notes, rep)
 			return nil
 		},
 	}
