@@ -12,10 +12,8 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host/abi"
-	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/atomicfile"
 	"github.com/fraglab/fraglab/internal/synth"
-	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/trace"
 )
@@ -330,11 +328,7 @@ func (s *snapshotSink) write(e trace.Event, tags *trace.Tags) error {
 }
 
 func (s *snapshotSink) finish(ctx context.Context) error {
-	bin, ok := policies.Builtin("pytorch")
-	if !ok {
-		return fmt.Errorf("the built-in pytorch policy is missing")
-	}
-	mod, err := wasm.Compile(ctx, "pytorch", bin)
+	mod, err := replay.LoadPolicy(ctx, "pytorch", "")
 	if err != nil {
 		return err
 	}
