@@ -73,7 +73,7 @@ given.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&device, "device", -1, "device of the snapshot (default: the first with events)")
-	f.StringVar(&capacity, "capacity", "from-trace", "device capacity SIZE, or from-trace")
+	f.StringVar(&capacity, "capacity", "from-trace", "device capacity SIZE or unlimited, or from-trace")
 	f.StringArrayVar(&params, "param", nil, "override a pytorch knob key=value (repeatable)")
 	f.IntVar(&context, "context", 3, "segment events of context shown around the first divergence")
 	atLeast(f, "0", "device", "context")

@@ -184,7 +184,7 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 	f.StringVar(&tagRules, "tag-rules", "", "YAML rules mapping a snapshot's stack frames to tags (default: the built-in rules; see docs/tags.md)")
 	f.StringVar(&policy, "policy", "pytorch", "built-in policy name ("+strings.Join(policies.Names(), ", ")+") or path to a .wasm module")
 	f.StringArrayVar(&params, "param", nil, "policy parameter key=value (repeatable)")
-	f.StringVar(&capacity, "capacity", "", "device capacity SIZE, or from-trace for a PyTorch snapshot (default unlimited)")
+	f.StringVar(&capacity, "capacity", "", "device capacity SIZE or unlimited, or from-trace for a PyTorch snapshot (default unlimited)")
 	f.StringVar(&device, "device", "sim", "device to replay on: sim, cuda (cuda:0), cuda:N, or auto (cuda when a GPU is present, else sim); a bare integer N keeps its old meaning, --snapshot-device N")
 	f.IntVar(&snapDevice, "snapshot-device", -1, "device of a PyTorch snapshot to replay (default: the first with events)")
 	f.BoolVar(&canary, "canary", false, "fill every allocation with its own pattern on the device and check it on free: proves no two live blocks share bytes")

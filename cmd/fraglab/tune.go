@@ -113,7 +113,7 @@ built-in policies are replayed too, as what a custom allocator could reach.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&capacity, "capacity", "", "device capacity SIZE, or from-trace for a PyTorch snapshot (default unknown: replays run unlimited)")
+	f.StringVar(&capacity, "capacity", "", "device capacity SIZE or unlimited, or from-trace for a PyTorch snapshot (default unknown: replays run unlimited)")
 	f.IntVar(&device, "device", -1, "device of a PyTorch snapshot (default: the first with events)")
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object")
 	f.IntVar(&parallel, "parallel", 0, "worker processes (default: the number of CPUs)")
