@@ -209,6 +209,13 @@ func (w *Workload) openSnapshot() error {
 	return nil
 }
 
+// OpenReader returns a fresh reader over the same workload, with its
+// initial state and what closes its file (nil when there is none): the
+// caller closes it, at any time, Close or not.
+func (w *Workload) OpenReader() (trace.Reader, []host.InitialSegment, io.Closer, error) {
+	return w.reopen()
+}
+
 // Reopen returns a fresh reader over the same workload, with its initial
 // state. A file it opens is closed by Close.
 func (w *Workload) Reopen() (trace.Reader, []host.InitialSegment, error) {

@@ -133,6 +133,16 @@ func TestOpenWorkloadKinds(t *testing.T) {
 			if n2 := countEvents(t, r); n1 != n2 || len(initial) != len(w.Initial) || n1 == 0 {
 				t.Errorf("reopened: %d events, %d initial segments; first %d, %d", n2, len(initial), n1, len(w.Initial))
 			}
+			r, initial, c, err := w.OpenReader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n3 := countEvents(t, r); n3 != n1 || len(initial) != len(w.Initial) || (c != nil) != tt.read {
+				t.Errorf("OpenReader: %d events, %d initial segments, closer %v", n3, len(initial), c != nil)
+			}
+			if c != nil {
+				c.Close()
+			}
 		})
 	}
 }

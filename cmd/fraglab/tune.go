@@ -16,7 +16,6 @@ import (
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/internal/kv"
 	"github.com/fraglab/fraglab/internal/units"
-	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/trace"
 	"github.com/fraglab/fraglab/tune"
 )
@@ -60,15 +59,11 @@ built-in policies are replayed too, as what a custom allocator could reach.`,
 			in.Close()
 			tin := tune.Input{Trace: path, Device: device, Capacity: in.Capacity, Recorded: in.Params("pytorch", nil),
 				Open: func() (trace.Reader, []host.InitialSegment, error) {
-					if in.Snapshot != nil {
-						r, initial := replay.SnapshotInput(in.Snapshot)
-						return r, initial, nil
+					r, initial, c, err := in.OpenReader()
+					if err != nil || c == nil {
+						return r, initial, err
 					}
-					r, c, err := trace.Open(path)
-					if err != nil {
-						return nil, nil, err
-					}
-					return &closingReader{r, c}, nil, nil
+					return &closingReader{r, c}, initial, nil
 				}}
 			if tin.Recorded == nil {
 				tin.Recorded = map[string]string{}
