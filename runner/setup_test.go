@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/runrecord"
 )
 
 // TestExecuteSetsUpAsReplay: a worker sets its run up as `fraglab replay`
-// does (replay.NewSetup): a snapshot is one whatever the case of its
+// does (setup.New): a snapshot is one whatever the case of its
 // extension, and starts the pytorch policy from its recorded settings.
 func TestExecuteSetsUpAsReplay(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "snapshot", "testdata", "synthetic.pickle"))
@@ -29,7 +30,7 @@ func TestExecuteSetsUpAsReplay(t *testing.T) {
 		if rec.Status != runrecord.StatusOK {
 			t.Fatalf("%s: run failed: %s", policy, rec.Error)
 		}
-		s, err := replay.NewSetup(ctx, replay.Spec{Workload: replay.WorkloadSpec{Trace: snap}, Policy: policy, Params: map[string]string{}})
+		s, err := setup.New(ctx, setup.Spec{Workload: setup.WorkloadSpec{Trace: snap}, Policy: policy, Params: map[string]string{}})
 		if err != nil {
 			t.Fatal(err)
 		}

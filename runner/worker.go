@@ -30,6 +30,7 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/runrecord"
 	"github.com/fraglab/fraglab/segmap"
 )
@@ -147,7 +148,7 @@ func Execute(ctx context.Context, s *Spec) *runrecord.Record {
 }
 
 func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
-	mod, err := replay.LoadPolicy(ctx, s.Policy, s.PolicyPath)
+	mod, err := setup.LoadPolicy(ctx, s.Policy, s.PolicyPath)
 	if err != nil {
 		return err
 	}
@@ -156,13 +157,13 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 	if err != nil {
 		return err
 	}
-	// As `fraglab replay`: one setup (replay.NewSetup), so a snapshot's tag
+	// As `fraglab replay`: one setup (setup.New), so a snapshot's tag
 	// rules and recorded allocator settings (the pytorch policy starts from
 	// them, under the experiment's parameters) are the CLI's.
-	ws := replay.WorkloadSpec{Trace: s.Trace, SnapshotDevice: s.Device, ReadSnapshot: readSnapshot, // cached: a pooled worker serves many runs
-		Generator: s.Generator, GeneratorParams: s.GeneratorParams, Seed: s.Seed, Capacity: replay.Capacity{Bytes: s.Capacity}}
-	run, err := replay.NewSetup(ctx, replay.Spec{Workload: ws, Policy: s.Policy, Module: mod, Params: s.Params,
-		Device: replay.DeviceSpec{Selector: sel, LatencyProfile: s.LatencyProfile}})
+	ws := setup.WorkloadSpec{Trace: s.Trace, SnapshotDevice: s.Device, ReadSnapshot: readSnapshot, // cached: a pooled worker serves many runs
+		Generator: s.Generator, GeneratorParams: s.GeneratorParams, Seed: s.Seed, Capacity: setup.Capacity{Bytes: s.Capacity}}
+	run, err := setup.New(ctx, setup.Spec{Workload: ws, Policy: s.Policy, Module: mod, Params: s.Params,
+		Device: setup.DeviceSpec{Selector: sel, LatencyProfile: s.LatencyProfile}})
 	if err != nil {
 		return err
 	}

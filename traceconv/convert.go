@@ -15,6 +15,7 @@ import (
 	"github.com/fraglab/fraglab/internal/atomicfile"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/trace"
 )
 
@@ -328,7 +329,7 @@ func (s *snapshotSink) write(e trace.Event, tags *trace.Tags) error {
 }
 
 func (s *snapshotSink) finish(ctx context.Context) error {
-	mod, err := replay.LoadPolicy(ctx, "pytorch", "")
+	mod, err := setup.LoadPolicy(ctx, "pytorch", "")
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/snapshot"
 	"github.com/fraglab/fraglab/trace"
 )
@@ -112,7 +112,7 @@ func Open(path string, o OpenOptions) (*Source, error) {
 	s := &Source{Path: path, Format: f}
 	if f == Snapshot {
 		// As a replay opens it: the same tag rules, device and initial state.
-		w, err := replay.OpenWorkload(replay.WorkloadSpec{Trace: path, SnapshotDevice: o.Device, TagRules: o.TagRules, Snapshot: true})
+		w, err := setup.OpenWorkload(setup.WorkloadSpec{Trace: path, SnapshotDevice: o.Device, TagRules: o.TagRules, Snapshot: true})
 		if err != nil {
 			return nil, err
 		}

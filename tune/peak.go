@@ -11,6 +11,7 @@ import (
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/oomreport"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 )
 
 // PeakWaste is where the free (cached, unallocated) bytes sat when a run's
@@ -46,7 +47,7 @@ var segmentClasses = []struct {
 // in this process, twice: once to find the event of peak reserved, once
 // to look at the allocator's free blocks after it.
 func AnalyzePeak(ctx context.Context, in Input, params map[string]string) (*PeakWaste, error) {
-	mod, err := replay.LoadPolicy(ctx, "pytorch", "")
+	mod, err := setup.LoadPolicy(ctx, "pytorch", "")
 	if err != nil {
 		return nil, err
 	}

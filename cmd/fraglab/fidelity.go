@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fraglab/fraglab/fidelity"
-	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 )
 
 func init() { addCommands(fidelityCmd) }
@@ -37,14 +37,14 @@ given.`,
 			if err != nil {
 				return err
 			}
-			if !replay.IsSnapshot(args[0]) {
+			if !setup.IsSnapshot(args[0]) {
 				return fmt.Errorf("%s: fidelity needs a PyTorch memory snapshot (.pickle)", args[0])
 			}
 			in, err := openInput(args[0], device, capacity)
 			if err != nil {
 				return err
 			}
-			mod, err := replay.LoadPolicy(cmd.Context(), "pytorch", "")
+			mod, err := setup.LoadPolicy(cmd.Context(), "pytorch", "")
 			if err != nil {
 				return err
 			}

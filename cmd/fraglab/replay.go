@@ -18,6 +18,7 @@ import (
 	"github.com/fraglab/fraglab/oomreport"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/trace"
 )
 
@@ -83,8 +84,8 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if onError != "abort" && onError != "fallback" {
 				return fmt.Errorf("--on-policy-error %q: expected abort or fallback", onError)
 			}
-			run, err := replay.NewSetup(cmd.Context(), replay.Spec{Workload: ws, Policy: policy, Params: ps,
-				Device: replay.DeviceSpec{Selector: sel, LatencyProfile: latencyProfile}})
+			run, err := setup.New(cmd.Context(), setup.Spec{Workload: ws, Policy: policy, Params: ps,
+				Device: setup.DeviceSpec{Selector: sel, LatencyProfile: latencyProfile}})
 			if err != nil {
 				return err
 			}

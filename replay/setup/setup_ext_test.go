@@ -1,11 +1,11 @@
-package replay_test
+package setup_test
 
 import (
 	"io"
 	"slices"
 	"testing"
 
-	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/snapshot"
 	"github.com/fraglab/fraglab/trace"
 	"github.com/fraglab/fraglab/traceconv"
@@ -29,10 +29,10 @@ func tagNames(t *testing.T, r trace.Reader) []string {
 }
 
 // TestTagRulesBothCallers: a snapshot's tag rules reach its events the same
-// way whether a replay (replay.OpenWorkload, as fraglab replay and the
+// way whether a replay (setup.OpenWorkload, as fraglab replay and the
 // runner's workers) or trace convert and stats (traceconv.Open) open it.
 func TestTagRulesBothCallers(t *testing.T) {
-	const snap = "../snapshot/testdata/pytorch-mempool.pickle"
+	const snap = "../../snapshot/testdata/pytorch-mempool.pickle"
 	allWeight, err := snapshot.ParseTagRules([]byte("rules:\n  - tag: weight\n    file: .py\n"), "all-weight.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestTagRulesBothCallers(t *testing.T) {
 		{name: "all weight", rules: allWeight, want: "weight", never: "activation"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := replay.OpenWorkload(replay.WorkloadSpec{Trace: snap, TagRules: tt.rules})
+			w, err := setup.OpenWorkload(setup.WorkloadSpec{Trace: snap, TagRules: tt.rules})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package replay
+package setup
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/trace"
 )
 
 const (
-	setupSnapshot = "../snapshot/testdata/synthetic.pickle" // settings, an initial segment, tags
-	setupTrace    = "../examples/traces/devlog-small-then-large.jsonl"
+	setupSnapshot = "../../snapshot/testdata/synthetic.pickle" // settings, an initial segment, tags
+	setupTrace    = "../../examples/traces/devlog-small-then-large.jsonl"
 )
 
 func TestIsSnapshot(t *testing.T) {
@@ -230,7 +231,7 @@ func TestLoadPolicy(t *testing.T) {
 	}
 }
 
-// TestSetupReplayAgain: a setup replays its workload, and Again replays it
+// TestSetupReplayAgain: a run set up replays its workload, and Again replays it
 // once more on a fresh device to the same metrics.
 func TestSetupReplayAgain(t *testing.T) {
 	ctx := context.Background()
@@ -239,11 +240,11 @@ func TestSetupReplayAgain(t *testing.T) {
 		{Trace: setupTrace, Capacity: Capacity{Bytes: 200 << 20}},
 		{Generator: "devlog", Seed: 3},
 	} {
-		s, err := NewSetup(ctx, Spec{Workload: ws, Policy: "pytorch", Device: DeviceSpec{Selector: cudadriver.Selector{Kind: "sim"}}})
+		s, err := New(ctx, Spec{Workload: ws, Policy: "pytorch", Device: DeviceSpec{Selector: cudadriver.Selector{Kind: "sim"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts := Options{PolicyLog: io.Discard}
+		opts := replay.Options{PolicyLog: io.Discard}
 		a, err := s.Replay(ctx, opts)
 		if err != nil {
 			t.Fatal(err)

@@ -1,4 +1,10 @@
-package replay
+// Package setup is the one way to set up a run: `fraglab replay`,
+// fidelity, tune, the runner's workers and trace convert open their
+// workload, policy and device here, so that an input feature (tag rules,
+// recorded settings, private pools) is written once. It sits beside
+// package replay, not in it, because it names the built-in policies and
+// the generators, whose tests replay their workloads.
+package setup
 
 import (
 	"context"
@@ -18,14 +24,10 @@ import (
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/policies"
+	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/snapshot"
 	"github.com/fraglab/fraglab/trace"
 )
-
-// This file is the one way to set up a run: `fraglab replay`, fidelity,
-// tune, the runner's workers and trace convert open their workload, policy
-// and device here, so that an input feature (tag rules, recorded settings,
-// private pools) is written once.
 
 // IsSnapshot reports whether path names a PyTorch memory snapshot (.pickle
 // or .pkl, in any case).
@@ -190,7 +192,7 @@ func (w *Workload) openSnapshot() error {
 	}
 	w.Snapshot, w.Events = sw, int64(len(sw.Events))
 	w.reopen = func() (trace.Reader, []host.InitialSegment, io.Closer, error) {
-		r, initial := SnapshotInput(sw)
+		r, initial := replay.SnapshotInput(sw)
 		return r, initial, nil, nil
 	}
 	if !s.Capacity.FromTrace {
@@ -325,7 +327,7 @@ type Spec struct {
 	Policy     string
 	PolicyPath string
 	// Module, when set, is the policy compiled already (LoadPolicy):
-	// NewSetup uses it instead of compiling Policy.
+	// New uses it instead of compiling Policy.
 	Module *wasm.Module
 	// Params are the user's policy params; a snapshot's recorded settings
 	// go under them (Workload.Params).
@@ -333,8 +335,8 @@ type Spec struct {
 	Device DeviceSpec
 }
 
-// Setup is a run ready to replay: Replay it, then Close it.
-type Setup struct {
+// Run is a run set up, ready to replay: Replay it, then Close it.
+type Run struct {
 	Workload *Workload
 	Module   *wasm.Module
 	Device   *Device
@@ -345,9 +347,9 @@ type Setup struct {
 	spec Spec
 }
 
-// NewSetup compiles the policy, opens the workload and opens the device
-// of s, in this order: the first error is the one returned.
-func NewSetup(ctx context.Context, s Spec) (*Setup, error) {
+// New compiles the policy, opens the workload and opens the device of s,
+// in this order: the first error is the one returned.
+func New(ctx context.Context, s Spec) (*Run, error) {
 	mod := s.Module
 	if mod == nil {
 		var err error
@@ -364,19 +366,19 @@ func NewSetup(ctx context.Context, s Spec) (*Setup, error) {
 		w.Close()
 		return nil, err
 	}
-	return &Setup{Workload: w, Module: mod, Device: dev, Params: w.Params(s.Policy, maps.Clone(s.Params)), spec: s}, nil
+	return &Run{Workload: w, Module: mod, Device: dev, Params: w.Params(s.Policy, maps.Clone(s.Params)), spec: s}, nil
 }
 
 // Replay runs the workload under the policy on the device, with opts'
 // Params and Initial set to the setup's.
-func (s *Setup) Replay(ctx context.Context, opts Options) (*Result, error) {
+func (s *Run) Replay(ctx context.Context, opts replay.Options) (*replay.Result, error) {
 	opts.Params, opts.Initial = s.Params, s.Workload.Initial
-	return Run(ctx, s.Workload.Reader, s.Module, s.Device.Device, opts)
+	return replay.Run(ctx, s.Workload.Reader, s.Module, s.Device.Device, opts)
 }
 
 // Again replays the workload once more, from a fresh reader on a fresh
 // device of the same capacity (opts' Params and Initial set as Replay's).
-func (s *Setup) Again(ctx context.Context, opts Options) (*Result, error) {
+func (s *Run) Again(ctx context.Context, opts replay.Options) (*replay.Result, error) {
 	r, initial, err := s.Workload.Reopen()
 	if err != nil {
 		return nil, err
@@ -387,11 +389,11 @@ func (s *Setup) Again(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer dev.Close()
 	opts.Params, opts.Initial = s.Params, initial
-	return Run(ctx, r, s.Module, dev.Device, opts)
+	return replay.Run(ctx, r, s.Module, dev.Device, opts)
 }
 
 // Reopener is a reopen function for MinCapacity: a fresh reader each call.
-func (s *Setup) Reopener() func() (trace.Reader, error) {
+func (s *Run) Reopener() func() (trace.Reader, error) {
 	return func() (trace.Reader, error) {
 		r, _, err := s.Workload.Reopen()
 		return r, err
@@ -399,11 +401,11 @@ func (s *Setup) Reopener() func() (trace.Reader, error) {
 }
 
 // Report is the device report of res.
-func (s *Setup) Report(res *Result) *DeviceReport {
-	return NewDeviceReport(s.Device.Description(), res)
+func (s *Run) Report(res *replay.Result) *replay.DeviceReport {
+	return replay.NewDeviceReport(s.Device.Description(), res)
 }
 
 // Close closes the device and the workload's files.
-func (s *Setup) Close() error {
+func (s *Run) Close() error {
 	return errors.Join(s.Device.Close(), s.Workload.Close())
 }
