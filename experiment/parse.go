@@ -288,15 +288,17 @@ func (p *parser) device(n *yaml.Node, d *Device) {
 
 // capacity is a positive SIZE or "unlimited" (0).
 func (p *parser) capacity(n *yaml.Node, key string) (int64, bool) {
-	if n.Kind == yaml.ScalarNode && n.Value == "unlimited" {
-		return 0, true
-	}
-	v, ok := p.size(n, key)
-	if ok && v == 0 {
-		p.errf(n, key, "a device of 0 bytes holds nothing: expected a positive size, or unlimited")
+	n = yamlnode.Deref(n)
+	if t := n.ShortTag(); n.Kind != yaml.ScalarNode || (t != "!!int" && t != "!!str") {
+		p.typeErr(n, key, "a size (bytes, or a number with KiB, MiB, GiB or TiB)")
 		return 0, false
 	}
-	return v, ok
+	v, err := units.ParseCapacity(n.Value)
+	if err != nil {
+		p.errf(n, key, "%s", err)
+		return 0, false
+	}
+	return v, true
 }
 
 var workloadKeys = []string{"name", "trace", "traces", "device", "generator", "params", "seeds"}

@@ -20,7 +20,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"net/rpc"
 	"os"
@@ -30,14 +29,10 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/generate"
-	"github.com/fraglab/fraglab/host/wasm"
-	"github.com/fraglab/fraglab/internal/synth"
-	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/runrecord"
 	"github.com/fraglab/fraglab/segmap"
-	"github.com/fraglab/fraglab/trace"
 )
 
 // The magic cookie go-plugin hands the worker in its environment. It is a
@@ -153,112 +148,47 @@ func Execute(ctx context.Context, s *Spec) *runrecord.Record {
 }
 
 func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
-	var bin []byte
-	if s.PolicyPath != "" {
-		b, err := os.ReadFile(s.PolicyPath)
-		if err != nil {
-			return fmt.Errorf("policy: %w", err)
-		}
-		bin = b
-	} else if b, ok := policies.Builtin(s.Policy); ok {
-		bin = b
-	} else {
-		return fmt.Errorf("unknown built-in policy %q", s.Policy)
-	}
-	mod, err := wasm.Compile(ctx, s.Policy, bin)
+	mod, err := setup.LoadPolicy(ctx, s.Policy, s.PolicyPath)
 	if err != nil {
 		return err
 	}
 	rec.PolicyHash = mod.Hash
+	sel, err := cudadriver.ParseSelector(s.deviceKind())
+	if err != nil {
+		return err
+	}
+	// As `fraglab replay`: one setup (setup.New), so a snapshot's tag
+	// rules and recorded allocator settings (the pytorch policy starts from
+	// them, under the experiment's parameters) are the CLI's.
+	ws := setup.WorkloadSpec{Trace: s.Trace, SnapshotDevice: s.Device, ReadSnapshot: readSnapshot, // cached: a pooled worker serves many runs
+		Generator: s.Generator, GeneratorParams: s.GeneratorParams, Seed: s.Seed, Capacity: setup.Capacity{Bytes: s.Capacity}}
+	run, err := setup.New(ctx, setup.Spec{Workload: ws, Policy: s.Policy, Module: mod, Params: s.Params,
+		Device: setup.DeviceSpec{Selector: sel, LatencyProfile: s.LatencyProfile}})
+	if err != nil {
+		return err
+	}
+	defer run.Close()
 
-	params := maps.Clone(s.Params)
 	opts := replay.Options{MemoryLimitPages: s.MemoryLimitPages, HangTimeout: s.HangTimeout,
 		Fallback: s.Fallback, PolicyLog: os.Stderr, Canary: s.Canary,
 		CheckInvariants: s.CheckEvery > 0, CheckEvery: s.CheckEvery}
-	var reader trace.Reader
-	var reopen func() (trace.Reader, error) // a fresh reader over the same workload
-	var opened []io.Closer
-	if s.Generator != "" {
-		events, tags, err := generate.Generate(s.Generator, s.GeneratorParams, s.Seed)
-		if err != nil {
-			return err
-		}
-		reader = synth.NewReaderTags(events, tags)
-		reopen = func() (trace.Reader, error) { return synth.NewReaderTags(events, tags), nil }
-	} else if isSnapshot(s.Trace) {
-		snap, err := readSnapshot(s.Trace) // cached: a pooled worker serves many runs
-		if err != nil {
-			return err
-		}
-		dev := -1
-		if s.Device != nil {
-			dev = *s.Device
-		}
-		w, err := snap.Workload(dev)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.Trace, err)
-		}
-		reader, opts.Initial = replay.SnapshotInput(w)
-		reopen = func() (trace.Reader, error) { r, _ := replay.SnapshotInput(w); return r, nil }
-		// As `fraglab replay`: the pytorch policy starts from the recorded
-		// allocator settings, under the experiment's parameters.
-		if w.Settings != nil && s.Policy == "pytorch" {
-			p := w.Settings.Params()
-			maps.Copy(p, params)
-			params = p
-		}
-	} else {
-		r, c, err := trace.Open(s.Trace)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		reader = r
-		reopen = func() (trace.Reader, error) {
-			r, c, err := trace.Open(s.Trace)
-			if err == nil {
-				opened = append(opened, c)
-			}
-			return r, err
-		}
-	}
-	defer func() {
-		for _, c := range opened {
-			c.Close()
-		}
-	}()
-	opts.Params = params
 	opts.Timeline = timelinePoints
 	opts.ExplainOOMs = 1
 	opts.Maps = []replay.MapAt{{FirstOOM: true}}
 	if s.MapEvent != nil {
 		opts.Maps = append(opts.Maps, replay.MapAt{Event: *s.MapEvent})
 	}
-	sel, err := cudadriver.ParseSelector(s.deviceKind())
-	if err != nil {
-		return err
-	}
-	var prof *cudadriver.LatencyProfile
-	if s.LatencyProfile != "" {
-		if prof, err = cudadriver.LoadLatencyProfile(s.LatencyProfile); err != nil {
-			return err
-		}
-	}
-	dev, note, err := cudadriver.Open(sel, cudadriver.OpenOptions{Capacity: s.Capacity, Latency: prof})
-	if err != nil {
-		return err
-	}
-	defer dev.Close()
+	dev := run.Device.Device
 	if info := dev.Info(); info.Backend == "sim" {
 		rec.Device = "sim"
 	} else if c, ok := dev.(*cudadriver.CUDA); ok {
 		rec.Device = fmt.Sprintf("cuda:%d", c.Index())
 	}
-	res, err := replay.Run(ctx, reader, mod, dev, opts)
+	res, err := run.Replay(ctx, opts)
 	if err != nil {
 		return err
 	}
-	rec.DeviceInfo = replay.NewDeviceReport(cudadriver.Describe(dev, sel, prof, note), res)
+	rec.DeviceInfo = run.Report(res)
 	m := res.Metrics
 	rec.Metrics = &m
 	rec.Offline = res.Policy.Offline
@@ -272,7 +202,8 @@ func execute(ctx context.Context, s *Spec, rec *runrecord.Record) error {
 	}
 	if s.MinCapacity {
 		opts.Timeline, opts.ExplainOOMs, opts.Maps = 0, 0, nil
-		mc, err := replay.MinCapacity(ctx, reopen, mod, opts)
+		opts.Params, opts.Initial = run.Params, run.Workload.Initial
+		mc, err := replay.MinCapacity(ctx, run.Reopener(), run.Module, opts)
 		if err != nil {
 			return fmt.Errorf("min_capacity: %w", err)
 		}
@@ -291,11 +222,6 @@ func compactMap(m *segmap.Map) *segmap.Map {
 	}
 	m.Compact(runrecord.MapSegments, runrecord.MapResolution)
 	return m
-}
-
-func isSnapshot(path string) bool {
-	n := len(path)
-	return (n > 7 && path[n-7:] == ".pickle") || (n > 4 && path[n-4:] == ".pkl")
 }
 
 // WorkerOptions configure Serve.

@@ -3,17 +3,19 @@ package snapshot
 import (
 	"math/bits"
 
+	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/host/abi"
 )
 
-// PyTorch's caching-allocator constants (reference §1.1).
+// PyTorch's caching-allocator constants (reference §1.1): the host's
+// (host/defaults.go), the one home of PyTorch's size rules on the Go side.
 const (
 	mib          = 1 << 20
-	minBlockSize = 512       // kMinBlockSize
-	smallSize    = 1 * mib   // kSmallSize: largest small-pool request
-	smallBuffer  = 2 * mib   // kSmallBuffer: small-pool segment and page size
-	largeBuffer  = 20 * mib  // kLargeBuffer: large segment for 1–10 MiB requests, large page size
-	unlimited    = int64(-1) // max_split_size when not set
+	minBlockSize = host.MinBlockSize // kMinBlockSize
+	smallSize    = host.SmallSize    // kSmallSize: largest small-pool request
+	smallBuffer  = host.SmallBuffer  // kSmallBuffer: small-pool segment and page size
+	largeBuffer  = host.LargeBuffer  // kLargeBuffer: large segment for 1–10 MiB requests, large page size
+	unlimited    = int64(-1)         // max_split_size when not set
 )
 
 // Pool names of segment_type.
@@ -57,7 +59,7 @@ func roundSize(n int64, div *[Intervals]int64) int64 {
 			return roundupPower2Division(n, d)
 		}
 	}
-	return roundUp(n, minBlockSize)
+	return host.DefaultRoundSize(n)
 }
 
 // roundupPower2Division is roundup_power2_next_division: a power of two

@@ -12,11 +12,10 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host/abi"
-	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/atomicfile"
 	"github.com/fraglab/fraglab/internal/synth"
-	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/trace"
 )
 
@@ -127,8 +126,9 @@ func convert(ctx context.Context, src *Source, f io.Writer, to Format, gz bool, 
 		return nil, err
 	}
 	tags := src.Reader.Tags()
-	for _, a := range src.Initial {
-		if err := snk.write(trace.Event{Op: trace.OpAlloc, ID: a.ID, Size: a.Size, Tag: a.Tag}, tags); err != nil {
+	initial := src.InitialAllocs()
+	for _, a := range initial {
+		if err := snk.write(a, tags); err != nil {
 			return nil, err
 		}
 		rep.Written++
@@ -144,7 +144,7 @@ func convert(ctx context.Context, src *Source, f io.Writer, to Format, gz bool, 
 		rep.Events++
 		if err := snk.write(e, src.Reader.Tags()); err != nil {
 			var fe *trace.FormatError
-			if errors.As(err, &fe) && len(src.Initial) == 0 {
+			if errors.As(err, &fe) && len(initial) == 0 {
 				return nil, err // it names the event already, by the same index
 			}
 			return nil, fmt.Errorf("event %d: %w", rep.Events-1, err)
@@ -175,7 +175,7 @@ func convert(ctx context.Context, src *Source, f io.Writer, to Format, gz bool, 
 func sourceLosses(src *Source, to Format) []string {
 	var d []string
 	if w := src.Workload; w != nil {
-		if n := len(src.Initial); n > 0 {
+		if n := len(src.InitialAllocs()); n > 0 {
 			d = append(d, fmt.Sprintf("the layout of %d segments live at the start (their %d live blocks became allocs at the start; ids kept)", len(w.Initial), n))
 		}
 		if n := len(w.Truth); n > 0 && to != Snapshot {
@@ -329,11 +329,7 @@ func (s *snapshotSink) write(e trace.Event, tags *trace.Tags) error {
 }
 
 func (s *snapshotSink) finish(ctx context.Context) error {
-	bin, ok := policies.Builtin("pytorch")
-	if !ok {
-		return fmt.Errorf("the built-in pytorch policy is missing")
-	}
-	mod, err := wasm.Compile(ctx, "pytorch", bin)
+	mod, err := setup.LoadPolicy(ctx, "pytorch", "")
 	if err != nil {
 		return err
 	}

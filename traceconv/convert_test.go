@@ -280,7 +280,7 @@ func TestConvertErrors(t *testing.T) {
 		{in, in, Options{}, "input and output are the same file"},
 		{in, filepath.Join(dir, "o.pickle.gz"), Options{}, "gzipped snapshots are not supported"},
 		{bad, filepath.Join(dir, "o.jsonl"), Options{}, "bad.fltr: byte 9: truncated file: expected an alloc size"},
-		{in, filepath.Join(dir, "o.jsonl"), Options{OpenOptions: OpenOptions{Device: &one}}, "--device applies to PyTorch snapshots"},
+		{in, filepath.Join(dir, "o.jsonl"), Options{OpenOptions: OpenOptions{Device: &one}}, "a snapshot device applies to PyTorch snapshots (.pickle), not"},
 		{in, filepath.Join(dir, "missing", "o.jsonl"), Options{}, "writing " + filepath.Join(dir, "missing", "o.jsonl") + ": directory " + filepath.Join(dir, "missing") + " does not exist"},
 	}
 	for _, tt := range tests {

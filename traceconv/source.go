@@ -10,7 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/fraglab/fraglab/internal/synth"
+	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/snapshot"
 	"github.com/fraglab/fraglab/trace"
 )
@@ -67,12 +68,6 @@ func FormatOf(path string) (f Format, gz bool, err error) {
 	return "", false, fmt.Errorf("%s: cannot tell the trace format from the extension: expected .jsonl, .fltr, .csv (each optionally .gz) or .pickle, or name it with --from/--to", path)
 }
 
-// InitialAlloc is an allocation live before the first event of a Source.
-type InitialAlloc struct {
-	ID, Size int64
-	Tag      int32
-}
-
 // Failure is a failed allocation the trace recorded itself: an RMM
 // "allocate failure" line or a PyTorch snapshot's oom entry.
 type Failure struct {
@@ -87,9 +82,10 @@ type Source struct {
 	Path   string
 	Format Format
 	Reader trace.Reader
-	// Initial are the allocations live before the first event (a snapshot
-	// that starts mid-run), in id order; their frees are events.
-	Initial []InitialAlloc
+	// Initial is the state live before the first event (a snapshot that
+	// starts mid-run): the segments replay.SnapshotInput gives a replay.
+	// Their live blocks' frees are events; InitialAllocs lists them.
+	Initial []host.InitialSegment
 	// RMM is the reader of an RMM log (threads, times, pointers,
 	// failures); nil for other formats.
 	RMM *trace.RMMReader
@@ -115,34 +111,16 @@ func Open(path string, o OpenOptions) (*Source, error) {
 	}
 	s := &Source{Path: path, Format: f}
 	if f == Snapshot {
-		snap, err := snapshot.ReadFile(path)
+		// As a replay opens it: the same tag rules, device and initial state.
+		w, err := setup.OpenWorkload(setup.WorkloadSpec{Trace: path, SnapshotDevice: o.Device, TagRules: o.TagRules, Snapshot: true})
 		if err != nil {
 			return nil, err
 		}
-		rules := o.TagRules
-		if rules == nil {
-			rules = snapshot.DefaultTagRules()
-		}
-		device := -1
-		if o.Device != nil {
-			device = *o.Device
-		}
-		w, err := snap.WorkloadWithRules(device, rules)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		s.Workload, s.Reader, s.closer = w, synth.NewReaderTags(w.Events, w.Tags), nopCloser{}
-		for _, seg := range w.Initial {
-			for _, b := range seg.Blocks {
-				if b.ID >= 0 {
-					s.Initial = append(s.Initial, InitialAlloc{ID: b.ID, Size: b.Requested})
-				}
-			}
-		}
+		s.Workload, s.Reader, s.Initial, s.closer = w.Snapshot, w.Reader, w.Initial, w
 		return s, nil
 	}
 	if o.Device != nil {
-		return nil, fmt.Errorf("--device applies to PyTorch snapshots, not %s", path)
+		return nil, fmt.Errorf("a snapshot device applies to PyTorch snapshots (.pickle), not %s", path)
 	}
 	r, c, err := openAs(path, f, gz)
 	if err != nil {
@@ -183,9 +161,24 @@ func (s *Source) Failures() []Failure {
 	return out
 }
 
-// Close closes the file.
-func (s *Source) Close() error { return s.closer.Close() }
+// InitialAllocs are the allocations live before the first event, as
+// alloc events: each live block of Initial (its requested size), in id
+// order.
+func (s *Source) InitialAllocs() []trace.Event {
+	var out []trace.Event
+	for _, seg := range s.Initial {
+		for _, b := range seg.Blocks {
+			if b.ID >= 0 {
+				out = append(out, trace.Event{Op: trace.OpAlloc, ID: b.ID, Size: b.Requested})
+			}
+		}
+	}
+	return out
+}
 
 type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }
+
+// Close closes the file.
+func (s *Source) Close() error { return s.closer.Close() }

@@ -7,7 +7,7 @@ import "github.com/fraglab/fraglab/traceconv"
 // RMM log's allocate failures, a snapshot's oom entries).
 func OfSource(src *traceconv.Source) (*Stats, error) {
 	c := NewCollector()
-	for _, a := range src.Initial {
+	for _, a := range src.InitialAllocs() {
 		c.AddInitial(a.ID, a.Size)
 	}
 	s, err := c.read(src.Reader)

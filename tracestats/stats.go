@@ -13,16 +13,17 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/trace"
 )
 
 // PyTorch's caching-allocator constants (c10/cuda/CUDACachingAllocator.cpp)
-// that the histogram marks.
+// that the histogram marks: the host's (host/defaults.go).
 const (
-	MinBlockSize  = 512      // kMinBlockSize: every request is rounded up to 512 B
-	SmallSize     = 1 << 20  // kSmallSize: requests up to 1 MiB use the small pool (2 MiB segments)
-	MinLargeAlloc = 10 << 20 // kMinLargeAlloc: requests from 10 MiB get their own segment
-	LargeBuffer   = 20 << 20 // kLargeBuffer: requests between 1 and 10 MiB share 20 MiB segments
+	MinBlockSize  = host.MinBlockSize  // kMinBlockSize: every request is rounded up to 512 B
+	SmallSize     = host.SmallSize     // kSmallSize: requests up to 1 MiB use the small pool (2 MiB segments)
+	MinLargeAlloc = host.MinLargeAlloc // kMinLargeAlloc: requests from 10 MiB get their own segment
+	LargeBuffer   = host.LargeBuffer   // kLargeBuffer: requests between 1 and 10 MiB share 20 MiB segments
 )
 
 // Boundary is a size PyTorch's allocator treats specially. First is the

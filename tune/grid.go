@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fraglab/fraglab/host"
 )
 
 const mib = 1 << 20
@@ -89,7 +91,7 @@ func Knobs(p Profile, base map[string]string, capacity int64) []Knob {
 func largeSizes(sizes []int64) []int64 {
 	var out []int64
 	for _, s := range sizes {
-		if s > mib {
+		if s > host.SmallSize {
 			out = append(out, s)
 		}
 	}
@@ -116,7 +118,7 @@ func splitCandidates(large []int64) []int64 {
 		if v == 0 {
 			continue
 		}
-		mb := max(20, v/mib+1)
+		mb := max(host.LargeBuffer/mib, v/mib+1)
 		if !slices.Contains(out, mb) {
 			out = append(out, mb)
 		}

@@ -8,11 +8,10 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/oomreport"
-	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 )
 
 // PeakWaste is where the free (cached, unallocated) bytes sat when a run's
@@ -36,20 +35,19 @@ type WasteGroup struct {
 var blockClasses = []struct {
 	upTo  int64 // exclusive
 	label string
-}{{mib, "< 1 MiB"}, {10 * mib, "1–10 MiB"}, {100 * mib, "10–100 MiB"}, {1 << 30, "100 MiB–1 GiB"}, {1 << 62, "≥ 1 GiB"}}
+}{{host.SmallSize, "< 1 MiB"}, {host.MinLargeAlloc, "1–10 MiB"}, {100 * mib, "10–100 MiB"}, {1 << 30, "100 MiB–1 GiB"}, {1 << 62, "≥ 1 GiB"}}
 
 var segmentClasses = []struct {
 	upTo  int64 // inclusive
 	label string
-}{{2 * mib, "segments of at most 2 MiB"}, {20 * mib, "segments of 2–20 MiB"}, {100 * mib, "segments of 20–100 MiB"},
+}{{host.SmallBuffer, "segments of at most 2 MiB"}, {host.LargeBuffer, "segments of 2–20 MiB"}, {100 * mib, "segments of 20–100 MiB"},
 	{1 << 30, "segments of 100 MiB–1 GiB"}, {1 << 62, "segments over 1 GiB"}}
 
 // AnalyzePeak replays the workload under the pytorch policy with params
 // in this process, twice: once to find the event of peak reserved, once
 // to look at the allocator's free blocks after it.
 func AnalyzePeak(ctx context.Context, in Input, params map[string]string) (*PeakWaste, error) {
-	bin, _ := policies.Builtin("pytorch")
-	mod, err := wasm.Compile(ctx, "pytorch", bin)
+	mod, err := setup.LoadPolicy(ctx, "pytorch", "")
 	if err != nil {
 		return nil, err
 	}

@@ -35,25 +35,6 @@ func parseDeviceFlag(s string) (sel cudadriver.Selector, snapDev int, err error)
 	return sel, -1, nil
 }
 
-// openDevice opens the device of a replay: capacity in bytes (0: sim
-// unlimited, cuda the free memory) and an optional latency profile file
-// for sim.
-func openDevice(sel cudadriver.Selector, capacity int64, profilePath string) (cudadriver.Device, *cudadriver.LatencyProfile, string, error) {
-	var prof *cudadriver.LatencyProfile
-	if profilePath != "" {
-		p, err := cudadriver.LoadLatencyProfile(profilePath)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		prof = p
-	}
-	dev, note, err := cudadriver.Open(sel, cudadriver.OpenOptions{Capacity: capacity, Latency: prof})
-	if err != nil {
-		return nil, nil, "", err
-	}
-	return dev, prof, note, nil
-}
-
 // deviceEntry is one line of `fraglab devices`.
 type deviceEntry struct {
 	Device      string              `json:"device"` // sim or cuda:N

@@ -78,7 +78,7 @@ func TestReplayDeviceFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--device", "gpu"}, `--device "gpu": expected sim, cuda, cuda:N or auto`},
-		{[]string{"--device", "0"}, "a snapshot device (--snapshot-device, or --device N) applies to PyTorch snapshots (.pickle), not"},
+		{[]string{"--device", "0"}, "a snapshot device applies to PyTorch snapshots (.pickle), not"},
 		{[]string{"--snapshot-device", "1", "--device", "2"}, "--device 2 and --snapshot-device 1 disagree"},
 		{[]string{"--latency-profile", "nope.json"}, "latency profile: open nope.json"},
 		{[]string{"--latency-profile", smallThenLarge}, "latency profile ../../examples/traces/devlog-small-then-large.jsonl: "},

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	meter "github.com/fraglab/fraglab/internal/progress"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/trace"
 )
 
@@ -30,13 +31,13 @@ func replayProgress(w io.Writer, label string, events int64, read func() float64
 // terminal or a replay is shorter than progress.Threshold events. The
 // events of a trace file are counted by reading it once, on a terminal
 // only.
-func tuneMeter(stderr io.Writer, path string, in *input) (*meter.Meter, int64) {
+func tuneMeter(stderr io.Writer, path string, in *setup.Workload) (*meter.Meter, int64) {
 	m := newMeter(stderr, "tune", 0, nil)
 	if m == nil {
 		return nil, 0
 	}
-	perRun := in.events
-	if in.snap == nil {
+	perRun := in.Events
+	if in.Snapshot == nil {
 		n, err := countEvents(path)
 		if err != nil {
 			return nil, 0 // tune itself reports the trace's error

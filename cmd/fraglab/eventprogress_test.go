@@ -145,7 +145,7 @@ func TestSnapshotProgressTotals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := int64(len(in.snap.Events))
+	events := int64(len(in.Snapshot.Events))
 	calls := drawAlways(t)
 	if _, err := fraglabStderr(t, io.Discard, "replay", "--trace", snap, "--policy", "pytorch"); err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func TestTuneMeter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.closer.Close()
+	in.Close()
 	if m, _ := tuneMeter(&bytes.Buffer{}, path, in); m != nil {
 		t.Error("a meter off a terminal")
 	}
@@ -193,7 +193,7 @@ func TestTuneProgressLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := len(in.snap.Events)
+	events := len(in.Snapshot.Events)
 	drawAlways(t)
 	var stderr bytes.Buffer
 	if _, err := fraglabStderr(t, &stderr, "tune", snap, "--no-policies", "--json"); err != nil {

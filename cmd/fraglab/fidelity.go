@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fraglab/fraglab/fidelity"
+	"github.com/fraglab/fraglab/replay/setup"
 )
 
 func init() { addCommands(fidelityCmd) }
@@ -36,20 +37,20 @@ given.`,
 			if err != nil {
 				return err
 			}
-			if !isSnapshot(args[0]) {
+			if !setup.IsSnapshot(args[0]) {
 				return fmt.Errorf("%s: fidelity needs a PyTorch memory snapshot (.pickle)", args[0])
 			}
 			in, err := openInput(args[0], device, capacity)
 			if err != nil {
 				return err
 			}
-			mod, err := loadPolicy(cmd, "pytorch")
+			mod, err := setup.LoadPolicy(cmd.Context(), "pytorch", "")
 			if err != nil {
 				return err
 			}
-			w := in.snap
-			progress, endProgress := replayProgress(cmd.ErrOrStderr(), "fidelity", in.events, nil)
-			rep, err := fidelity.CheckProgress(cmd.Context(), w, mod, in.capacity, in.params("pytorch", ps), progress)
+			w := in.Snapshot
+			progress, endProgress := replayProgress(cmd.ErrOrStderr(), "fidelity", in.Events, nil)
+			rep, err := fidelity.CheckProgress(cmd.Context(), w, mod, in.Capacity, in.Params("pytorch", ps), progress)
 			endProgress()
 			if err != nil {
 				return err
@@ -59,7 +60,7 @@ given.`,
 			for k, id := range w.PoolIDs {
 				fmt.Fprintf(out, "private pool %d: recorded pool id (%d, %d)\n", k+1, id[0], id[1])
 			}
-			for _, n := range in.notes {
+			for _, n := range in.Notes {
 				fmt.Fprintln(out, n)
 			}
 			fmt.Fprintln(out)
@@ -72,7 +73,7 @@ given.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&device, "device", -1, "device of the snapshot (default: the first with events)")
-	f.StringVar(&capacity, "capacity", "from-trace", "device capacity SIZE, or from-trace")
+	f.StringVar(&capacity, "capacity", "from-trace", "device capacity SIZE or unlimited, or from-trace")
 	f.StringArrayVar(&params, "param", nil, "override a pytorch knob key=value (repeatable)")
 	f.IntVar(&context, "context", 3, "segment events of context shown around the first divergence")
 	atLeast(f, "0", "device", "context")

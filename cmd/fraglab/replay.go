@@ -18,6 +18,7 @@ import (
 	"github.com/fraglab/fraglab/oomreport"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/replay/setup"
 	"github.com/fraglab/fraglab/trace"
 )
 
@@ -61,10 +62,6 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if err != nil {
 				return err
 			}
-			mod, err := loadPolicy(cmd, policy)
-			if err != nil {
-				return err
-			}
 			sel, oldSnapDev, err := parseDeviceFlag(device)
 			if err != nil {
 				return err
@@ -76,11 +73,10 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if err != nil {
 				return err
 			}
-			in, err := openInputRules(tracePath, max(snapDevice, oldSnapDev), capacity, rules)
+			ws, err := workloadSpec(tracePath, max(snapDevice, oldSnapDev), capacity, rules)
 			if err != nil {
 				return err
 			}
-			defer in.closer.Close()
 			at, err := parseMapAt(mapOut, mapAt)
 			if err != nil {
 				return err
@@ -88,8 +84,15 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if onError != "abort" && onError != "fallback" {
 				return fmt.Errorf("--on-policy-error %q: expected abort or fallback", onError)
 			}
-			opts := replay.Options{Params: in.params(policy, ps), PolicyLog: cmd.ErrOrStderr(), CheckInvariants: check,
-				MemoryLimitPages: memPages, Initial: in.initial, Safe: safe, Fallback: onError == "fallback", HangTimeout: hangTimeout,
+			run, err := setup.New(cmd.Context(), setup.Spec{Workload: ws, Policy: policy, Params: ps,
+				Device: setup.DeviceSpec{Selector: sel, LatencyProfile: latencyProfile}})
+			if err != nil {
+				return err
+			}
+			defer run.Close()
+			in := run.Workload
+			opts := replay.Options{PolicyLog: cmd.ErrOrStderr(), CheckInvariants: check,
+				MemoryLimitPages: memPages, Safe: safe, Fallback: onError == "fallback", HangTimeout: hangTimeout,
 				Canary: canary, ExplainOOMs: explainOOMs}
 			if at != nil {
 				opts.Maps = []replay.MapAt{at.first}
@@ -110,43 +113,28 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 				defer f.Close()
 				opts.DriverLog = f
 			}
-			dev, prof, note, err := openDevice(sel, in.capacity, latencyProfile)
-			if err != nil {
-				return err
-			}
-			defer dev.Close()
-			if note != "" {
+			if note := run.Device.Note; note != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "fraglab:", note)
 			}
 			var endProgress func()
-			opts.Progress, endProgress = replayProgress(cmd.ErrOrStderr(), "replay", in.events, in.read)
-			res, err := replay.Run(cmd.Context(), in.reader, mod, dev, opts)
+			opts.Progress, endProgress = replayProgress(cmd.ErrOrStderr(), "replay", in.Events, in.Read)
+			res, err := run.Replay(cmd.Context(), opts)
 			endProgress()
 			if err != nil {
 				return err
 			}
 			if at != nil {
 				again := func(event int64) (*replay.Result, error) {
-					in2, err := openInputRules(tracePath, max(snapDevice, oldSnapDev), capacity, rules)
-					if err != nil {
-						return nil, err
-					}
-					defer in2.closer.Close()
-					dev2, _, _, err := openDevice(sel, in2.capacity, latencyProfile)
-					if err != nil {
-						return nil, err
-					}
-					defer dev2.Close()
 					o := opts
-					o.SnapshotOut, o.DriverLog, o.PolicyLog, o.Initial = nil, nil, io.Discard, in2.initial
+					o.SnapshotOut, o.DriverLog, o.PolicyLog = nil, nil, io.Discard
 					o.Maps = []replay.MapAt{{Event: event}}
-					return replay.Run(cmd.Context(), in2.reader, mod, dev2, o)
+					return run.Again(cmd.Context(), o)
 				}
 				if err := writeMap(cmd, mapOut, at, res, again); err != nil {
 					return err
 				}
 			}
-			rep := replay.NewDeviceReport(cudadriver.Describe(dev, sel, prof, note), res)
+			rep := run.Report(res)
 			if deviceInfo != "" {
 				if err := writeJSONFile(deviceInfo, rep); err != nil {
 					return fmt.Errorf("--device-info: %w", err)
@@ -167,7 +155,7 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(res.Metrics)
 			}
-			for _, n := range in.notes {
+			for _, n := range in.Notes {
 				fmt.Fprintln(cmd.OutOrStdout(), n)
 			}
 			printResult(cmd.OutOrStdout(), tracePath, res)
@@ -175,7 +163,7 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 			if len(res.OOMReports) > 0 {
 				r := res.OOMReports[0]
 				oomreport.Write(cmd.OutOrStdout(), r, res.Metrics.OOMs)
-				if oomreport.Fragmented(r) && in.snap != nil {
+				if oomreport.Fragmented(r) && in.Snapshot != nil {
 					dev := ""
 					if d := max(snapDevice, oldSnapDev); d >= 0 {
 						dev = fmt.Sprintf(" --device %d", d)
@@ -184,7 +172,7 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 						tracePath, dev, capacity)
 				}
 			}
-			if rr, ok := in.reader.(*trace.RMMReader); ok && len(rr.Failures()) > 0 {
+			if rr, ok := in.Reader.(*trace.RMMReader); ok && len(rr.Failures()) > 0 {
 				f := rr.Failures()
 				fmt.Fprintf(cmd.OutOrStdout(), "the RMM log recorded %d allocate failures (its own OOMs; the first before event %d, line %d); this replay had %d OOMs\n",
 					len(f), f[0].Event, f[0].Line, res.Metrics.OOMs)
@@ -197,7 +185,7 @@ SIZE takes bytes or a binary unit: 80GiB, 512MiB, 4KiB.`,
 	f.StringVar(&tagRules, "tag-rules", "", "YAML rules mapping a snapshot's stack frames to tags (default: the built-in rules; see docs/tags.md)")
 	f.StringVar(&policy, "policy", "pytorch", "built-in policy name ("+strings.Join(policies.Names(), ", ")+") or path to a .wasm module")
 	f.StringArrayVar(&params, "param", nil, "policy parameter key=value (repeatable)")
-	f.StringVar(&capacity, "capacity", "", "device capacity SIZE, or from-trace for a PyTorch snapshot (default unlimited)")
+	f.StringVar(&capacity, "capacity", "", "device capacity SIZE or unlimited, or from-trace for a PyTorch snapshot (default unlimited)")
 	f.StringVar(&device, "device", "sim", "device to replay on: sim, cuda (cuda:0), cuda:N, or auto (cuda when a GPU is present, else sim); a bare integer N keeps its old meaning, --snapshot-device N")
 	f.IntVar(&snapDevice, "snapshot-device", -1, "device of a PyTorch snapshot to replay (default: the first with events)")
 	f.BoolVar(&canary, "canary", false, "fill every allocation with its own pattern on the device and check it on free: proves no two live blocks share bytes")
@@ -235,21 +223,6 @@ func parseParams(kvs []string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
-}
-
-// loadPolicy resolves a built-in name or a .wasm path and validates it.
-func loadPolicy(cmd *cobra.Command, nameOrPath string) (*wasm.Module, error) {
-	if bin, ok := policies.Builtin(nameOrPath); ok {
-		return wasm.Compile(cmd.Context(), nameOrPath, bin)
-	}
-	if strings.HasSuffix(nameOrPath, ".wasm") || strings.ContainsRune(nameOrPath, os.PathSeparator) {
-		bin, err := os.ReadFile(nameOrPath)
-		if err != nil {
-			return nil, fmt.Errorf("policy: %w", err)
-		}
-		return wasm.Compile(cmd.Context(), nameOrPath, bin)
-	}
-	return nil, fmt.Errorf("unknown policy %q: built-ins are %s; or give the path of a .wasm module", nameOrPath, strings.Join(policies.Names(), ", "))
 }
 
 func printResult(w io.Writer, tracePath string, res *replay.Result) {

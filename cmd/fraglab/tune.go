@@ -16,7 +16,6 @@ import (
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/internal/kv"
 	"github.com/fraglab/fraglab/internal/units"
-	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/trace"
 	"github.com/fraglab/fraglab/tune"
 )
@@ -57,18 +56,14 @@ built-in policies are replayed too, as what a custom allocator could reach.`,
 			if err != nil {
 				return err
 			}
-			in.closer.Close()
-			tin := tune.Input{Trace: path, Device: device, Capacity: in.capacity, Recorded: in.params("pytorch", nil),
+			in.Close()
+			tin := tune.Input{Trace: path, Device: device, Capacity: in.Capacity, Recorded: in.Params("pytorch", nil),
 				Open: func() (trace.Reader, []host.InitialSegment, error) {
-					if in.snap != nil {
-						r, initial := replay.SnapshotInput(in.snap)
-						return r, initial, nil
+					r, initial, c, err := in.OpenReader()
+					if err != nil || c == nil {
+						return r, initial, err
 					}
-					r, c, err := trace.Open(path)
-					if err != nil {
-						return nil, nil, err
-					}
-					return &closingReader{r, c}, nil, nil
+					return &closingReader{r, c}, initial, nil
 				}}
 			if tin.Recorded == nil {
 				tin.Recorded = map[string]string{}
@@ -108,12 +103,12 @@ built-in policies are replayed too, as what a custom allocator could reach.`,
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(rep)
 			}
-			printTune(cmd.OutOrStdout(), args[0], in.notes, rep)
+			printTune(cmd.OutOrStdout(), args[0], in.Notes, rep)
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&capacity, "capacity", "", "device capacity SIZE, or from-trace for a PyTorch snapshot (default unknown: replays run unlimited)")
+	f.StringVar(&capacity, "capacity", "", "device capacity SIZE or unlimited, or from-trace for a PyTorch snapshot (default unknown: replays run unlimited)")
 	f.IntVar(&device, "device", -1, "device of a PyTorch snapshot (default: the first with events)")
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object")
 	f.IntVar(&parallel, "parallel", 0, "worker processes (default: the number of CPUs)")

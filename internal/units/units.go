@@ -2,6 +2,7 @@
 package units
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -94,4 +95,25 @@ func Format(n int64) string {
 		return fmt.Sprintf("%s%d B", sign, int64(v))
 	}
 	return fmt.Sprintf("%s%.1f %s", sign, v, unit)
+}
+
+// ErrZeroCapacity is the error of a device capacity of 0 bytes: 0 is how
+// a device is told "unlimited", so a given 0 must not mean that.
+var ErrZeroCapacity = errors.New("a device of 0 bytes holds nothing: expected a positive size, or unlimited")
+
+// ParseCapacity parses a device capacity: a positive SIZE (ParseSize), or
+// "unlimited", which is 0. It is the one grammar of capacities: the CLI's
+// --capacity and an experiment's device.capacity.
+func ParseCapacity(s string) (int64, error) {
+	if strings.TrimSpace(s) == "unlimited" {
+		return 0, nil
+	}
+	n, err := ParseSize(s)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, ErrZeroCapacity
+	}
+	return n, nil
 }
