@@ -5,9 +5,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/replay"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // bound is the physical limit of one workload, the same for every policy:

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/replay"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // boundRecord is an ok run of workload w with the given peaks and min capacity.

@@ -8,8 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/internal/units"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // Palette is the series colours, assigned to policies in sorted order

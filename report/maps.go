@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"html/template"
 
-	"github.com/fraglab/fraglab/oomreport"
-	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/internal/oomreport"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/segmap"
 )
 

@@ -16,9 +16,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/replay"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // Output file names written by Write.

@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/replay"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 const mib = 1 << 20

@@ -5,9 +5,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fraglab/fraglab/internal/oomreport"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/internal/units"
-	"github.com/fraglab/fraglab/oomreport"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // table is one comparison table: the runs of one workload at one capacity,

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/internal/runrecord"
 )
 
 // baselines lets the runs of other policies draw their segments at the

@@ -4,8 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/replay"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // TestRecordsSegmentMaps: a run with an OOM records its segments at its

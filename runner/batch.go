@@ -10,7 +10,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
-	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/snapshot"
 )
 

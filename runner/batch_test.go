@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/internal/runrecord"
 )
 
 func batchSpecs(n int) []Spec {

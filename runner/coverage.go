@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/internal/runrecord"
 )
 
 // ShardRuns are the runs one shard owns. Known is false for a shard whose

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/internal/runrecord"
 )
 
 // TestExecuteDevice: a run records its device, its estimated driver time

@@ -19,8 +19,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/fraglab/fraglab/experiment"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/replay"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // DefaultRunTimeout is the wall-clock limit of one run's worker.

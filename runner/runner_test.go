@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/fraglab/fraglab/experiment"
-	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/internal/runrecord"
 )
 
 // Test hooks of the worker (the test binary re-executed as the worker):

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/replay/setup"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // TestExecuteSetsUpAsReplay: a worker sets its run up as `fraglab replay`

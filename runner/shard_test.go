@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/experiment"
-	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/internal/runrecord"
 )
 
 func TestParseShard(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 
 	"github.com/fraglab/fraglab/experiment"
 	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/report"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // suiteCheckEvery is the stride of the invariant checker in

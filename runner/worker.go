@@ -29,9 +29,9 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/fraglab/fraglab/cudadriver"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/replay/setup"
-	"github.com/fraglab/fraglab/runrecord"
 	"github.com/fraglab/fraglab/segmap"
 )
 

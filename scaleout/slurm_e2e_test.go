@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/fraglab/fraglab/experiment"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/runner"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // buildFraglab builds the CLI into dir.

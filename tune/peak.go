@@ -8,8 +8,8 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
+	"github.com/fraglab/fraglab/internal/oomreport"
 	"github.com/fraglab/fraglab/internal/units"
-	"github.com/fraglab/fraglab/oomreport"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/replay/setup"
 )

@@ -20,10 +20,10 @@ import (
 
 	"github.com/fraglab/fraglab/host"
 	"github.com/fraglab/fraglab/internal/kv"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/runner"
-	"github.com/fraglab/fraglab/runrecord"
 	"github.com/fraglab/fraglab/trace"
 )
 

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/fraglab/fraglab/internal/dirlock"
-	"github.com/fraglab/fraglab/runrecord"
+	"github.com/fraglab/fraglab/internal/runrecord"
 )
 
 // The chaos test: a small sweep through the real binary, its parent

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fraglab/fraglab/fidelity"
+	"github.com/fraglab/fraglab/internal/fidelity"
 	"github.com/fraglab/fraglab/replay/setup"
 )
 

@@ -12,9 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fraglab/fraglab/experiment"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/report"
 	"github.com/fraglab/fraglab/runner"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 func init() { addCommands(mergeCmd) }

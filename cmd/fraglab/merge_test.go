@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/report"
 	"github.com/fraglab/fraglab/runner"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // resultsWithoutTimings reads DIR/results.json with the timing fields zeroed.

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/oomreport"
+	"github.com/fraglab/fraglab/internal/oomreport"
 )
 
 // testdata/oom-fragmented.jsonl at 40 MiB: three 8 MiB blocks fill two

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/report"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // runsDir is DIR/runs when it exists, else DIR itself (a runs directory).

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/replay"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 func TestReportAndCompareCommands(t *testing.T) {

@@ -17,10 +17,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/fraglab/fraglab/experiment"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/report"
 	"github.com/fraglab/fraglab/runner"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // workerOptions configure this binary when it is started as a run worker

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/internal/dirlock"
+	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/runner"
-	"github.com/fraglab/fraglab/runrecord"
 )
 
 // The test binary is the run worker too (run.go's init serves when the

@@ -81,7 +81,7 @@ func TestPoolFixturesExact(t *testing.T) {
 	mod := pytorchPolicy(t)
 	for _, name := range poolFixtures {
 		t.Run(name, func(t *testing.T) {
-			for _, w := range workloads(t, filepath.Join("..", "snapshot", "testdata", name)) {
+			for _, w := range workloads(t, filepath.Join("..", "..", "snapshot", "testdata", name)) {
 				if r := check(t, mod, w); !r.Exact() {
 					t.Errorf("device %d diverges:\n%s", w.Device, report(r))
 				}
@@ -170,7 +170,7 @@ func TestImportRulesMatter(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			w := workloads(t, filepath.Join("..", "snapshot", "testdata", c.file))[0]
+			w := workloads(t, filepath.Join("..", "..", "snapshot", "testdata", c.file))[0]
 			if err := c.edit(w); err != nil {
 				t.Fatal(err)
 			}
