@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,10 +28,23 @@ const (
 
 // TestMain is the helper-process pattern: with the magic cookie set, the
 // test binary is a worker.
+//
+// TestSuiteInvariants replays every pair of the suite with the invariant
+// checker on (270 runs, the offline planners among them): under the race
+// detector on a 2-core machine, beside the other packages' tests, this
+// package takes close to go test's default 10 minutes (about 5 alone), so
+// the default becomes 30 minutes; a -timeout the caller gives is kept.
 func TestMain(m *testing.M) {
 	if IsWorker() {
 		Serve(WorkerOptions{BeforeRun: testHooks})
 		return
+	}
+	flag.Parse()
+	if f := flag.Lookup("test.timeout"); f != nil && f.Value.String() == (10*time.Minute).String() {
+		if err := f.Value.Set((30 * time.Minute).String()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
 	}
 	os.Exit(m.Run())
 }
