@@ -14,9 +14,9 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/fraglab/fraglab/experiment"
+	meter "github.com/fraglab/fraglab/internal/progress"
 	"github.com/fraglab/fraglab/internal/runrecord"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/report"
@@ -201,10 +201,8 @@ func ctxOf(cmd *cobra.Command) context.Context {
 	return context.Background()
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
+// isTerminal reports whether w is a terminal.
+var isTerminal = meter.IsTerminal
 
 // progress reports runs as they end: a bar on a terminal, else one line
 // per run.
