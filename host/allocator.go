@@ -7,7 +7,7 @@ import (
 	"sort"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // DriverOp is one device operation, as written to a driver log.

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // Check verifies the allocator's invariants and returns the first one

@@ -1,7 +1,7 @@
 package host
 
 import (
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // This file asks the policy for each decision and validates the answer

@@ -1,6 +1,6 @@
 package host
 
-import "github.com/fraglab/fraglab/host/abi"
+import "github.com/fraglab/fraglab/sdk/abi"
 
 // PyTorch's constants (reference/pytorch-caching-allocator.md §1.1).
 const (

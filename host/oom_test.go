@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // pickNothing refuses every candidate block, so a request that a cached

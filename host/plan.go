@@ -7,7 +7,7 @@ import (
 	"github.com/google/btree"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // This file holds offline planning (ABI 1.5, sdk/ABI.md §3.8): before the

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // planPol is a Go planning policy: it answers policy_plan with arena and

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // TestPrivatePoolsAndStreams checks PyTorch's rules for private pools

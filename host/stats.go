@@ -3,7 +3,7 @@ package host
 import (
 	"math"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // Stats are an allocator's counters, kept incrementally.

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // stitcher is a Go test policy: expandable segments with 2 MiB pages and

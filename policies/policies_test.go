@@ -18,10 +18,10 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/sdk/abi"
 	"github.com/fraglab/fraglab/trace"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"

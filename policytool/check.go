@@ -17,11 +17,11 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/internal/units"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/sdk/abi"
 	"github.com/fraglab/fraglab/trace"
 )
 

@@ -17,17 +17,10 @@ import (
 	"github.com/fraglab/fraglab/sdk"
 )
 
-// skeletons holds the templates of the skeleton files, by language, and
-// abi.go.txt: a copy of host/abi/abi.go, which the Go SDK imports and
-// package sdk cannot embed (it lies outside sdk/). TestABICopyIsCurrent
-// fails when the copy is stale; go generate refreshes it.
+// skeletons holds the templates of the skeleton files, by language.
 //
-//go:generate cp ../host/abi/abi.go skeleton/go/abi.go.txt
 //go:embed skeleton
 var skeletons embed.FS
-
-// abiCopy is the path of the host/abi copy inside skeletons.
-const abiCopy = "skeleton/go/abi.go.txt"
 
 // asVersionFallback is the AssemblyScript compiler a skeleton pins when the
 // SDK's package-lock.json does not say.
@@ -159,11 +152,11 @@ func skeletonFiles(lang, name string) (map[string][]byte, error) {
 			needsABI = needsABI || bytes.Contains(b, []byte(`"`+sdk.GoABIImportPath+`"`))
 		}
 		if needsABI {
-			b, err := skeletons.ReadFile(abiCopy)
+			b, err := sdk.File(sdk.GoABIFile)
 			if err != nil {
 				return nil, err
 			}
-			out["fraglab-sdk/host/abi/abi.go"] = b
+			out["fraglab-sdk/sdk/abi/abi.go"] = b
 		}
 	case Rust:
 		render("policy.rs", "rust/policy.rs.tmpl")

@@ -12,33 +12,19 @@ import (
 	"testing"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/sdk/abi"
 	"github.com/fraglab/fraglab/trace"
 )
 
 const smallThenLarge = "../examples/traces/devlog-small-then-large.jsonl"
 
-func TestABICopyIsCurrent(t *testing.T) {
-	want, err := os.ReadFile("../host/abi/abi.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := skeletons.ReadFile(abiCopy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("policytool/%s is not host/abi/abi.go: run go generate ./policytool", abiCopy)
-	}
-}
-
 func TestNewWritesEveryLanguage(t *testing.T) {
 	want := map[string][]string{
 		C:              {"policy.c", "fraglab.h"},
-		Go:             {"go.mod", "main.go", "policy.go", "policy_test.go", "fraglab-sdk/go.mod", "fraglab-sdk/sdk/go/fraglab/hooks.go", "fraglab-sdk/host/abi/abi.go"},
+		Go:             {"go.mod", "main.go", "policy.go", "policy_test.go", "fraglab-sdk/go.mod", "fraglab-sdk/sdk/go/fraglab/hooks.go", "fraglab-sdk/sdk/abi/abi.go"},
 		Rust:           {"policy.rs", "fraglab/src/lib.rs"},
 		AssemblyScript: {"package.json", "package-lock.json", "assembly/policy.ts", "assembly/fraglab.ts", "assembly/tsconfig.json"},
 		WAT:            {"policy.wat", "template.wat"},

@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 	"github.com/fraglab/fraglab/trace"
 )
 

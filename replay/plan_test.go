@@ -8,7 +8,7 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 	"github.com/fraglab/fraglab/trace"
 )
 

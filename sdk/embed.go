@@ -17,6 +17,7 @@ import (
 // out. The Rust crate is one file today; the pattern takes any module it
 // may grow.
 //
+//go:embed abi/abi.go
 //go:embed c/fraglab.h
 //go:embed go/fraglab/*.go
 //go:embed rust/fraglab/src/*.rs
@@ -33,13 +34,14 @@ const (
 	ASPackageLock = "assemblyscript/package-lock.json"      // pins assemblyscript and its dependencies
 	WATTemplate   = "wat/template.wat"                      // every import and hook, in WebAssembly text
 	GoPackageDir  = "go/fraglab"                            // the Go SDK package (GoFiles)
+	GoABIFile     = "abi/abi.go"                            // the ABI constants the Go SDK (and the host) import
 )
 
 // Import paths of the Go SDK and of the package of ABI constants it
-// imports, which lies outside sdk/ and so is not embedded here.
+// imports (sdk/abi, GoABIFile; the host imports the same package).
 const (
 	GoPackageImport = "github.com/fraglab/fraglab/sdk/go/fraglab"
-	GoABIImportPath = "github.com/fraglab/fraglab/host/abi"
+	GoABIImportPath = "github.com/fraglab/fraglab/sdk/abi"
 )
 
 // FS returns the embedded SDK sources, paths relative to sdk/.

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // Options shape the picture.

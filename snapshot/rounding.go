@@ -4,7 +4,7 @@ import (
 	"math/bits"
 
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // PyTorch's caching-allocator constants (reference §1.1): the host's

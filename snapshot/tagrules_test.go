@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 func TestDefaultTagRulesParse(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // benchEvents is about the number of events of the benchmark trace.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // BinaryWriter writes events in the compact binary format, version

@@ -6,7 +6,7 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // wellKnown names the well-known tags for writers given no registry.

@@ -6,7 +6,7 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // RMMBase is the first pointer RMMWriter makes up for allocations whose

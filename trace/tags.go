@@ -1,6 +1,6 @@
 package trace
 
-import "github.com/fraglab/fraglab/host/abi"
+import "github.com/fraglab/fraglab/sdk/abi"
 
 // Tags is a registry of tag names. The well-known names of abi.WellKnownTags
 // keep their ids; every other name gets the next id from abi.FirstCustomTag

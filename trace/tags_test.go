@@ -3,7 +3,7 @@ package trace
 import (
 	"testing"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 func TestTags(t *testing.T) {

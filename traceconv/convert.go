@@ -11,11 +11,11 @@ import (
 	"strings"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/internal/atomicfile"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/replay"
 	"github.com/fraglab/fraglab/replay/setup"
+	"github.com/fraglab/fraglab/sdk/abi"
 	"github.com/fraglab/fraglab/trace"
 )
 

@@ -7,9 +7,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fraglab/fraglab/cudadriver"
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/policies"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 func init() { addCommands(policiesCmd) }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 func init() { addCommands(versionCmd) }

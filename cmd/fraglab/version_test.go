@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // fakeBuildInfo makes buildInfo answer bi for the rest of the test.

@@ -3,8 +3,8 @@ package wasm_test
 import (
 	"testing"
 
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // candidates8 are eight free blocks in descending address order, so

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // TestCompileRefuses: modules the host refuses before running any of their

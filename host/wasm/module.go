@@ -18,7 +18,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // LoadError reports a module the host refuses, before running any of it.
@@ -250,7 +250,7 @@ func Signature(params, results []api.ValueType) string {
 	return "(" + typeList(params) + ") -> (" + typeList(results) + ")"
 }
 
-// ABISignature is Signature for a type list of host/abi.
+// ABISignature is Signature for a type list of sdk/abi.
 func ABISignature(params, results []abi.ValType) string {
 	p := make([]api.ValueType, len(params))
 	for i, t := range params {

@@ -8,8 +8,8 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // TestPlanReplay: a planning module gets one record per allocation with

@@ -11,9 +11,9 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 var threeAllocs = []string{

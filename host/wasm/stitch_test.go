@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // TestStitchKeys: ABI 1.5's config key 5 and stat keys 20 and 21 answer

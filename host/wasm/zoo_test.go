@@ -10,8 +10,8 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // The hostile-module zoo: modules that misbehave in every way a policy

@@ -10,8 +10,8 @@ import (
 	"slices"
 
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/internal/units"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // Write explains r, the first of ooms OOMs, in words: the request, where

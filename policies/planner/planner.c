@@ -35,7 +35,7 @@
  */
 #include "fraglab.h"
 
-/* Plan records (ABI 1.5, host/abi PlanRecord): 48 bytes each, at most 256
+/* Plan records (ABI 1.5, sdk/abi PlanRecord): 48 bytes each, at most 256
  * per policy_plan call. */
 #define PLAN_RECORD_SIZE 48
 #define PLAN_BATCH       256

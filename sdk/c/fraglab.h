@@ -2,7 +2,7 @@
  * fraglab.h: the C SDK for fraglab policy modules, policy ABI v1.4.
  *
  * sdk/ABI.md is the normative contract; this header restates it in C and
- * mirrors the constants of host/abi/abi.go. It is freestanding: no libc, no
+ * mirrors the constants of sdk/abi/abi.go. It is freestanding: no libc, no
  * system headers. Build a policy with
  *
  *   clang --target=wasm32 -O2 -ffreestanding -nostdlib \

@@ -23,11 +23,11 @@ import (
 
 	"github.com/fraglab/fraglab/cudadriver"
 	"github.com/fraglab/fraglab/host"
-	"github.com/fraglab/fraglab/host/abi"
 	"github.com/fraglab/fraglab/host/wasm"
 	"github.com/fraglab/fraglab/internal/synth"
 	"github.com/fraglab/fraglab/policies"
 	"github.com/fraglab/fraglab/replay"
+	"github.com/fraglab/fraglab/sdk/abi"
 	"github.com/fraglab/fraglab/sdk/go/fraglab"
 	"github.com/fraglab/fraglab/trace"
 )
@@ -578,7 +578,7 @@ func TestSDKsReadRequestPrivatePool(t *testing.T) {
 }
 
 // TestSDKsNameABI14StatKeys: every SDK names ABI 1.4's stat keys with the
-// host's values (the Go SDK takes them from host/abi), and the WAT notes
+// host's values (the Go SDK takes them from sdk/abi), and the WAT notes
 // list them.
 func TestSDKsNameABI14StatKeys(t *testing.T) {
 	keys := []struct {
@@ -591,7 +591,7 @@ func TestSDKsNameABI14StatKeys(t *testing.T) {
 	}
 	if fraglab.StatRequestPrivatePool != abi.StatRequestPrivatePool || fraglab.StatPrivateReserved != abi.StatPrivateReserved ||
 		fraglab.StatPendingFree != abi.StatPendingFree {
-		t.Error("the Go SDK's ABI 1.4 stat keys are not host/abi's")
+		t.Error("the Go SDK's ABI 1.4 stat keys are not sdk/abi's")
 	}
 	for _, f := range []struct {
 		file   string
@@ -630,7 +630,7 @@ func TestSDKsNameABI14StatKeys(t *testing.T) {
 // TestSDKsNameABI15Constants: every SDK names ABI 1.5's constants
 // (stitching: flag, actions, stat and config keys; planning: hook numbers
 // and plan records) with the host's values (the Go SDK takes them from
-// host/abi), and the WAT notes document them.
+// sdk/abi), and the WAT notes document them.
 func TestSDKsNameABI15Constants(t *testing.T) {
 	consts := []struct {
 		name  string // as Rust and AssemblyScript name it; C adds FRAGLAB_
@@ -653,7 +653,7 @@ func TestSDKsNameABI15Constants(t *testing.T) {
 	for _, c := range consts {
 		var v int64
 		if _, err := fmt.Sscanf(strings.ReplaceAll(c.value, "1 << 2", "4"), "%d", &v); err != nil || v != c.abi {
-			t.Errorf("%s: the table says %s, host/abi %d", c.name, c.value, c.abi)
+			t.Errorf("%s: the table says %s, sdk/abi %d", c.name, c.value, c.abi)
 		}
 	}
 	goSDK := []struct {
@@ -674,11 +674,11 @@ func TestSDKsNameABI15Constants(t *testing.T) {
 	}
 	for _, c := range goSDK {
 		if c.got != c.want {
-			t.Errorf("the Go SDK's %s is %d, host/abi's %d", c.name, c.got, c.want)
+			t.Errorf("the Go SDK's %s is %d, sdk/abi's %d", c.name, c.got, c.want)
 		}
 	}
 	if fraglab.PlanNever != uint64(abi.PlanNever) {
-		t.Error("the Go SDK's PlanNever is not host/abi's")
+		t.Error("the Go SDK's PlanNever is not sdk/abi's")
 	}
 	for _, f := range []struct {
 		file   string

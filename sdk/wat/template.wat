@@ -1,5 +1,5 @@
 ;; template.wat: a starting point for a fraglab policy in WebAssembly text,
-;; policy ABI v1.5 (sdk/ABI.md is the normative contract; host/abi/abi.go
+;; policy ABI v1.5 (sdk/ABI.md is the normative contract; sdk/abi/abi.go
 ;; holds the same constants in Go).
 ;;
 ;; As it stands the module is a valid policy that implements no hook, so

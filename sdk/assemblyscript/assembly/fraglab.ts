@@ -2,7 +2,7 @@
 // v1.5.
 //
 // sdk/ABI.md is the normative contract; this module restates it in
-// AssemblyScript and mirrors the constants of host/abi/abi.go (the names are
+// AssemblyScript and mirrors the constants of sdk/abi/abi.go (the names are
 // those of abi.go in UPPER_SNAKE case). A policy is one entry file that
 // imports what it needs from here, exports the hooks it implements as
 // `policy_*` functions, and re-exports one version marker:

@@ -3,7 +3,7 @@ package fraglab
 import (
 	"unsafe"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // ABI version this SDK builds modules for: the module exports the marker

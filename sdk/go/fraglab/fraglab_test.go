@@ -9,7 +9,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/fraglab/fraglab/host/abi"
+	"github.com/fraglab/fraglab/sdk/abi"
 )
 
 // everything implements every hook interface and records what it saw.
@@ -446,7 +446,7 @@ func TestPickBlockView(t *testing.T) {
 		t.Errorf("n = 0 answered %d", got)
 	}
 
-	// The records the host writes (host/abi) read back through the view.
+	// The records the host writes (sdk/abi) read back through the view.
 	want := abi.Candidate{Size: 1 << 21, Addr: 0xdead_b000, SegmentAddr: 0xdead_0000, SegmentSize: 1 << 22,
 		ExpandableSize: 3 << 20, Flags: abi.FlagExpandable | abi.FlagWholeSegment, Stream: 3}
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(&scratch[0])), RecordSize)

@@ -1,7 +1,7 @@
 //! The Rust SDK for fraglab policy modules, policy ABI v1.5.
 //!
 //! `sdk/ABI.md` is the normative contract; this crate restates it in Rust
-//! and mirrors the constants of `host/abi/abi.go` and `sdk/c/fraglab.h`. It
+//! and mirrors the constants of `sdk/abi/abi.go` and `sdk/c/fraglab.h`. It
 //! is `no_std`, needs no allocator and builds with rustc 1.63 for
 //! `wasm32-unknown-unknown`.
 //!
