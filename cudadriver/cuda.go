@@ -78,8 +78,8 @@ type CUDA struct {
 	index   int
 	version int
 	ledger
-	reserved map[uint64]*cudaReservation
-	lastSrc  uint64 // base of the reservation a range lookup found last (checkMapRange, sourcePage)
+	reserved  map[uint64]*cudaReservation
+	rangeHint uint64 // base of the reservation a range lookup found last (findRange)
 	// aliased counts, per physical handle, the stitched ranges mapping it;
 	// a handle released (cuMemRelease) while aliased keeps its memory, and
 	// its bytes on the cap, until the last alias goes.
@@ -214,7 +214,7 @@ func (c *CUDA) Reserve(size int64) (uint64, error) {
 // one cuMemSetAccess over the range. On failure what was mapped is undone.
 func (c *CUDA) Map(addr uint64, size int64) error {
 	g := c.info.Granularity
-	r, first, n, err := checkMapRange("cuda", "granule", c.reserved, &c.lastSrc, g, addr, size, false)
+	r, first, n, err := checkMapRange("cuda", "granule", c.reserved, &c.rangeHint, g, addr, size, false)
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func (c *CUDA) Map(addr uint64, size int64) error {
 // Unmap implements Device: cuMemUnmap and cuMemRelease per granule.
 func (c *CUDA) Unmap(addr uint64, size int64) error {
 	g := c.info.Granularity
-	r, first, n, err := checkMapRange("cuda", "granule", c.reserved, &c.lastSrc, g, addr, size, true)
+	r, first, n, err := checkMapRange("cuda", "granule", c.reserved, &c.rangeHint, g, addr, size, true)
 	if err != nil {
 		return err
 	}
@@ -412,7 +412,7 @@ func (c *CUDA) MapAlias(addr uint64, spans []Span) error {
 	var hs []uint64
 	for _, sp := range spans {
 		for at := sp.Addr; at < sp.Addr+uint64(sp.Size); at += uint64(g) {
-			src, _, p, ok := sourcePage(c.reserved, g, at, &c.lastSrc)
+			src, _, p, ok := sourcePage(c.reserved, g, at, &c.rangeHint)
 			if !ok {
 				return fmt.Errorf("cuda: stitch at %#x: source granule %#x is not a mapped granule of an expandable range", addr, at)
 			}

@@ -32,11 +32,11 @@ type Sim struct {
 	opts  SimOptions
 	place uint64 // address asked for the next Alloc or Reserve; 0: none
 	ledger
-	free     []span // free virtual ranges, sorted by address, coalesced
-	reserved map[uint64]*reservation
-	lastSrc  uint64 // base of the reservation a range lookup found last (checkMapRange, sourcePage)
-	timings  Timings
-	shadow   shadow // canary patterns written with FillD32, by physical address
+	free      []span // free virtual ranges, sorted by address, coalesced
+	reserved  map[uint64]*reservation
+	rangeHint uint64 // base of the reservation a range lookup found last (findRange)
+	timings   Timings
+	shadow    shadow // canary patterns written with FillD32, by physical address
 	// Physical pages of reservations: page address -> mappings (its own
 	// Map plus the MapAlias ranges holding it). A page lives while mapped
 	// somewhere; its address is never reused.
@@ -215,7 +215,7 @@ func (s *Sim) Reserve(size int64) (uint64, error) {
 
 // Map implements Device.
 func (s *Sim) Map(addr uint64, size int64) error {
-	r, first, n, err := checkMapRange("sim", "page", s.reserved, &s.lastSrc, s.opts.Granularity, addr, size, false)
+	r, first, n, err := checkMapRange("sim", "page", s.reserved, &s.rangeHint, s.opts.Granularity, addr, size, false)
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (s *Sim) Map(addr uint64, size int64) error {
 
 // Unmap implements Device.
 func (s *Sim) Unmap(addr uint64, size int64) error {
-	r, first, n, err := checkMapRange("sim", "page", s.reserved, &s.lastSrc, s.opts.Granularity, addr, size, true)
+	r, first, n, err := checkMapRange("sim", "page", s.reserved, &s.rangeHint, s.opts.Granularity, addr, size, true)
 	if err != nil {
 		return err
 	}

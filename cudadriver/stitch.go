@@ -51,29 +51,19 @@ func aliasCheck(backend string, g int64, addr uint64, rsize int64, mappedUnits i
 }
 
 // sourcePage finds the reservation (not an alias) holding addr and the
-// index of its page there. *last is the base of the reservation found
-// before, tried first (the pages of a stitch lie in one or a few
-// reservations; the others are searched only on a miss); sourcePage sets
-// it to the one it finds.
+// index of its page there; last is findRange's hint.
 func sourcePage[R interface {
 	vmRange
 	isAlias() bool
 }](reserved map[uint64]R, g int64, addr uint64, last *uint64) (r R, base uint64, page int64, ok bool) {
-	holds := func(b uint64, rr R) bool {
+	r, base, found := findRange(reserved, last, func(b uint64, rr R) bool {
 		return addr >= b && addr < b+uint64(rr.rangeSize()) && !rr.isAlias()
+	})
+	if !found {
+		return r, 0, 0, false
 	}
-	if rr, found := reserved[*last]; found && holds(*last, rr) {
-		p := int64(addr-*last) / g
-		return rr, *last, p, rr.unitMapped(p)
-	}
-	for b, rr := range reserved {
-		if holds(b, rr) {
-			*last = b
-			p := int64(addr-b) / g
-			return rr, b, p, rr.unitMapped(p)
-		}
-	}
-	return r, 0, 0, false
+	page = int64(addr-base) / g
+	return r, base, page, r.unitMapped(page)
 }
 
 func (r *reservation) isAlias() bool     { return r.alias }
@@ -93,7 +83,7 @@ func (s *Sim) MapAlias(addr uint64, spans []Span) error {
 	var pages []uint64
 	for _, sp := range spans {
 		for at := sp.Addr; at < sp.Addr+uint64(sp.Size); at += uint64(g) {
-			src, _, p, ok := sourcePage(s.reserved, g, at, &s.lastSrc)
+			src, _, p, ok := sourcePage(s.reserved, g, at, &s.rangeHint)
 			if !ok {
 				return fmt.Errorf("sim: stitch at %#x: source page %#x is not a mapped page of an expandable range", addr, at)
 			}

@@ -49,34 +49,23 @@ func (u *unmappedSet) DescendLessOrEqual(pivot *Block, fn func(*Block) bool) {
 	u.byAddr.DescendLessOrEqual(pivot, fn)
 }
 
-// last is the unmapped block of the highest address, or nil.
-func (u *unmappedSet) last() *Block {
-	b, _ := u.byAddr.Max()
-	return b
-}
-
-// largestBelowLast is the size of the largest unmapped block other than
-// the last one (0 when there is none).
-func (u *unmappedSet) largestBelowLast() int64 {
-	last := u.last()
-	var size int64
+// lowest returns the unmapped block of lowest address for which ok holds,
+// or nil. bound is what ok needs at least of a block's size: when no block
+// but the last (the highest address) is that large, only the last is
+// tried.
+func (u *unmappedSet) lowest(bound int64, ok func(*Block) bool) *Block {
+	last, _ := u.byAddr.Max()
+	var below int64 // the largest size of a block other than last
 	u.bySize.descend(func(b *Block) bool {
 		if b == last {
 			return true
 		}
-		size = b.Size
+		below = b.Size
 		return false
 	})
-	return size
-}
-
-// lowest returns the unmapped block of lowest address for which ok holds,
-// or nil. bound is what ok needs at least of a block's size: when no block
-// but the last is that large, only the last is tried.
-func (u *unmappedSet) lowest(bound int64, ok func(*Block) bool) *Block {
-	if u.largestBelowLast() < bound {
-		if l := u.last(); l != nil && ok(l) {
-			return l
+	if below < bound {
+		if last != nil && ok(last) {
+			return last
 		}
 		return nil
 	}

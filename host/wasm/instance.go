@@ -544,8 +544,9 @@ func (in *Instance) Plan(recs []abi.PlanRecord, done bool) (int64, error) {
 // compiled Wasm code does not have until it returns: a plan that computes
 // for seconds would freeze the whole process, the plan timer and a
 // worker's RPC keepalive included (its parent then sees the connection
-// die). Planning allocates nothing on the Go heap, so the pause costs no
-// memory worth counting.
+// die). What a plan allocates on the Go heap meanwhile is the module's
+// linear memory when it grows, bounded by Config.MemoryLimitPages, and
+// the next collection after the plan reclaims what is left over.
 var gcHold struct {
 	sync.Mutex
 	n       int

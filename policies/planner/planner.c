@@ -12,8 +12,7 @@
  * own (STAlloc, 2025; MiniMalloc, Moffitt, ASPLOS '23, use such greedy
  * layouts as their baseline or first step), in four orders: by size
  * descending, by size × lifetime descending, by lifetime descending, and in
- * event order; it keeps
- * the layout with the smallest arena. policy_place then answers each
+ * event order; it keeps the layout with the smallest arena. policy_place then answers each
  * planned allocation's offset; everything else (allocations of private
  * pools, those past max_plan, and any whose rounded size differs from the
  * planned one) follows PyTorch's rules: this file includes
